@@ -1,0 +1,322 @@
+#include "codegen/emit_kernel.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include <functional>
+#include <numbers>
+
+#include "codegen/vector_math.h"
+#include "ir/random.h"
+
+namespace fusejit::codegen {
+namespace {
+
+using llvm::Value;
+
+// The LLVM backend of the op table's formulas: every value is a vector of the loop's width.
+class VectorMath {
+ public:
+  using Value = llvm::Value*;
+  VectorMath(llvm::IRBuilderBase& b, llvm::Type* float_type) : b_(b), float_type_(float_type) {}
+
+  Value c(double value) { return llvm::ConstantFP::get(float_type_, value); }
+  Value add(Value x, Value y) { return b_.CreateFAdd(x, y); }
+  Value sub(Value x, Value y) { return b_.CreateFSub(x, y); }
+  Value mul(Value x, Value y) { return b_.CreateFMul(x, y); }
+  Value div(Value x, Value y) { return b_.CreateFDiv(x, y); }
+  Value neg(Value x) { return b_.CreateFNeg(x); }
+  Value abs(Value x) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x); }
+  Value sqrt(Value x) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x); }
+  // NaN-propagating, as torch.maximum/minimum: the compare is false when x is NaN, so the
+  // unordered check picks x; when only y is NaN the compare is false and y is picked.
+  Value max(Value x, Value y) {
+    return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOGT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
+  }
+  Value min(Value x, Value y) {
+    return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOLT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
+  }
+  Value exp(Value x) { return vmath::exp(b_, x); }
+  Value expm1(Value x) { return vmath::expm1(b_, x); }
+  Value log(Value x) { return vmath::log(b_, x); }
+  Value log1p(Value x) { return vmath::log1p(b_, x); }
+  Value sin(Value x) { return vmath::sin(b_, x); }
+  Value cos(Value x) { return vmath::cos(b_, x); }
+  Value tanh(Value x) { return vmath::tanh(b_, x); }
+  Value sigmoid(Value x) { return vmath::sigmoid(b_, x); }
+  Value erfc(Value x) { return vmath::erfc(b_, x); }
+  Value pow(Value x, Value y) { return vmath::pow(b_, x, y); }
+  Value eq(Value x, Value y) { return b_.CreateFCmpOEQ(x, y); }
+  Value ne(Value x, Value y) { return b_.CreateFCmpUNE(x, y); }
+  Value lt(Value x, Value y) { return b_.CreateFCmpOLT(x, y); }
+  Value le(Value x, Value y) { return b_.CreateFCmpOLE(x, y); }
+  Value gt(Value x, Value y) { return b_.CreateFCmpOGT(x, y); }
+  Value ge(Value x, Value y) { return b_.CreateFCmpOGE(x, y); }
+  Value select(Value cond, Value x, Value y) { return b_.CreateSelect(cond, x, y); }
+  Value to_float(Value x) { return b_.CreateUIToFP(x, float_type_); }
+
+ private:
+  llvm::IRBuilderBase& b_;
+  llvm::Type* float_type_;
+};
+
+class KernelEmitter {
+ public:
+  KernelEmitter(const ir::Kernel& kernel, const Target& target, llvm::Function* fn)
+      : kernel_(kernel),
+        fn_(fn),
+        context_(fn->getContext()),
+        b_(llvm::BasicBlock::Create(context_, "entry", fn)),
+        lanes_(target.lanes()),
+        i64_(b_.getInt64Ty()),
+        float_vector_(llvm::FixedVectorType::get(b_.getFloatTy(), lanes_)),
+        index_vector_(llvm::FixedVectorType::get(i64_, lanes_)) {}
+
+  void emit() {
+    auto arg = fn_->arg_begin();
+    Value* args = &*arg++;
+    Value* begin = &*arg++;
+    Value* end = &*arg;
+    size_t slots = kernel_.input_dtypes.size() + kernel_.outputs.size();
+    for (size_t slot = 0; slot < slots; ++slot) {
+      Value* address = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), args, slot);
+      pointers_.push_back(b_.CreateLoad(b_.getPtrTy(), address, "slot" + std::to_string(slot)));
+    }
+    std::vector<uint64_t> lane_ids(lanes_);
+    for (int i = 0; i < lanes_; ++i) lane_ids[i] = i;
+    lane_ids_ = llvm::ConstantDataVector::get(context_, lane_ids);
+
+    size_t rank = kernel_.domain.size();
+    output_strides_ = ir::contiguous_strides(kernel_.domain);
+    std::vector<Value*> outer_indices;
+    emit_outer(0, rank, begin, end, outer_indices);
+    b_.CreateRetVoid();
+  }
+
+ private:
+  // Loops over the outer dims, then the vectorized innermost dim.
+  void emit_outer(size_t dim, size_t rank, Value* begin, Value* end,
+                  std::vector<Value*>& indices) {
+    if (dim + 1 == rank) {
+      Value* start = rank == 1 ? begin : b_.getInt64(0);
+      Value* stop = rank == 1 ? end : b_.getInt64(kernel_.domain[dim]);
+      emit_inner(start, stop, indices);
+      return;
+    }
+    Value* start = dim == 0 ? begin : b_.getInt64(0);
+    Value* stop = dim == 0 ? end : b_.getInt64(kernel_.domain[dim]);
+    emit_for(start, stop, 1, [&](Value* index) {
+      indices.push_back(index);
+      emit_outer(dim + 1, rank, begin, end, indices);
+      indices.pop_back();
+    });
+  }
+
+  // `for (i = start; i < stop; i += step) body(i)`; the builder ends in the exit block.
+  void emit_for(Value* start, Value* stop, int64_t step, const std::function<void(Value*)>& body) {
+    llvm::BasicBlock* preheader = b_.GetInsertBlock();
+    auto* loop = llvm::BasicBlock::Create(context_, "loop", fn_);
+    auto* exit = llvm::BasicBlock::Create(context_, "exit", fn_);
+    b_.CreateCondBr(b_.CreateICmpSLT(start, stop), loop, exit);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode* index = b_.CreatePHI(i64_, 2, "i");
+    index->addIncoming(start, preheader);
+    body(index);
+    Value* next = b_.CreateAdd(index, b_.getInt64(step), "", true, true);
+    index->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, stop), loop, exit);
+    b_.SetInsertPoint(exit);
+  }
+
+  // Element offset of an access at the current outer indices.
+  Value* outer_offset(const ir::Strides& strides, const std::vector<Value*>& indices) {
+    Value* offset = b_.getInt64(0);
+    for (size_t d = 0; d < indices.size(); ++d)
+      if (strides[d] != 0)
+        offset = b_.CreateAdd(offset, b_.CreateMul(indices[d], b_.getInt64(strides[d])));
+    return offset;
+  }
+
+  llvm::Type* element_type(DType dtype) {
+    return dtype == DType::Float32 ? b_.getFloatTy() : b_.getInt8Ty();
+  }
+
+  void emit_inner(Value* start, Value* stop, const std::vector<Value*>& indices) {
+    size_t inner = kernel_.domain.size() - 1;
+    // Values that do not change along the innermost dim are computed once per outer step.
+    size_t count = kernel_.ops.size();
+    std::vector<Value*> invariant(count, nullptr);
+    std::vector<Value*> offsets(count, nullptr);
+    VectorMath math(b_, float_vector_);
+    for (size_t i = 0; i < count; ++i) {
+      const ir::KernelOp& op = kernel_.ops[i];
+      if (!op.strides.empty()) offsets[i] = outer_offset(op.strides, indices);
+      bool varies = !op.strides.empty() && op.strides[inner] != 0;
+      for (int32_t a : op.args) varies = varies || invariant[a] == nullptr;
+      if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, invariant, math);
+    }
+    Value* output_offset = outer_offset(output_strides_, indices);
+
+    auto body = [&](Value* j, Value* mask) {
+      std::vector<Value*> values = invariant;
+      for (size_t i = 0; i < count; ++i)
+        if (!values[i]) values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, values, math);
+      for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
+        const ir::KernelOp& op = kernel_.ops[kernel_.outputs[o]];
+        Value* value = values[kernel_.outputs[o]];
+        if (op.dtype == DType::Bool) value = b_.CreateZExt(value, vector_of(b_.getInt8Ty()));
+        Value* base = pointers_[kernel_.input_dtypes.size() + o];
+        Value* address = b_.CreateInBoundsGEP(element_type(op.dtype), base,
+                                              b_.CreateAdd(output_offset, j));
+        llvm::Align align(dtype_size(op.dtype));
+        if (mask)
+          b_.CreateMaskedStore(value, address, align, mask);
+        else
+          b_.CreateAlignedStore(value, address, align);
+      }
+    };
+
+    Value* vector_count = b_.CreateSDiv(b_.CreateSub(stop, start), b_.getInt64(lanes_));
+    Value* vector_stop = b_.CreateAdd(start, b_.CreateMul(vector_count, b_.getInt64(lanes_)));
+    emit_for(start, vector_stop, lanes_, [&](Value* j) { body(j, nullptr); });
+    // The last partial vector runs masked.
+    auto* tail = llvm::BasicBlock::Create(context_, "tail", fn_);
+    auto* done = llvm::BasicBlock::Create(context_, "done", fn_);
+    b_.CreateCondBr(b_.CreateICmpSLT(vector_stop, stop), tail, done);
+    b_.SetInsertPoint(tail);
+    Value* remaining = b_.CreateSub(stop, vector_stop);
+    Value* mask = b_.CreateICmpSLT(lane_ids_, b_.CreateVectorSplat(lanes_, remaining));
+    body(vector_stop, mask);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
+  llvm::VectorType* vector_of(llvm::Type* element) {
+    return llvm::FixedVectorType::get(element, lanes_);
+  }
+
+  // The flat indices of the lanes: offset + (j + lane) * stride, or a splat of the offset when
+  // `j` is null (invariant along the innermost dim).
+  Value* lane_indices(Value* offset, Value* j, int64_t stride) {
+    if (!j) return b_.CreateVectorSplat(lanes_, offset);
+    Value* first = b_.CreateAdd(offset, b_.CreateMul(j, b_.getInt64(stride)));
+    Value* steps = stride == 1 ? lane_ids_ : b_.CreateMul(lane_ids_, llvm::ConstantInt::get(index_vector_, stride));
+    return b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), steps);
+  }
+
+  // One op at inner index `j` (null when invariant), under `mask` (null = all lanes).
+  Value* emit_op(const ir::KernelOp& op, Value* offset, Value* j, Value* mask,
+                 const std::vector<Value*>& values, VectorMath& math) {
+    size_t inner = kernel_.domain.size() - 1;
+    int64_t stride = op.strides.empty() ? 0 : op.strides[inner];
+    switch (op.op) {
+      case ir::OpCode::Input:
+        return emit_load(op, offset, j, mask, stride);
+      case ir::OpCode::Constant:
+        if (op.dtype == DType::Bool)
+          return llvm::ConstantInt::get(vector_of(b_.getInt1Ty()), op.params.value != 0);
+        return math.c(op.params.value);
+      case ir::OpCode::Arange: {
+        llvm::Type* doubles = vector_of(b_.getDoubleTy());
+        Value* index = b_.CreateSIToFP(lane_indices(offset, j, stride), doubles);
+        Value* value = b_.CreateFAdd(llvm::ConstantFP::get(doubles, op.params.value),
+                                     b_.CreateFMul(index, llvm::ConstantFP::get(doubles, op.params.step)));
+        return b_.CreateFPTrunc(value, float_vector_);
+      }
+      case ir::OpCode::Rand:
+        return unit_interval(random_bits(op.params.seed, 0, lane_indices(offset, j, stride)));
+      case ir::OpCode::Randn: {
+        Value* index = lane_indices(offset, j, stride);
+        Value* u1 = math.add(unit_interval(random_bits(op.params.seed, 1, index)), math.c(0x1p-24));
+        Value* u2 = unit_interval(random_bits(op.params.seed, 2, index));
+        Value* radius = math.sqrt(math.mul(math.c(-2), math.log(u1)));
+        return math.mul(radius, math.cos(math.mul(math.c(2 * std::numbers::pi), u2)));
+      }
+      default: {
+        std::vector<Value*> args;
+        for (int32_t a : op.args) args.push_back(values[a]);
+        return ir::apply_formula(math, op.op, std::span<Value* const>(args));
+      }
+    }
+  }
+
+  Value* emit_load(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, int64_t stride) {
+    llvm::Type* element = element_type(op.dtype);
+    llvm::Align align(dtype_size(op.dtype));
+    Value* base = pointers_[op.slot];
+    Value* loaded;
+    if (!j) {
+      Value* scalar = b_.CreateLoad(element, b_.CreateInBoundsGEP(element, base, offset));
+      loaded = b_.CreateVectorSplat(lanes_, scalar);
+    } else if (stride == 1) {
+      Value* address = b_.CreateInBoundsGEP(element, base, b_.CreateAdd(offset, j));
+      if (mask)
+        loaded = b_.CreateMaskedLoad(vector_of(element), address, align, mask);
+      else
+        loaded = b_.CreateAlignedLoad(vector_of(element), address, align);
+    } else {
+      Value* addresses = b_.CreateInBoundsGEP(element, base, lane_indices(offset, j, stride));
+      loaded = b_.CreateMaskedGather(vector_of(element), addresses, align, mask);
+    }
+    if (op.dtype == DType::Bool) return b_.CreateICmpNE(loaded, llvm::Constant::getNullValue(loaded->getType()));
+    return loaded;
+  }
+
+  Value* mix(Value* x) {
+    auto* u32 = vector_of(b_.getInt32Ty());
+    auto k = [&](uint32_t value) { return llvm::ConstantInt::get(u32, value); };
+    x = b_.CreateXor(x, b_.CreateLShr(x, k(16)));
+    x = b_.CreateMul(x, k(ir::random::kMix1));
+    x = b_.CreateXor(x, b_.CreateLShr(x, k(15)));
+    x = b_.CreateMul(x, k(ir::random::kMix2));
+    return b_.CreateXor(x, b_.CreateLShr(x, k(16)));
+  }
+
+  // ir::random::bits on a vector of flat indices.
+  Value* random_bits(uint64_t seed, uint32_t stream, Value* index) {
+    auto* u32 = vector_of(b_.getInt32Ty());
+    Value* low = b_.CreateTrunc(index, u32);
+    Value* high = b_.CreateTrunc(b_.CreateLShr(index, llvm::ConstantInt::get(index_vector_, 32)), u32);
+    Value* key = llvm::ConstantInt::get(u32, ir::random::stream_key(seed, stream));
+    return mix(b_.CreateXor(mix(b_.CreateXor(low, key)), high));
+  }
+
+  Value* unit_interval(Value* bits) {
+    Value* top = b_.CreateLShr(bits, llvm::ConstantInt::get(bits->getType(), 8));
+    return b_.CreateFMul(b_.CreateUIToFP(top, float_vector_), llvm::ConstantFP::get(float_vector_, 0x1p-24));
+  }
+
+  const ir::Kernel& kernel_;
+  llvm::Function* fn_;
+  llvm::LLVMContext& context_;
+  llvm::IRBuilder<> b_;
+  int lanes_;
+  llvm::Type* i64_;
+  llvm::Type* float_vector_;
+  llvm::VectorType* index_vector_;
+  Value* lane_ids_ = nullptr;
+  std::vector<Value*> pointers_;
+  ir::Strides output_strides_;
+};
+
+}  // namespace
+
+std::unique_ptr<llvm::Module> emit_kernel(const ir::Kernel& kernel, const Target& target,
+                                          llvm::LLVMContext& context, const std::string& name) {
+  auto module = std::make_unique<llvm::Module>(name, context);
+  module->setTargetTriple(target.triple);
+  llvm::IRBuilder<> types(context);
+  auto* signature = llvm::FunctionType::get(
+      types.getVoidTy(), {types.getPtrTy(), types.getInt64Ty(), types.getInt64Ty()}, false);
+  auto* fn = llvm::Function::Create(signature, llvm::Function::ExternalLinkage, name, *module);
+  fn->addFnAttr("target-cpu", target.cpu);
+  fn->addFnAttr("target-features", target.features);
+  fn->addFnAttr("prefer-vector-width", std::to_string(target.vector_bits));
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addParamAttr(0, llvm::Attribute::NoAlias);
+  KernelEmitter(kernel, target, fn).emit();
+  return module;
+}
+
+}  // namespace fusejit::codegen

@@ -1,0 +1,23 @@
+// Kernel description -> LLVM IR: one module, one function per kernel.
+//
+// The function is `void name(void* const* args, int64_t begin, int64_t end)`: `args` holds
+// the input slots then the output slots (pointers to their first element), and [begin, end)
+// is the range of the domain's outermost dim to run, so threads split a kernel by calling it
+// on disjoint ranges.
+#pragma once
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <memory>
+#include <string>
+
+#include "codegen/target.h"
+#include "ir/kernel.h"
+
+namespace fusejit::codegen {
+
+std::unique_ptr<llvm::Module> emit_kernel(const ir::Kernel& kernel, const Target& target,
+                                          llvm::LLVMContext& context, const std::string& name);
+
+}  // namespace fusejit::codegen

@@ -1,0 +1,25 @@
+// The CPU kernels are compiled for: detected at run time, never assumed.
+#pragma once
+
+#include <string>
+
+namespace fusejit::codegen {
+
+struct Target {
+  std::string triple;
+  std::string cpu;       // e.g. "znver4"
+  std::string features;  // LLVM feature string, "+avx2,+fma,-avx512f,..."
+  int vector_bits = 128; // widest native float vector: 128, 256 or 512
+  // Floats per vector in generated loops: two native registers per step, which hides the
+  // latency of dependent ops without a separate unroll.
+  int lanes() const { return 2 * vector_bits / 32; }
+  std::string description() const;
+  // Identity for cache keys: triple, CPU, features.
+  std::string key() const;
+};
+
+// The host CPU. FUSEJIT_TARGET=avx2 (or sse) caps the vector width below what the host has,
+// to test the narrower paths on a wider machine.
+const Target& host_target();
+
+}  // namespace fusejit::codegen

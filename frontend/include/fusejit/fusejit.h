@@ -1,0 +1,170 @@
+// fusejit: lazy PyTorch-style tensors compiled into fused, vectorized kernels.
+//
+// Every operation records a node; nothing runs until a value is needed (eval(), to_vector(),
+// item(), data_ptr()). Then the pending graph is simplified, fused into as few kernels as the
+// rules allow, compiled for the host CPU (cached per shape) and run.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fusejit/core.h"
+
+namespace fusejit {
+
+namespace ir {
+struct Node;
+}
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // A 0-d tensor holding `value`, so a float works wherever a tensor operand does
+  // (x * 2, where(x > 0, x, 0)).
+  Tensor(float value);  // NOLINT(google-explicit-constructor)
+  explicit Tensor(std::shared_ptr<ir::Node> node);
+
+  bool defined() const { return node_ != nullptr; }
+  const Shape& sizes() const;
+  int64_t size(int64_t dim) const;
+  int64_t dim() const;
+  int64_t numel() const;
+  DType dtype() const;
+
+  // Computes the value now (and keeps it); later uses read the stored result.
+  const Tensor& eval() const;
+  bool is_evaluated() const;
+
+  // T is float for Float32 tensors and bool for Bool tensors.
+  template <class T>
+  std::vector<T> to_vector() const;
+  template <class T>
+  T item() const;
+  // Materializes and returns the contiguous storage (valid while this tensor lives).
+  template <class T>
+  T* data_ptr() const;
+
+  // The text of the requested stages ("graph,fused,llvm,opt,asm", any subset) for
+  // evaluating this tensor, without running it. Kernels are compiled (and cached) as needed.
+  std::string dump(const std::string& stages = "graph,fused") const;
+
+  const std::shared_ptr<ir::Node>& node() const { return node_; }
+
+ private:
+  const ir::Node& checked_node() const;
+  std::shared_ptr<ir::Node> node_;
+};
+
+// ---- creation ----
+Tensor tensor(std::vector<float> data, Shape shape);
+Tensor from_blob(float* data, Shape shape);  // no copy: the caller keeps `data` alive
+Tensor zeros(Shape shape);
+Tensor ones(Shape shape);
+Tensor full(Shape shape, float value);
+Tensor arange(double start, double end, double step = 1);
+Tensor rand(Shape shape, uint64_t seed);   // uniform in [0, 1)
+Tensor randn(Shape shape, uint64_t seed);  // standard normal
+
+// ---- elementwise (NumPy broadcasting) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, float exponent);
+Tensor maximum(const Tensor& a, const Tensor& b);  // NaN-propagating, as torch.maximum
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor clamp(const Tensor& x, float min, float max);
+
+Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+
+// Comparisons give Bool tensors; arithmetic on a Bool tensor treats it as 0/1.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+// Picks a where cond is true (a Float32 cond counts as true where nonzero).
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- activations ----
+Tensor relu(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor gelu(const Tensor& x, const std::string& approximate = "none");  // "none" (erf) or "tanh"
+Tensor silu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f);
+Tensor elu(const Tensor& x, float alpha = 1.0f);
+Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);
+
+// A float on either side is a 0-d tensor that broadcasts.
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+
+// Evaluates several tensors in one schedule: shared work is computed once.
+void eval(const std::vector<Tensor>& outputs);
+
+// ---- settings ----
+// Off = eager: every op is its own kernel and every result is materialized.
+void set_fusion_enabled(bool enabled);
+bool fusion_enabled();
+// Threads used by large kernels (default: the machine's cores).
+void set_num_threads(int threads);
+int num_threads();
+
+class FusionGuard {
+ public:
+  explicit FusionGuard(bool enabled);
+  ~FusionGuard();
+  FusionGuard(const FusionGuard&) = delete;
+  FusionGuard& operator=(const FusionGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+class NumThreadsGuard {
+ public:
+  explicit NumThreadsGuard(int threads);
+  ~NumThreadsGuard();
+  NumThreadsGuard(const NumThreadsGuard&) = delete;
+  NumThreadsGuard& operator=(const NumThreadsGuard&) = delete;
+
+ private:
+  int previous_;
+};
+
+// ---- introspection ----
+struct Stats {
+  int64_t kernels_compiled = 0;
+  int64_t cache_hits = 0;
+  int64_t cache_misses = 0;
+  int64_t kernels_launched = 0;
+  double compile_ms = 0;
+};
+Stats stats();  // monotonic since process start (or the last reset_stats())
+void reset_stats();
+
+// The CPU that kernels are compiled for, e.g. "znver3 (avx2, 8 floats per vector)".
+std::string target_description();
+
+}  // namespace fusejit

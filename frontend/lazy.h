@@ -1,0 +1,24 @@
+// Frontend internals shared with the tests: lowering pending tensors into a graph.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fusejit/fusejit.h"
+#include "ir/graph.h"
+
+namespace fusejit::frontend {
+
+// Guards the lazy nodes' inputs and values while graphs are built from them and results are
+// bound back, so several threads may evaluate tensors that share history.
+std::mutex& graph_mutex();
+
+// The graph that computes `roots`; evaluated nodes enter as Input leaves. Call with
+// graph_mutex() held.
+ir::Graph lower(const std::vector<std::shared_ptr<ir::Node>>& roots);
+
+// The graph of `outputs` as they are now (for tests and tools).
+ir::Graph graph_of(const std::vector<Tensor>& outputs);
+
+}  // namespace fusejit::frontend

@@ -1,0 +1,170 @@
+// Tensor accessors and creation.
+#include <cmath>
+#include <cstring>
+
+#include "frontend/lazy.h"
+#include "ir/node.h"
+#include "runtime/buffer_pool.h"
+
+namespace fusejit {
+
+Tensor::Tensor(std::shared_ptr<ir::Node> node) : node_(std::move(node)) {}
+Tensor::Tensor(float value)
+    : node_(std::make_shared<ir::Node>(ir::OpCode::Constant, DType::Float32, Shape{},
+                                       std::vector<std::shared_ptr<ir::Node>>{},
+                                       ir::OpParams{.value = value})) {}
+
+const ir::Node& Tensor::checked_node() const {
+  if (!node_) throw Error("tensor is undefined (default-constructed)");
+  return *node_;
+}
+
+const Shape& Tensor::sizes() const { return checked_node().shape; }
+int64_t Tensor::dim() const { return static_cast<int64_t>(sizes().size()); }
+int64_t Tensor::numel() const { return ir::numel(sizes()); }
+DType Tensor::dtype() const { return checked_node().dtype; }
+
+int64_t Tensor::size(int64_t dim) const {
+  int64_t rank = this->dim();
+  int64_t wrapped = dim < 0 ? dim + rank : dim;
+  if (wrapped < 0 || wrapped >= rank)
+    throw Error("size: dim " + std::to_string(dim) + " out of range for a tensor of shape " +
+                ir::shape_string(sizes()));
+  return sizes()[wrapped];
+}
+
+bool Tensor::is_evaluated() const {
+  const ir::Node& node = checked_node();
+  std::lock_guard lock(frontend::graph_mutex());
+  return node.evaluated();
+}
+
+namespace {
+
+template <class T>
+constexpr DType dtype_of = std::is_same_v<T, bool> ? DType::Bool : DType::Float32;
+
+template <class T>
+void check_dtype(const Tensor& t, const char* what) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, bool>,
+                "tensor elements are float (Float32) or bool (Bool)");
+  if (t.dtype() != dtype_of<T>)
+    throw Error(std::string(what) + "<" + dtype_name(dtype_of<T>) + ">: the tensor is " +
+                dtype_name(t.dtype()));
+}
+
+ir::View evaluated_view(const Tensor& t) {
+  t.eval();
+  std::lock_guard lock(frontend::graph_mutex());
+  return t.node()->value;
+}
+
+Shape checked_shape(const char* op, const Shape& shape) {
+  if (!ir::checked_numel(shape) ||
+      *ir::checked_numel(shape) > INT64_MAX / 8)
+    throw Error(std::string(op) + ": invalid shape " + ir::shape_string(shape) +
+                " (negative size or element count overflows)");
+  return shape;
+}
+
+Tensor leaf(ir::OpCode op, Shape shape, ir::OpParams params = {}) {
+  return Tensor(std::make_shared<ir::Node>(op, DType::Float32, std::move(shape),
+                                           std::vector<std::shared_ptr<ir::Node>>{}, params));
+}
+
+Tensor input(DType dtype, Shape shape, std::shared_ptr<ir::Storage> storage) {
+  auto node = std::make_shared<ir::Node>(ir::OpCode::Input, dtype, shape);
+  node->value = {std::move(storage), ir::contiguous_strides(shape), 0};
+  return Tensor(std::move(node));
+}
+
+}  // namespace
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  check_dtype<T>(*this, "to_vector");
+  ir::View view = evaluated_view(*this);
+  const Shape& shape = sizes();
+  int64_t count = ir::numel(shape);
+  std::vector<T> out(count);
+  using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t, float>;
+  const auto* data = static_cast<const Stored*>(view.storage->data());
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t offset = view.offset;
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1, rest = i; d >= 0; --d) {
+      offset += (rest % shape[d]) * view.strides[d];
+      rest /= shape[d];
+    }
+    out[i] = static_cast<T>(data[offset]);
+  }
+  return out;
+}
+
+template <class T>
+T Tensor::item() const {
+  if (numel() != 1)
+    throw Error("item: expected a tensor with one element, got shape " + ir::shape_string(sizes()));
+  return to_vector<T>()[0];
+}
+
+template <class T>
+T* Tensor::data_ptr() const {
+  check_dtype<T>(*this, "data_ptr");
+  ir::View view = evaluated_view(*this);
+  if (view.strides != ir::contiguous_strides(sizes()))
+    throw InternalError("data_ptr: evaluated tensors are contiguous");
+  return static_cast<T*>(view.storage->data()) + view.offset;
+}
+
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<bool> Tensor::to_vector<bool>() const;
+template float Tensor::item<float>() const;
+template bool Tensor::item<bool>() const;
+template float* Tensor::data_ptr<float>() const;
+template bool* Tensor::data_ptr<bool>() const;
+
+Tensor tensor(std::vector<float> data, Shape shape) {
+  checked_shape("tensor", shape);
+  if (static_cast<int64_t>(data.size()) != ir::numel(shape))
+    throw Error("tensor: " + std::to_string(data.size()) + " values do not fill shape " +
+                ir::shape_string(shape) + " (" + std::to_string(ir::numel(shape)) + " elements)");
+  auto storage = runtime::allocate(static_cast<int64_t>(data.size() * sizeof(float)));
+  if (!data.empty()) std::memcpy(storage->data(), data.data(), data.size() * sizeof(float));
+  return input(DType::Float32, std::move(shape), std::move(storage));
+}
+
+Tensor from_blob(float* data, Shape shape) {
+  checked_shape("from_blob", shape);
+  if (!data) throw Error("from_blob: data is null (shape " + ir::shape_string(shape) + ")");
+  int64_t bytes = ir::numel(shape) * static_cast<int64_t>(sizeof(float));
+  return input(DType::Float32, std::move(shape), std::make_shared<ir::Storage>(data, bytes, nullptr));
+}
+
+Tensor full(Shape shape, float value) {
+  return leaf(ir::OpCode::Constant, checked_shape("full", shape), {.value = value});
+}
+Tensor zeros(Shape shape) { return full(checked_shape("zeros", shape), 0); }
+Tensor ones(Shape shape) { return full(checked_shape("ones", shape), 1); }
+
+Tensor arange(double start, double end, double step) {
+  auto fail = [&](const char* why) {
+    return Error("arange(" + std::to_string(start) + ", " + std::to_string(end) + ", " +
+                 std::to_string(step) + "): " + why);
+  };
+  if (!std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step))
+    throw fail("bounds and step must be finite");
+  if (step == 0) throw fail("step must be nonzero");
+  if ((end - start) / step < 0) throw fail("the step's sign does not lead from start to end");
+  double count = std::ceil((end - start) / step);
+  if (count > 1e15) throw fail("too many elements");
+  return leaf(ir::OpCode::Arange, {static_cast<int64_t>(count)}, {.value = start, .step = step});
+}
+
+Tensor rand(Shape shape, uint64_t seed) {
+  return leaf(ir::OpCode::Rand, checked_shape("rand", shape), {.seed = seed});
+}
+Tensor randn(Shape shape, uint64_t seed) {
+  return leaf(ir::OpCode::Randn, checked_shape("randn", shape), {.seed = seed});
+}
+
+}  // namespace fusejit

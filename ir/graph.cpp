@@ -1,0 +1,153 @@
+#include "ir/graph.h"
+
+#include <cstdio>
+
+namespace fusejit::ir {
+
+std::vector<int32_t> Graph::use_counts() const {
+  std::vector<int32_t> uses(nodes.size(), 0);
+  for (const auto& node : nodes)
+    for (NodeId input : node.inputs) ++uses[input];
+  for (NodeId output : outputs) ++uses[output];
+  return uses;
+}
+
+namespace {
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return text;
+}
+
+std::string type_string(DType dtype, const Shape& shape) {
+  return std::string(dtype_name(dtype)) + shape_string(shape);
+}
+
+std::string types_string(const std::vector<TypedShape>& inputs) {
+  std::string text;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (i) text += ", ";
+    text += type_string(inputs[i].dtype, inputs[i].shape);
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string describe_node(const Graph& graph, NodeId id) {
+  const GraphNode& node = graph.nodes[id];
+  std::string text(op_name(node.op));
+  switch (node.op) {
+    case OpCode::Constant:
+      text += " " + number(node.params.value);
+      break;
+    case OpCode::Arange:
+      text += " start=" + number(node.params.value) + " step=" + number(node.params.step);
+      break;
+    case OpCode::Rand:
+    case OpCode::Randn:
+      text += " seed=" + std::to_string(node.params.seed);
+      break;
+    case OpCode::Input:
+      if (node.data.strides != contiguous_strides(node.shape) || node.data.offset != 0)
+        text += " strides=" + shape_string(node.data.strides) +
+                " offset=" + std::to_string(node.data.offset);
+      break;
+    default: {
+      text += "(";
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        if (i) text += ", ";
+        text += "%" + std::to_string(node.inputs[i]);
+      }
+      text += ")";
+    }
+  }
+  return text + " : " + type_string(node.dtype, node.shape);
+}
+
+std::string print(const Graph& graph) {
+  std::string text;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    text += "  %" + std::to_string(i) + " = " + describe_node(graph, static_cast<NodeId>(i)) + "\n";
+  text += "  outputs:";
+  for (NodeId output : graph.outputs) text += " %" + std::to_string(output);
+  return text + "\n";
+}
+
+TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
+  const OpInfo& info = op_info(op);
+  auto fail = [&](const std::string& why) -> TypedShape {
+    throw Error(std::string(info.name) + ": " + why + " (inputs: " + types_string(inputs) + ")");
+  };
+  if (static_cast<int>(inputs.size()) != info.arity)
+    return fail("expects " + std::to_string(info.arity) + " inputs");
+  auto expect_dtype = [&](size_t i, DType dtype) {
+    if (inputs[i].dtype != dtype)
+      fail("input " + std::to_string(i) + " must be " + dtype_name(dtype));
+  };
+  Shape shape = inputs.empty() ? Shape{} : inputs[0].shape;
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    auto merged = broadcast_shapes(shape, inputs[i].shape);
+    if (!merged) return fail("shapes cannot be broadcast together");
+    shape = *merged;
+  }
+  switch (info.kind) {
+    case OpKind::Leaf:
+    case OpKind::Generator:
+      return fail("has no inputs to infer from");
+    case OpKind::Unary:
+    case OpKind::Binary:
+    case OpKind::Ternary:
+      for (size_t i = 0; i < inputs.size(); ++i) expect_dtype(i, DType::Float32);
+      return {DType::Float32, shape};
+    case OpKind::Compare:
+      for (size_t i = 0; i < inputs.size(); ++i) expect_dtype(i, DType::Float32);
+      return {DType::Bool, shape};
+    case OpKind::Select:
+      expect_dtype(0, DType::Bool);
+      expect_dtype(1, DType::Float32);
+      expect_dtype(2, DType::Float32);
+      return {DType::Float32, shape};
+    case OpKind::ToFloat:
+      expect_dtype(0, DType::Bool);
+      return {DType::Float32, shape};
+    case OpKind::ToBool:
+      expect_dtype(0, DType::Float32);
+      return {DType::Bool, shape};
+  }
+  return fail("unknown op kind");
+}
+
+void verify(const Graph& graph) {
+  auto fail = [&](size_t id, const std::string& why) {
+    throw InternalError("verify: %" + std::to_string(id) + " = " +
+                        describe_node(graph, static_cast<NodeId>(id)) + ": " + why);
+  };
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    const GraphNode& node = graph.nodes[id];
+    const OpInfo& info = op_info(node.op);
+    if (static_cast<int>(node.inputs.size()) != info.arity) fail(id, "wrong number of inputs");
+    std::vector<TypedShape> inputs;
+    for (NodeId input : node.inputs) {
+      if (input < 0 || static_cast<size_t>(input) >= id) fail(id, "input not defined before use");
+      inputs.push_back({graph.nodes[input].dtype, graph.nodes[input].shape});
+    }
+    if (!checked_numel(node.shape)) fail(id, "invalid shape");
+    if (node.op == OpCode::Input) {
+      if (!node.data.storage) fail(id, "input without data");
+      if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");
+    } else if (info.kind == OpKind::Generator) {
+      if (node.shape.size() != 1 && node.op == OpCode::Arange) fail(id, "arange must be 1-d");
+    } else if (info.kind != OpKind::Leaf) {
+      TypedShape expected = infer_type(node.op, inputs);
+      if (expected.dtype != node.dtype || expected.shape != node.shape)
+        fail(id, "type differs from its inputs' " + type_string(expected.dtype, expected.shape));
+    }
+  }
+  for (NodeId output : graph.outputs)
+    if (output < 0 || static_cast<size_t>(output) >= graph.nodes.size())
+      throw InternalError("verify: output %" + std::to_string(output) + " does not exist");
+}
+
+}  // namespace fusejit::ir

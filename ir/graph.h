@@ -1,0 +1,55 @@
+// The flat graph that passes work on: nodes in topological order, inputs by index.
+//
+// Built at evaluation from the pending lazy nodes; evaluated nodes enter it as Input leaves
+// that carry their data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/node.h"
+
+namespace fusejit::ir {
+
+using NodeId = int32_t;
+
+struct GraphNode {
+  OpCode op = OpCode::Input;
+  DType dtype = DType::Float32;
+  Shape shape;
+  std::vector<NodeId> inputs;
+  OpParams params;
+  View data;  // Input only
+
+  bool is_leaf() const { return op_info(op).kind == OpKind::Leaf; }
+  bool is_scalar_constant() const { return op == OpCode::Constant && numel(shape) == 1; }
+};
+
+struct Graph {
+  std::vector<GraphNode> nodes;
+  std::vector<NodeId> outputs;
+
+  NodeId add(GraphNode node) {
+    nodes.push_back(std::move(node));
+    return static_cast<NodeId>(nodes.size() - 1);
+  }
+  // Number of consumers of each node (graph outputs count as one each).
+  std::vector<int32_t> use_counts() const;
+};
+
+// Stable text form: one line per node, `%3 = mul(%1, %2) : f32[4096,4096]`.
+std::string print(const Graph& graph);
+std::string describe_node(const Graph& graph, NodeId id);  // the right-hand side of one line
+
+// Throws InternalError naming the node when the graph breaks a typing or ordering rule.
+void verify(const Graph& graph);
+
+// The dtype and shape an op produces from its inputs, or an Error naming the op and shapes.
+struct TypedShape {
+  DType dtype;
+  Shape shape;
+};
+TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs);
+
+}  // namespace fusejit::ir

@@ -1,0 +1,79 @@
+#include <cstdio>
+
+#include "ir/kernel.h"
+
+namespace fusejit::ir {
+namespace {
+
+std::string exact(double value) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
+std::string value_ref(int32_t op) { return "v" + std::to_string(op); }
+
+}  // namespace
+
+std::string print_kernel(const Kernel& kernel) {
+  std::string text = "domain " + shape_string(kernel.domain) + "\n";
+  for (size_t i = 0; i < kernel.ops.size(); ++i) {
+    const KernelOp& op = kernel.ops[i];
+    text += "  " + value_ref(static_cast<int32_t>(i)) + " = ";
+    switch (op.op) {
+      case OpCode::Input:
+        text += "load in" + std::to_string(op.slot) + " strides " + shape_string(op.strides);
+        break;
+      case OpCode::Constant:
+        text += "constant " + exact(op.params.value);
+        break;
+      case OpCode::Arange:
+        text += "arange start=" + exact(op.params.value) + " step=" + exact(op.params.step) +
+                " strides " + shape_string(op.strides);
+        break;
+      case OpCode::Rand:
+      case OpCode::Randn:
+        text += std::string(op_name(op.op)) + " seed=" + std::to_string(op.params.seed) +
+                " strides " + shape_string(op.strides);
+        break;
+      default:
+        text += std::string(op_name(op.op)) + "(";
+        for (size_t a = 0; a < op.args.size(); ++a)
+          text += (a ? ", " : "") + value_ref(op.args[a]);
+        text += ")";
+    }
+    text += std::string(" : ") + dtype_name(op.dtype) + "\n";
+  }
+  for (size_t o = 0; o < kernel.outputs.size(); ++o)
+    text += "  store out" + std::to_string(o) + " = " + value_ref(kernel.outputs[o]) + "\n";
+  return text;
+}
+
+std::string Kernel::key() const { return print_kernel(*this); }
+
+std::string print_schedule(const Schedule& schedule) {
+  std::string text;
+  for (size_t k = 0; k < schedule.kernels.size(); ++k) {
+    const ScheduledKernel& scheduled = schedule.kernels[k];
+    text += "kernel " + std::to_string(k) + ": " +
+            std::to_string(scheduled.nodes.size()) + " graph node" +
+            (scheduled.nodes.size() == 1 ? "" : "s") + " (";
+    for (size_t i = 0; i < scheduled.nodes.size(); ++i)
+      text += (i ? " %" : "%") + std::to_string(scheduled.nodes[i]);
+    text += ")\n";
+    for (const std::string& note : scheduled.notes) text += "  # " + note + "\n";
+    for (size_t i = 0; i < scheduled.inputs.size(); ++i) {
+      const ScheduleBuffer& buffer = schedule.buffers[scheduled.inputs[i].buffer];
+      text += "  in" + std::to_string(i) + " = buffer " + std::to_string(scheduled.inputs[i].buffer) +
+              " " + dtype_name(buffer.dtype) + shape_string(buffer.shape) +
+              (buffer.external.storage ? " (evaluated tensor)" : "") + "\n";
+    }
+    for (size_t i = 0; i < scheduled.outputs.size(); ++i)
+      text += "  out" + std::to_string(i) + " = buffer " + std::to_string(scheduled.outputs[i]) +
+              " <- %" + std::to_string(scheduled.output_nodes[i]) + "\n";
+    text += "  " + print_kernel(scheduled.kernel);
+  }
+  return text;
+}
+
+}  // namespace fusejit::ir

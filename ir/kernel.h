@@ -1,0 +1,77 @@
+// The kernel description that codegen consumes, and the schedule of kernels for one eval.
+//
+// A kernel is a loop nest over `domain` (row-major, already collapsed: adjacent dims that every
+// access walks contiguously are merged) whose body is a list of ops in SSA order. Loads and
+// generators address the domain through per-dim strides (0 = broadcast). Every output is
+// written contiguously over the domain.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace fusejit::ir {
+
+struct KernelOp {
+  OpCode op = OpCode::Input;  // Input = a load of `slot`; Constant; a generator; elementwise
+  DType dtype = DType::Float32;
+  std::vector<int32_t> args;  // earlier ops of the same kernel
+  int32_t slot = -1;          // Input: the kernel input slot
+  OpParams params;
+  Strides strides;  // Input: element strides of the slot; generators: strides of the flat index
+};
+
+struct Kernel {
+  Shape domain;
+  std::vector<DType> input_dtypes;  // one per input slot
+  std::vector<KernelOp> ops;
+  std::vector<int32_t> outputs;  // the op each output slot stores
+
+  // Canonical text: equal keys mean interchangeable compiled code.
+  std::string key() const;
+  int64_t elements() const { return numel(domain); }
+};
+
+// Where a kernel argument's data lives for one launch.
+struct BufferRef {
+  int32_t buffer = -1;  // index into Schedule::buffers
+  int64_t offset = 0;   // element offset of the first element read
+};
+
+struct ScheduledKernel {
+  Kernel kernel;
+  std::vector<BufferRef> inputs;
+  std::vector<int32_t> outputs;     // buffers written
+  std::vector<NodeId> nodes;        // graph nodes computed here (in order)
+  std::vector<NodeId> output_nodes; // the graph node each output slot holds
+  std::vector<std::string> notes;   // why the boundaries are where they are
+};
+
+struct ScheduleBuffer {
+  DType dtype;
+  Shape shape;
+  View external;  // set for graph inputs; empty for buffers the executor allocates
+};
+
+struct Schedule {
+  std::vector<ScheduleBuffer> buffers;
+  std::vector<ScheduledKernel> kernels;  // in execution order
+  std::vector<int32_t> outputs;          // buffer holding each graph output
+};
+
+struct FusionOptions {
+  bool fuse = true;                // false: every op its own kernel (eager)
+  int max_ops_per_kernel = 256;    // longer chains are cut (compile time grows with size)
+  int recompute_cost_limit = 4;    // cheaper values are recomputed per consumer kernel
+};
+
+// Groups the graph into kernels. Same-shape connected elementwise nodes share a kernel; a value
+// consumed by another kernel is recomputed there when its cost is at most
+// `recompute_cost_limit`, else materialized. Graph outputs are always materialized.
+Schedule schedule_kernels(const Graph& graph, const FusionOptions& options);
+
+std::string print_kernel(const Kernel& kernel);
+std::string print_schedule(const Schedule& schedule);
+
+}  // namespace fusejit::ir

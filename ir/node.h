@@ -1,0 +1,72 @@
+// The lazy nodes that tensors hold: an op, its dtype and shape, its inputs, and — once
+// evaluated — the storage holding its value. Evaluation drops a node's inputs, so a long
+// history is freed as soon as it has been computed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "fusejit/core.h"
+#include "ir/ops.h"
+#include "ir/shape.h"
+
+namespace fusejit::ir {
+
+// A block of memory holding tensor data, released through `release` when the last view dies.
+class Storage {
+ public:
+  using Release = std::function<void(void* data, int64_t bytes)>;
+  Storage(void* data, int64_t bytes, Release release)
+      : data_(data), bytes_(bytes), release_(std::move(release)) {}
+  ~Storage() {
+    if (release_) release_(data_, bytes_);
+  }
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  void* data_;
+  int64_t bytes_;
+  Release release_;
+};
+
+// A strided view of a storage.
+struct View {
+  std::shared_ptr<Storage> storage;
+  Strides strides;     // in elements
+  int64_t offset = 0;  // in elements
+};
+
+// Parameters of the non-formula ops (see FUSEJIT_SPECIAL_OPS).
+struct OpParams {
+  double value = 0;  // Constant: the value; Arange: start
+  double step = 0;   // Arange
+  uint64_t seed = 0;  // Rand, Randn
+  bool operator==(const OpParams&) const = default;
+};
+
+struct Node {
+  OpCode op = OpCode::Input;
+  DType dtype = DType::Float32;
+  Shape shape;
+  std::vector<std::shared_ptr<Node>> inputs;
+  OpParams params;
+  View value;  // set when evaluated (and from the start for Input nodes)
+
+  Node(OpCode op, DType dtype, Shape shape, std::vector<std::shared_ptr<Node>> inputs = {},
+       OpParams params = {})
+      : op(op), dtype(dtype), shape(std::move(shape)), inputs(std::move(inputs)), params(params) {}
+  // Frees a chain of any length without recursion.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  bool evaluated() const { return value.storage != nullptr; }
+};
+
+}  // namespace fusejit::ir

@@ -1,0 +1,151 @@
+// The op table: every op fusejit knows, in one place.
+//
+// A row gives the op's name, arity, cost class (for the recompute-or-materialize rule), its
+// typing kind (which fixes the dtype and shape rule), and its formula over a math backend `m`.
+// The same formula is instantiated with the double-precision reference backend (ir/reference)
+// and the LLVM vector backend (codegen), so adding an elementwise op is one row here. Only a
+// new primitive (a new `m.something`) needs code in the backends.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "fusejit/core.h"
+
+namespace fusejit::ir {
+
+// How an op is typed:
+//   Unary/Binary/Ternary: Float32 inputs -> Float32, shapes broadcast.
+//   Compare:        Float32, Float32 -> Bool, shapes broadcast.
+//   Select:         Bool, Float32, Float32 -> Float32, shapes broadcast.
+//   ToFloat/ToBool: one input of the other dtype, same shape.
+enum class OpKind : uint8_t {
+  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool
+};
+
+// Cost units for the recompute rule: 1 for an add, ~10 for a transcendental.
+inline constexpr int kCheap = 1;
+inline constexpr int kDivide = 2;
+inline constexpr int kTranscendental = 10;
+
+// X(Enum, "name", kind, cost, formula). `a`, `b`, `c` are the operands; `m` the backend.
+#define FUSEJIT_ELEMENTWISE_OPS(X)                                                             \
+  X(Neg, "neg", Unary, kCheap, m.neg(a))                                                       \
+  X(Abs, "abs", Unary, kCheap, m.abs(a))                                                       \
+  X(Exp, "exp", Unary, kTranscendental, m.exp(a))                                              \
+  X(Log, "log", Unary, kTranscendental, m.log(a))                                              \
+  X(Sqrt, "sqrt", Unary, kDivide, m.sqrt(a))                                                   \
+  X(Rsqrt, "rsqrt", Unary, kDivide, m.div(m.c(1), m.sqrt(a)))                                  \
+  X(Sin, "sin", Unary, kTranscendental, m.sin(a))                                              \
+  X(Cos, "cos", Unary, kTranscendental, m.cos(a))                                              \
+  X(Relu, "relu", Unary, kCheap, m.select(m.lt(a, m.c(0)), m.c(0), a))                         \
+  X(Sigmoid, "sigmoid", Unary, kTranscendental, m.sigmoid(a))                                  \
+  X(Tanh, "tanh", Unary, kTranscendental, m.tanh(a))                                           \
+  X(Gelu, "gelu", Unary, kTranscendental,                                                      \
+    m.mul(m.mul(m.c(0.5), a), m.erfc(m.mul(a, m.c(-0.70710678118654752440)))))                 \
+  X(GeluTanh, "gelu_tanh", Unary, kTranscendental,                                             \
+    m.mul(m.mul(m.c(0.5), a),                                                                  \
+          m.add(m.c(1), m.tanh(m.mul(m.c(0.79788456080286535588),                              \
+                                     m.add(a, m.mul(m.c(0.044715), m.mul(a, m.mul(a, a)))))))))  \
+  X(Silu, "silu", Unary, kTranscendental, m.mul(a, m.sigmoid(a)))                              \
+  X(Add, "add", Binary, kCheap, m.add(a, b))                                                   \
+  X(Sub, "sub", Binary, kCheap, m.sub(a, b))                                                   \
+  X(Mul, "mul", Binary, kCheap, m.mul(a, b))                                                   \
+  X(Div, "div", Binary, kDivide, m.div(a, b))                                                  \
+  X(Pow, "pow", Binary, kTranscendental, m.pow(a, b))                                          \
+  X(Maximum, "maximum", Binary, kCheap, m.max(a, b))                                           \
+  X(Minimum, "minimum", Binary, kCheap, m.min(a, b))                                           \
+  /* b is the negative slope */                                                                \
+  X(LeakyRelu, "leaky_relu", Binary, kCheap, m.select(m.gt(a, m.c(0)), a, m.mul(a, b)))        \
+  /* b is alpha */                                                                             \
+  X(Elu, "elu", Binary, kTranscendental, m.select(m.gt(a, m.c(0)), a, m.mul(b, m.expm1(a))))   \
+  /* b is beta, c the threshold above which softplus is linear */                              \
+  X(Softplus, "softplus", Ternary, kTranscendental,                                            \
+    m.select(m.gt(m.mul(a, b), c), a, m.div(m.log1p(m.exp(m.mul(a, b))), b)))                  \
+  X(Eq, "eq", Compare, kCheap, m.eq(a, b))                                                     \
+  X(Ne, "ne", Compare, kCheap, m.ne(a, b))                                                     \
+  X(Lt, "lt", Compare, kCheap, m.lt(a, b))                                                     \
+  X(Le, "le", Compare, kCheap, m.le(a, b))                                                     \
+  X(Gt, "gt", Compare, kCheap, m.gt(a, b))                                                     \
+  X(Ge, "ge", Compare, kCheap, m.ge(a, b))                                                     \
+  X(Where, "where", Select, kCheap, m.select(a, b, c))                                         \
+  X(ToFloat, "to_float", ToFloat, kCheap, m.to_float(a))                                       \
+  X(ToBool, "to_bool", ToBool, kCheap, m.ne(a, m.c(0)))
+
+// Ops that are not a formula over operands: data (Input), constants and generators.
+//   Input:    a materialized buffer (a tensor's storage, possibly a view of it).
+//   Constant: one value broadcast over the node's shape (scalars, zeros, ones, full).
+//   Arange:   start + i * step over the flat index i.
+//   Rand:     uniform [0, 1) from a counter-based hash of (seed, flat index).
+//   Randn:    standard normal from the same hash (Box-Muller).
+#define FUSEJIT_SPECIAL_OPS(X) \
+  X(Input, "input", Leaf)      \
+  X(Constant, "constant", Leaf) \
+  X(Arange, "arange", Generator) \
+  X(Rand, "rand", Generator)   \
+  X(Randn, "randn", Generator)
+
+enum class OpCode : uint8_t {
+#define FUSEJIT_SPECIAL_ENUM(Enum, name, kind) Enum,
+#define FUSEJIT_ELEMENTWISE_ENUM(Enum, name, kind, cost, formula) Enum,
+  FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ENUM) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ENUM)
+#undef FUSEJIT_SPECIAL_ENUM
+#undef FUSEJIT_ELEMENTWISE_ENUM
+};
+
+struct OpInfo {
+  std::string_view name;
+  OpKind kind;
+  int arity;
+  int cost;
+};
+
+constexpr int arity_of(OpKind kind) {
+  switch (kind) {
+    case OpKind::Leaf:
+    case OpKind::Generator:
+      return 0;
+    case OpKind::Unary:
+    case OpKind::ToFloat:
+    case OpKind::ToBool:
+      return 1;
+    case OpKind::Binary:
+    case OpKind::Compare:
+      return 2;
+    case OpKind::Ternary:
+    case OpKind::Select:
+      return 3;
+  }
+  return 0;
+}
+
+const OpInfo& op_info(OpCode op);
+std::string_view op_name(OpCode op);
+
+inline bool is_elementwise(OpCode op) {
+  OpKind kind = op_info(op).kind;
+  return kind != OpKind::Leaf && kind != OpKind::Generator;
+}
+
+// Evaluates an elementwise op's formula with backend M (M::Value is its value type).
+template <class M>
+typename M::Value apply_formula(M& m, OpCode op, std::span<const typename M::Value> args) {
+  using V = typename M::Value;
+  V a = args.size() > 0 ? args[0] : V{};
+  V b = args.size() > 1 ? args[1] : V{};
+  V c = args.size() > 2 ? args[2] : V{};
+  switch (op) {
+#define FUSEJIT_FORMULA_CASE(Enum, name, kind, cost, formula) \
+  case OpCode::Enum:                                          \
+    return formula;
+    FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_FORMULA_CASE)
+#undef FUSEJIT_FORMULA_CASE
+    default:
+      break;
+  }
+  throw InternalError("apply_formula: " + std::string(op_name(op)) + " is not elementwise");
+}
+
+}  // namespace fusejit::ir

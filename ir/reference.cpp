@@ -1,0 +1,106 @@
+#include "ir/reference.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "ir/random.h"
+
+namespace fusejit::ir {
+
+using V = ReferenceMath::Value;
+V ReferenceMath::abs(V a) { return std::fabs(a); }
+V ReferenceMath::max(V a, V b) { return std::isnan(a) || std::isnan(b) ? NAN : std::fmax(a, b); }
+V ReferenceMath::min(V a, V b) { return std::isnan(a) || std::isnan(b) ? NAN : std::fmin(a, b); }
+V ReferenceMath::sqrt(V a) { return std::sqrt(a); }
+V ReferenceMath::exp(V a) { return std::exp(a); }
+V ReferenceMath::expm1(V a) { return std::expm1(a); }
+V ReferenceMath::log(V a) { return std::log(a); }
+V ReferenceMath::log1p(V a) { return std::log1p(a); }
+V ReferenceMath::sin(V a) { return std::sin(a); }
+V ReferenceMath::cos(V a) { return std::cos(a); }
+V ReferenceMath::tanh(V a) { return std::tanh(a); }
+V ReferenceMath::sigmoid(V a) { return 1 / (1 + std::exp(-a)); }
+V ReferenceMath::erfc(V a) { return std::erfc(a); }
+V ReferenceMath::pow(V a, V b) { return std::pow(a, b); }
+
+double evaluate_scalar(OpCode op, const std::vector<double>& args) {
+  ReferenceMath math;
+  return apply_formula(math, op, std::span<const double>(args));
+}
+
+double generate(OpCode op, const OpParams& params, int64_t index) {
+  auto u = static_cast<uint64_t>(index);
+  switch (op) {
+    case OpCode::Arange:
+      return params.value + static_cast<double>(index) * params.step;
+    case OpCode::Rand:
+      return random::uniform(params.seed, u);
+    case OpCode::Randn: {
+      double u1 = random::unit_interval(random::bits(random::stream_key(params.seed, 1), u)) +
+                  0x1p-24;
+      double u2 = random::unit_interval(random::bits(random::stream_key(params.seed, 2), u));
+      return std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
+    }
+    default:
+      throw InternalError("generate: " + std::string(op_name(op)) + " is not a generator");
+  }
+}
+
+namespace {
+
+// Reads element `flat` (row-major over `shape`) of a strided view.
+double read_input(const GraphNode& node, int64_t flat) {
+  int64_t offset = node.data.offset;
+  for (size_t d = node.shape.size(); d-- > 0;) {
+    offset += (flat % node.shape[d]) * node.data.strides[d];
+    flat /= node.shape[d];
+  }
+  const void* base = node.data.storage->data();
+  if (node.dtype == DType::Float32) return static_cast<const float*>(base)[offset];
+  return static_cast<const uint8_t*>(base)[offset] != 0;
+}
+
+// Maps a flat index over `to` onto the flat index of `from` broadcast to it.
+int64_t broadcast_index(const Shape& from, const Shape& to, int64_t flat) {
+  Strides strides = broadcast_strides(from, contiguous_strides(from), to);
+  int64_t index = 0;
+  for (size_t d = to.size(); d-- > 0;) {
+    index += (flat % to[d]) * strides[d];
+    flat /= to[d];
+  }
+  return index;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> interpret(const Graph& graph) {
+  std::vector<std::vector<double>> values(graph.nodes.size());
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    const GraphNode& node = graph.nodes[id];
+    int64_t count = numel(node.shape);
+    std::vector<double>& out = values[id];
+    out.resize(count);
+    std::vector<double> args(node.inputs.size());
+    for (int64_t i = 0; i < count; ++i) {
+      switch (op_info(node.op).kind) {
+        case OpKind::Leaf:
+          out[i] = node.op == OpCode::Input ? read_input(node, i) : node.params.value;
+          break;
+        case OpKind::Generator:
+          out[i] = generate(node.op, node.params, i);
+          break;
+        default:
+          for (size_t k = 0; k < node.inputs.size(); ++k) {
+            const GraphNode& input = graph.nodes[node.inputs[k]];
+            args[k] = values[node.inputs[k]][broadcast_index(input.shape, node.shape, i)];
+          }
+          out[i] = evaluate_scalar(node.op, args);
+      }
+    }
+  }
+  std::vector<std::vector<double>> outputs;
+  for (NodeId output : graph.outputs) outputs.push_back(values[output]);
+  return outputs;
+}
+
+}  // namespace fusejit::ir

@@ -1,0 +1,53 @@
+// The reference interpreter: evaluates a graph in double precision, one op at a time, straight
+// from the op table's formulas and the C library. Tests compare compiled kernels against it.
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace fusejit::ir {
+
+// The double-precision math backend for the op table's formulas. Bools are 0.0 / 1.0.
+struct ReferenceMath {
+  using Value = double;
+  Value c(double value) { return value; }
+  Value add(Value a, Value b) { return a + b; }
+  Value sub(Value a, Value b) { return a - b; }
+  Value mul(Value a, Value b) { return a * b; }
+  Value div(Value a, Value b) { return a / b; }
+  Value neg(Value a) { return -a; }
+  Value abs(Value a);
+  Value max(Value a, Value b);  // NaN-propagating
+  Value min(Value a, Value b);
+  Value sqrt(Value a);
+  Value exp(Value a);
+  Value expm1(Value a);
+  Value log(Value a);
+  Value log1p(Value a);
+  Value sin(Value a);
+  Value cos(Value a);
+  Value tanh(Value a);
+  Value sigmoid(Value a);
+  Value erfc(Value a);
+  Value pow(Value a, Value b);
+  Value eq(Value a, Value b) { return a == b; }
+  Value ne(Value a, Value b) { return a != b; }
+  Value lt(Value a, Value b) { return a < b; }
+  Value le(Value a, Value b) { return a <= b; }
+  Value gt(Value a, Value b) { return a > b; }
+  Value ge(Value a, Value b) { return a >= b; }
+  Value select(Value cond, Value a, Value b) { return cond != 0 ? a : b; }
+  Value to_float(Value a) { return a; }
+};
+
+// One elementwise op on scalar operands.
+double evaluate_scalar(OpCode op, const std::vector<double>& args);
+
+// The value of a generator op (Arange, Rand, Randn) at a flat index.
+double generate(OpCode op, const OpParams& params, int64_t index);
+
+// The graph's outputs, each as a contiguous row-major array.
+std::vector<std::vector<double>> interpret(const Graph& graph);
+
+}  // namespace fusejit::ir

@@ -1,0 +1,30 @@
+// Shapes, strides and NumPy broadcasting.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fusejit/core.h"
+
+namespace fusejit::ir {
+
+using Strides = std::vector<int64_t>;
+
+std::string shape_string(const Shape& shape);  // "[4096,4096]"
+
+// Element count, or nullopt when a dim is negative or the count overflows int64.
+std::optional<int64_t> checked_numel(const Shape& shape);
+int64_t numel(const Shape& shape);  // for shapes already checked
+
+Strides contiguous_strides(const Shape& shape);
+
+// NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch), or nullopt.
+std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
+
+// Strides that read a tensor of shape `from` (with strides `strides`) broadcast to shape `to`:
+// stretched and missing dims get stride 0. `from` must broadcast to `to`.
+Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape& to);
+
+}  // namespace fusejit::ir

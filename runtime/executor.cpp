@@ -1,0 +1,88 @@
+#include "runtime/executor.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "codegen/target.h"
+#include "runtime/buffer_pool.h"
+#include "runtime/counters.h"
+#include "runtime/kernel_cache.h"
+#include "runtime/parallel.h"
+
+namespace fusejit::runtime {
+namespace {
+
+void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
+  int64_t outer = kernel.domain[0];
+  int threads = num_threads();
+  if (threads == 1 || kernel.elements() < kParallelThreshold || outer < 2) {
+    fn(args, 0, outer);
+    return;
+  }
+  // One part per thread; a flat domain is cut at whole vectors so only the last part has a
+  // masked tail.
+  int64_t parts = std::min<int64_t>(threads, outer);
+  int64_t align = kernel.domain.size() == 1 ? codegen::host_target().lanes() : 1;
+  int64_t chunk = ((outer + parts - 1) / parts + align - 1) / align * align;
+  parts = (outer + chunk - 1) / chunk;
+  parallel_parts(parts, [&](int64_t part) {
+    fn(args, part * chunk, std::min(outer, (part + 1) * chunk));
+  });
+}
+
+}  // namespace
+
+std::string target_description() { return codegen::host_target().description(); }
+
+std::vector<ir::View> execute(const ir::Schedule& schedule, const DumpSink& dump, bool run) {
+  const DumpStages& stages = dump.stages();
+  codegen::DumpRequest request{stages.llvm, stages.opt, stages.assembly};
+  std::vector<ir::View> buffers(schedule.buffers.size());
+  for (size_t b = 0; b < schedule.buffers.size(); ++b)
+    buffers[b] = schedule.buffers[b].external;
+
+  std::string cache_log;
+  for (size_t k = 0; k < schedule.kernels.size(); ++k) {
+    const ir::ScheduledKernel& scheduled = schedule.kernels[k];
+    const ir::Kernel& kernel = scheduled.kernel;
+    codegen::DumpTexts texts;
+    KernelLookup lookup = get_kernel(kernel, request, &texts);
+    std::string name = "kernel" + std::to_string(k);
+    if (stages.fused) {
+      char line[96];
+      if (lookup.cache_hit)
+        std::snprintf(line, sizeof line, "kernel %zu: cache hit\n", k);
+      else
+        std::snprintf(line, sizeof line, "kernel %zu: compiled in %.2f ms\n", k, lookup.compile_ms);
+      cache_log += line;
+    }
+    if (stages.llvm) dump.write(name + ".ll", texts.llvm);
+    if (stages.opt) dump.write(name + ".opt.ll", texts.opt);
+    if (stages.assembly) dump.write(name + ".s", texts.assembly);
+    if (!run) continue;
+
+    std::vector<void*> args;
+    for (const ir::BufferRef& input : scheduled.inputs) {
+      const ir::View& view = buffers[input.buffer];
+      auto* base = static_cast<char*>(view.storage->data());
+      args.push_back(base + input.offset * dtype_size(schedule.buffers[input.buffer].dtype));
+    }
+    for (int32_t output : scheduled.outputs) {
+      const ir::ScheduleBuffer& buffer = schedule.buffers[output];
+      int64_t bytes = ir::numel(buffer.shape) * dtype_size(buffer.dtype);
+      buffers[output] = {allocate(bytes), ir::contiguous_strides(buffer.shape), 0};
+      args.push_back(buffers[output].storage->data());
+    }
+    if (kernel.elements() > 0) {
+      launch(lookup.fn, kernel, args.data());
+      counters().kernels_launched++;
+    }
+  }
+  if (stages.fused) dump.write("cache", cache_log);
+  if (!run) return {};
+  std::vector<ir::View> outputs;
+  for (int32_t output : schedule.outputs) outputs.push_back(buffers[output]);
+  return outputs;
+}
+
+}  // namespace fusejit::runtime

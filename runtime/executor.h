@@ -1,0 +1,23 @@
+// Runs a schedule: looks up (or compiles) each kernel, allocates its outputs, launches it
+// across threads when it is large enough, and returns the views holding the graph outputs.
+// The narrow entry the frontend uses; no LLVM types cross it.
+#pragma once
+
+#include <vector>
+
+#include "ir/kernel.h"
+#include "runtime/dump.h"
+
+namespace fusejit::runtime {
+
+// Kernels of at least this many elements are split across threads (fork/join costs
+// 0.1-0.6 µs here; splitting pays from roughly 64k elements).
+inline constexpr int64_t kParallelThreshold = 1 << 16;
+
+// `run = false` compiles (and dumps) without launching anything; the result is then empty.
+std::vector<ir::View> execute(const ir::Schedule& schedule, const DumpSink& dump, bool run = true);
+
+// The CPU kernels are compiled for, e.g. "znver3 (avx2, 16 floats per loop step)".
+std::string target_description();
+
+}  // namespace fusejit::runtime

@@ -1,0 +1,26 @@
+// Compiled kernels, keyed by the canonical kernel text plus the target; compiled once per key
+// through one lazily created ORC LLJIT.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "codegen/compile.h"
+#include "ir/kernel.h"
+
+namespace fusejit::runtime {
+
+using KernelFn = void (*)(void* const* args, int64_t begin, int64_t end);
+
+struct KernelLookup {
+  KernelFn fn = nullptr;
+  bool cache_hit = false;
+  double compile_ms = 0;
+};
+
+// Thread-safe; two threads asking for the same new key compile it once. A compile that throws
+// leaves no entry behind, so the next call tries again.
+KernelLookup get_kernel(const ir::Kernel& kernel, const codegen::DumpRequest& dump = {},
+                        codegen::DumpTexts* texts = nullptr);
+
+}  // namespace fusejit::runtime

@@ -1,0 +1,60 @@
+#include "runtime/parallel.h"
+
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace fusejit::runtime {
+namespace {
+
+struct Arena {
+  std::mutex mutex;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::shared_ptr<tbb::task_arena> arena;
+};
+
+Arena& arena_state() {
+  static Arena state;
+  return state;
+}
+
+}  // namespace
+
+void set_num_threads(int threads) {
+  Arena& state = arena_state();
+  std::lock_guard lock(state.mutex);
+  if (threads != state.threads) state.arena.reset();
+  state.threads = threads;
+}
+
+int num_threads() {
+  Arena& state = arena_state();
+  std::lock_guard lock(state.mutex);
+  return state.threads;
+}
+
+void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body) {
+  std::shared_ptr<tbb::task_arena> arena;
+  {
+    Arena& state = arena_state();
+    std::lock_guard lock(state.mutex);
+    if (state.threads > 1 && parts > 1) {
+      if (!state.arena) state.arena = std::make_shared<tbb::task_arena>(state.threads);
+      arena = state.arena;
+    }
+  }
+  if (!arena) {
+    for (int64_t part = 0; part < parts; ++part) body(part);
+    return;
+  }
+  arena->execute([&] {
+    tbb::parallel_for(int64_t{0}, parts, [&](int64_t part) { body(part); },
+                      tbb::static_partitioner());
+  });
+}
+
+}  // namespace fusejit::runtime
