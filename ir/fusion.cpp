@@ -207,8 +207,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         }
         if (!inputs_done) {
           stack.push_back({id, true});
-          for (NodeId input : node.inputs)
-            if (!op_of.count(input)) stack.push_back({input, false});
+          for (auto input = node.inputs.rbegin(); input != node.inputs.rend(); ++input)
+            if (!op_of.count(*input)) stack.push_back({*input, false});
           continue;
         }
         KernelOp op{node.op, node.dtype, {}, -1, node.params, {}};
@@ -253,12 +253,13 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   while (!ready.empty()) {
     int32_t g = ready.top();
     ready.pop();
-    schedule.kernels.push_back(std::move(kernels[g]));
+    // A group whose every value was recomputed by its consumers has nothing left to do.
+    if (!kernels[g].outputs.empty()) schedule.kernels.push_back(std::move(kernels[g]));
     for (int32_t d : dependents[g])
       if (--pending[d] == 0) ready.push(d);
   }
-  if (static_cast<int32_t>(schedule.kernels.size()) != groups)
-    throw InternalError("schedule_kernels: kernels depend on each other in a cycle");
+  for (int32_t g = 0; g < groups; ++g)
+    if (pending[g] != 0) throw InternalError("schedule_kernels: kernels depend on each other in a cycle");
 
   for (NodeId output : graph.outputs)
     schedule.outputs.push_back(graph.nodes[output].op == OpCode::Input ? external_buffer(output)

@@ -1,28 +1,13 @@
 #include "ir/passes.h"
 
 #include <cmath>
-#include <cstring>
-#include <unordered_map>
+#include <optional>
+#include <unordered_set>
 
 #include "ir/reference.h"
 
 namespace fusejit::ir {
 namespace {
-
-// Rebuilds a graph node by node. `rewrite(out, node)` receives each node with its inputs
-// already renamed into `out` and returns the id that stands for it there.
-template <class Rewrite>
-Graph rebuild(const Graph& graph, Rewrite rewrite) {
-  Graph out;
-  std::vector<NodeId> renamed(graph.nodes.size(), -1);
-  for (size_t id = 0; id < graph.nodes.size(); ++id) {
-    GraphNode node = graph.nodes[id];
-    for (NodeId& input : node.inputs) input = renamed[input];
-    renamed[id] = rewrite(out, std::move(node), static_cast<NodeId>(id));
-  }
-  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
-  return out;
-}
 
 bool is_constant(const Graph& graph, NodeId id, double value) {
   const GraphNode& node = graph.nodes[id];
@@ -37,74 +22,110 @@ Graph eliminate_dead_code(const Graph& graph) {
   for (size_t id = graph.nodes.size(); id-- > 0;)
     if (live[id])
       for (NodeId input : graph.nodes[id].inputs) live[input] = true;
-  return rebuild(graph, [&](Graph& out, GraphNode node, NodeId old_id) {
-    return live[old_id] ? out.add(std::move(node)) : NodeId{-1};
-  });
+  Graph out;
+  std::vector<NodeId> renamed(graph.nodes.size(), -1);
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    if (!live[id]) continue;
+    GraphNode node = graph.nodes[id];
+    for (NodeId& input : node.inputs) input = renamed[input];
+    renamed[id] = out.add(std::move(node));
+  }
+  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+  return out;
 }
 
-Graph eliminate_common_subexpressions(const Graph& graph) {
-  std::unordered_map<std::string, NodeId> seen;
-  return rebuild(graph, [&](Graph& out, GraphNode node, NodeId) {
-    std::string key(op_name(node.op));
-    key += '|' + std::to_string(static_cast<int>(node.dtype)) + shape_string(node.shape);
-    for (NodeId input : node.inputs) key += ',' + std::to_string(input);
-    char params[sizeof(OpParams)];
-    std::memcpy(params, &node.params, sizeof params);
-    key.append(params, sizeof params);
-    if (node.op == OpCode::Input) {
-      key += std::to_string(reinterpret_cast<uintptr_t>(node.data.storage.get())) +
-             shape_string(node.data.strides) + std::to_string(node.data.offset);
-    }
-    auto [it, inserted] = seen.emplace(std::move(key), -1);
-    if (inserted) it->second = out.add(std::move(node));
-    return it->second;
-  });
+namespace {
+
+// Hashing and equality of the nodes of one graph, by everything that makes two nodes compute
+// the same value (their inputs already canonical).
+struct SameValue {
+  const Graph* graph;
+  bool operator()(NodeId x, NodeId y) const {
+    const GraphNode& a = graph->nodes[x];
+    const GraphNode& b = graph->nodes[y];
+    return a.op == b.op && a.dtype == b.dtype && a.shape == b.shape && a.inputs == b.inputs &&
+           a.params == b.params && a.data.storage == b.data.storage &&
+           a.data.strides == b.data.strides && a.data.offset == b.data.offset;
+  }
+  size_t operator()(NodeId id) const {
+    const GraphNode& n = graph->nodes[id];
+    uint64_t h = 0xcbf29ce484222325ull;
+    auto mix = [&](uint64_t v) { h = (h ^ v) * 0x100000001b3ull; };
+    mix(static_cast<uint64_t>(n.op));
+    for (int64_t d : n.shape) mix(static_cast<uint64_t>(d));
+    for (NodeId i : n.inputs) mix(static_cast<uint64_t>(i));
+    mix(std::hash<double>()(n.params.value));
+    mix(std::hash<double>()(n.params.step));
+    mix(n.params.seed);
+    mix(reinterpret_cast<uintptr_t>(n.data.storage.get()));
+    return h;
+  }
+};
+
+// The constant `node` folds to, if its inputs are all constants.
+std::optional<GraphNode> fold(const Graph& graph, const GraphNode& node) {
+  if (!is_elementwise(node.op)) return std::nullopt;
+  std::vector<double> args;
+  for (NodeId input : node.inputs) {
+    if (graph.nodes[input].op != OpCode::Constant) return std::nullopt;
+    args.push_back(graph.nodes[input].params.value);
+  }
+  double value = evaluate_scalar(node.op, args);
+  if (node.dtype == DType::Float32) value = static_cast<float>(value);
+  return GraphNode{OpCode::Constant, node.dtype, node.shape, {}, {.value = value}, {}};
 }
 
-Graph fold_constants(const Graph& graph) {
-  return rebuild(graph, [&](Graph& out, GraphNode node, NodeId) {
-    if (!is_elementwise(node.op) || node.inputs.empty()) return out.add(std::move(node));
-    std::vector<double> args;
-    for (NodeId input : node.inputs) {
-      if (out.nodes[input].op != OpCode::Constant) return out.add(std::move(node));
-      args.push_back(out.nodes[input].params.value);
-    }
-    double value = evaluate_scalar(node.op, args);
-    if (node.dtype == DType::Float32) value = static_cast<float>(value);
-    GraphNode constant{OpCode::Constant, node.dtype, node.shape, {}, {.value = value}, {}};
-    return out.add(std::move(constant));
-  });
+// The existing node that `node` reduces to by an algebraic identity, if any.
+std::optional<NodeId> simplify(const Graph& graph, const GraphNode& node) {
+  auto same_type = [&](NodeId id) {
+    return graph.nodes[id].shape == node.shape && graph.nodes[id].dtype == node.dtype;
+  };
+  const auto& in = node.inputs;
+  switch (node.op) {
+    case OpCode::Mul:
+      if (is_constant(graph, in[1], 1) && same_type(in[0])) return in[0];
+      if (is_constant(graph, in[0], 1) && same_type(in[1])) return in[1];
+      break;
+    case OpCode::Add:
+      if (is_constant(graph, in[1], 0) && same_type(in[0])) return in[0];
+      if (is_constant(graph, in[0], 0) && same_type(in[1])) return in[1];
+      break;
+    case OpCode::Sub:
+    case OpCode::Div:
+      if (is_constant(graph, in[1], node.op == OpCode::Sub ? 0 : 1) && same_type(in[0])) return in[0];
+      break;
+    case OpCode::Neg:
+      if (graph.nodes[in[0]].op == OpCode::Neg) return graph.nodes[in[0]].inputs[0];
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
 }
 
-Graph simplify_algebra(const Graph& graph) {
-  return rebuild(graph, [&](Graph& out, GraphNode node, NodeId) {
-    auto same_type = [&](NodeId id) {
-      return out.nodes[id].shape == node.shape && out.nodes[id].dtype == node.dtype;
-    };
-    const auto& in = node.inputs;
-    switch (node.op) {
-      case OpCode::Mul:
-        if (is_constant(out, in[1], 1) && same_type(in[0])) return in[0];
-        if (is_constant(out, in[0], 1) && same_type(in[1])) return in[1];
-        break;
-      case OpCode::Add:
-        if (is_constant(out, in[1], 0) && same_type(in[0])) return in[0];
-        if (is_constant(out, in[0], 0) && same_type(in[1])) return in[1];
-        break;
-      case OpCode::Sub:
-        if (is_constant(out, in[1], 0) && same_type(in[0])) return in[0];
-        break;
-      case OpCode::Div:
-        if (is_constant(out, in[1], 1) && same_type(in[0])) return in[0];
-        break;
-      case OpCode::Neg:
-        if (out.nodes[in[0]].op == OpCode::Neg) return out.nodes[in[0]].inputs[0];
-        break;
-      default:
-        break;
+}  // namespace
+
+Graph canonicalize(const Graph& graph) {
+  Graph out;
+  out.nodes.reserve(graph.nodes.size());
+  SameValue same{&out};
+  std::unordered_set<NodeId, SameValue, SameValue> seen(graph.nodes.size(), same, same);
+  std::vector<NodeId> renamed(graph.nodes.size());
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    GraphNode node = graph.nodes[id];
+    for (NodeId& input : node.inputs) input = renamed[input];
+    if (std::optional<NodeId> existing = simplify(out, node)) {
+      renamed[id] = *existing;
+      continue;
     }
-    return out.add(std::move(node));
-  });
+    if (std::optional<GraphNode> constant = fold(out, node)) node = std::move(*constant);
+    NodeId added = out.add(std::move(node));
+    auto [it, inserted] = seen.insert(added);
+    if (!inserted) out.nodes.pop_back();
+    renamed[id] = *it;
+  }
+  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+  return out;
 }
 
 Graph run_passes(Graph graph, std::string* trace) {
@@ -112,10 +133,7 @@ Graph run_passes(Graph graph, std::string* trace) {
     const char* name;
     Graph (*run)(const Graph&);
   };
-  static constexpr Pass kPasses[] = {{"fold-constants", fold_constants},
-                                     {"simplify-algebra", simplify_algebra},
-                                     {"cse", eliminate_common_subexpressions},
-                                     {"dce", eliminate_dead_code}};
+  static constexpr Pass kPasses[] = {{"canonicalize", canonicalize}, {"dce", eliminate_dead_code}};
   for (const Pass& pass : kPasses) {
     graph = pass.run(graph);
     verify(graph);

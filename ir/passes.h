@@ -7,16 +7,17 @@ namespace fusejit::ir {
 
 // Drops nodes that no output needs.
 Graph eliminate_dead_code(const Graph& graph);
-// Merges nodes that compute the same op on the same inputs.
-Graph eliminate_common_subexpressions(const Graph& graph);
-// Replaces elementwise ops on constants by their value, rounded to float32 as a kernel would.
-Graph fold_constants(const Graph& graph);
-// x*1, 1*x, x/1, x+0, 0+x, x-0 -> x and neg(neg(x)) -> x, where x already has the result's
-// shape. (x+0 -> x turns -0+0 into -0 instead of +0: equal under every comparison.)
-Graph simplify_algebra(const Graph& graph);
 
-// The standard sequence: fold, simplify, CSE, DCE. Appends the graph after each pass to
-// `trace` when given.
+// One forward sweep applying, at each node:
+// - constant folding: elementwise ops on constants become a constant, rounded to float32 as a
+//   kernel would round it;
+// - algebra: x*1, 1*x, x/1, x+0, 0+x, x-0 -> x and neg(neg(x)) -> x, where x already has the
+//   result's shape (x+0 -> x turns -0+0 into -0 instead of +0: equal under every comparison);
+// - CSE: a node equal to an earlier one (same op, type, inputs, parameters) is replaced by it.
+Graph canonicalize(const Graph& graph);
+
+// The standard sequence: canonicalize, DCE. Appends the graph after each pass to `trace` when
+// given.
 Graph run_passes(Graph graph, std::string* trace = nullptr);
 
 }  // namespace fusejit::ir

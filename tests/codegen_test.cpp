@@ -1,0 +1,71 @@
+// The generated machine code: packed vector arithmetic in the loop, no library calls.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include "test_util.h"
+
+namespace fj = fusejit;
+
+namespace {
+
+bool wide_target() { return fj::target_description().find("avx512") != std::string::npos; }
+
+std::string assembly(const fj::Tensor& t) { return t.dump("asm"); }
+
+}  // namespace
+
+TEST(Codegen, ChainLoopUsesPackedVectorsAndNoCalls) {
+  fj::Tensor x = fj::testing::random_tensor({4096, 4096 / 64}, 1);
+  std::string text = assembly(fj::relu(fj::tanh(x * 2 + 1) * x - 0.5f) * 3);
+  std::string reg = wide_target() ? "zmm" : "ymm";
+  EXPECT_TRUE(std::regex_search(text, std::regex("vmulps\\s+[^\\n]*%" + reg))) << text;
+  EXPECT_TRUE(std::regex_search(text, std::regex("vfmadd\\w+ps\\s+[^\\n]*%" + reg))) << text;
+  if (!wide_target()) {
+    EXPECT_EQ(text.find("zmm"), std::string::npos);
+  }
+  EXPECT_EQ(text.find("call"), std::string::npos) << text;
+  EXPECT_EQ(text.find("tanhf"), std::string::npos);
+}
+
+TEST(Codegen, TranscendentalsAreInlineEverywhere) {
+  fj::Tensor x = fj::testing::random_tensor({1000}, 2);
+  const std::vector<fj::Tensor> ops = {
+      fj::exp(x), fj::log(x), fj::sin(x), fj::cos(x), fj::tanh(x), fj::sigmoid(x), fj::gelu(x),
+      fj::gelu(x, "tanh"), fj::silu(x), fj::elu(x), fj::softplus(x), fj::pow(x, 1.5f),
+      fj::randn({1000}, 3)};
+  for (const fj::Tensor& op : ops) {
+    std::string text = assembly(op);
+    EXPECT_EQ(text.find("call"), std::string::npos) << text;
+  }
+}
+
+TEST(Codegen, LlvmDumpsBeforeAndAfterOptimization) {
+  fj::Tensor x = fj::testing::random_tensor({100}, 3);
+  std::string text = (x * 2 + 1).dump("llvm,opt");
+  EXPECT_NE(text.find("=== kernel0.ll"), std::string::npos);
+  EXPECT_NE(text.find("=== kernel0.opt.ll"), std::string::npos);
+  EXPECT_NE(text.find("masked.store"), std::string::npos);  // the tail
+}
+
+TEST(Codegen, DumpEnvironmentWritesFiles) {
+  std::string dir = ::testing::TempDir() + "fusejit_dump_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  setenv("FUSEJIT_DUMP", "graph,fused,asm", 1);
+  setenv("FUSEJIT_DUMP_DIR", dir.c_str(), 1);
+  (fj::testing::random_tensor({10}, 4) * 3 + 0.25f).eval();
+  unsetenv("FUSEJIT_DUMP");
+  unsetenv("FUSEJIT_DUMP_DIR");
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  ASSERT_EQ(names.size(), 4u);
+  EXPECT_NE(names[0].find("graph"), std::string::npos);
+  EXPECT_NE(names[1].find("fused"), std::string::npos);
+  EXPECT_NE(names[2].find("kernel0.s"), std::string::npos);
+  EXPECT_NE(names[3].find("cache"), std::string::npos);
+}
