@@ -33,7 +33,7 @@ std::unique_ptr<llvm::TargetMachine> create_target_machine(const Target& target)
 // One TargetMachine per thread and target: TargetMachines are not safe to share.
 llvm::TargetMachine& target_machine(const Target& target) {
   thread_local std::map<std::string, std::unique_ptr<llvm::TargetMachine>> machines;
-  auto& machine = machines[target.key()];
+  auto& machine = machines[target.key];
   if (!machine) machine = create_target_machine(target);
   return *machine;
 }

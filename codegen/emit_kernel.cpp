@@ -5,6 +5,7 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <functional>
+#include <map>
 #include <numbers>
 
 #include "codegen/vector_math.h"
@@ -142,10 +143,14 @@ class KernelEmitter {
     return dtype == DType::Float32 ? b_.getFloatTy() : b_.getInt8Ty();
   }
 
+  // The innermost loop. Every step runs one copy of the body on `lanes_` elements; a final
+  // partial step copies its inputs into stack buffers, runs the same body there and copies
+  // the valid lanes out. One body instead of a second, masked one halves the machine code
+  // LLVM has to generate, which is most of a kernel's compile time.
   void emit_inner(Value* start, Value* stop, const std::vector<Value*>& indices) {
     size_t inner = kernel_.domain.size() - 1;
-    // Values that do not change along the innermost dim are computed once per outer step.
     size_t count = kernel_.ops.size();
+    // Values that do not change along the innermost dim are computed once per outer step.
     std::vector<Value*> invariant(count, nullptr);
     std::vector<Value*> offsets(count, nullptr);
     VectorMath math(b_, float_vector_);
@@ -154,42 +159,86 @@ class KernelEmitter {
       if (!op.strides.empty()) offsets[i] = outer_offset(op.strides, indices);
       bool varies = !op.strides.empty() && op.strides[inner] != 0;
       for (int32_t a : op.args) varies = varies || invariant[a] == nullptr;
-      if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, invariant, math);
+      if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant, math);
     }
     Value* output_offset = outer_offset(output_strides_, indices);
 
-    auto body = [&](Value* j, Value* mask) {
+    emit_for(start, stop, lanes_, [&](Value* j) {
+      Value* remaining = b_.CreateSub(stop, j);
+      Value* full = b_.CreateICmpSGE(remaining, b_.getInt64(lanes_));
+      Value* mask = b_.CreateICmpSLT(lane_ids_, b_.CreateVectorSplat(lanes_, remaining));
+      // Contiguous streams (stride-1 loads and the outputs): their addresses at this step.
+      std::vector<std::pair<size_t, Value*>> loads;  // op index, address
+      for (size_t i = 0; i < count; ++i) {
+        const ir::KernelOp& op = kernel_.ops[i];
+        if (op.op == ir::OpCode::Input && !invariant[i] && op.strides[inner] == 1)
+          loads.push_back({i, b_.CreateInBoundsGEP(element_type(op.dtype), pointers_[op.slot],
+                                                   b_.CreateAdd(offsets[i], j))});
+      }
+      std::vector<Value*> stores;
+      for (size_t o = 0; o < kernel_.outputs.size(); ++o)
+        stores.push_back(b_.CreateInBoundsGEP(element_type(output_dtype(o)),
+                                              pointers_[kernel_.input_dtypes.size() + o],
+                                              b_.CreateAdd(output_offset, j)));
+
+      llvm::BasicBlock* direct = b_.GetInsertBlock();
+      auto* copy_in = llvm::BasicBlock::Create(context_, "partial.in", fn_);
+      auto* body = llvm::BasicBlock::Create(context_, "body", fn_);
+      b_.CreateCondBr(full, body, copy_in);
+      b_.SetInsertPoint(copy_in);
+      for (auto& [i, address] : loads) {
+        llvm::Type* type = vector_of(element_type(kernel_.ops[i].dtype));
+        Value* part = b_.CreateMaskedLoad(type, address, element_align(kernel_.ops[i].dtype), mask,
+                                          llvm::Constant::getNullValue(type));
+        b_.CreateStore(part, stack_buffer(i, type));
+      }
+      b_.CreateBr(body);
+
+      b_.SetInsertPoint(body);
+      std::vector<Value*> load_addresses(count, nullptr);
+      for (auto& [i, address] : loads) {
+        llvm::PHINode* phi = b_.CreatePHI(address->getType(), 2);
+        phi->addIncoming(address, direct);
+        phi->addIncoming(stack_buffer(i, vector_of(element_type(kernel_.ops[i].dtype))), copy_in);
+        load_addresses[i] = phi;
+      }
       std::vector<Value*> values = invariant;
       for (size_t i = 0; i < count; ++i)
-        if (!values[i]) values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, values, math);
+        if (!values[i])
+          values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values, math);
+      std::vector<Value*> results;
       for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
-        const ir::KernelOp& op = kernel_.ops[kernel_.outputs[o]];
         Value* value = values[kernel_.outputs[o]];
-        if (op.dtype == DType::Bool) value = b_.CreateZExt(value, vector_of(b_.getInt8Ty()));
-        Value* base = pointers_[kernel_.input_dtypes.size() + o];
-        Value* address = b_.CreateInBoundsGEP(element_type(op.dtype), base,
-                                              b_.CreateAdd(output_offset, j));
-        llvm::Align align(dtype_size(op.dtype));
-        if (mask)
-          b_.CreateMaskedStore(value, address, align, mask);
-        else
-          b_.CreateAlignedStore(value, address, align);
+        if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, vector_of(b_.getInt8Ty()));
+        results.push_back(value);
       }
-    };
+      auto* direct_out = llvm::BasicBlock::Create(context_, "store", fn_);
+      auto* partial_out = llvm::BasicBlock::Create(context_, "partial.out", fn_);
+      auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
+      b_.CreateCondBr(full, direct_out, partial_out);
+      b_.SetInsertPoint(direct_out);
+      for (size_t o = 0; o < results.size(); ++o)
+        b_.CreateAlignedStore(results[o], stores[o], element_align(output_dtype(o)));
+      b_.CreateBr(next);
+      b_.SetInsertPoint(partial_out);
+      for (size_t o = 0; o < results.size(); ++o)
+        b_.CreateMaskedStore(results[o], stores[o], element_align(output_dtype(o)), mask);
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    });
+  }
 
-    Value* vector_count = b_.CreateSDiv(b_.CreateSub(stop, start), b_.getInt64(lanes_));
-    Value* vector_stop = b_.CreateAdd(start, b_.CreateMul(vector_count, b_.getInt64(lanes_)));
-    emit_for(start, vector_stop, lanes_, [&](Value* j) { body(j, nullptr); });
-    // The last partial vector runs masked.
-    auto* tail = llvm::BasicBlock::Create(context_, "tail", fn_);
-    auto* done = llvm::BasicBlock::Create(context_, "done", fn_);
-    b_.CreateCondBr(b_.CreateICmpSLT(vector_stop, stop), tail, done);
-    b_.SetInsertPoint(tail);
-    Value* remaining = b_.CreateSub(stop, vector_stop);
-    Value* mask = b_.CreateICmpSLT(lane_ids_, b_.CreateVectorSplat(lanes_, remaining));
-    body(vector_stop, mask);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
+  DType output_dtype(size_t output) const { return kernel_.ops[kernel_.outputs[output]].dtype; }
+  llvm::Align element_align(DType dtype) const { return llvm::Align(dtype_size(dtype)); }
+
+  // A stack buffer of one vector for load `op`, allocated once in the entry block.
+  Value* stack_buffer(size_t op, llvm::Type* type) {
+    auto [it, fresh] = stack_buffers_.try_emplace(op, nullptr);
+    if (fresh) {
+      llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+      it->second = entry.CreateAlloca(type);
+    }
+    return it->second;
   }
 
   llvm::VectorType* vector_of(llvm::Type* element) {
@@ -205,14 +254,15 @@ class KernelEmitter {
     return b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), steps);
   }
 
-  // One op at inner index `j` (null when invariant), under `mask` (null = all lanes).
-  Value* emit_op(const ir::KernelOp& op, Value* offset, Value* j, Value* mask,
+  // One op at inner index `j` (null when invariant). `mask` marks the valid lanes (for
+  // gathers); `address` is where a contiguous load reads this step.
+  Value* emit_op(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, Value* address,
                  const std::vector<Value*>& values, VectorMath& math) {
     size_t inner = kernel_.domain.size() - 1;
     int64_t stride = op.strides.empty() ? 0 : op.strides[inner];
     switch (op.op) {
       case ir::OpCode::Input:
-        return emit_load(op, offset, j, mask, stride);
+        return emit_load(op, offset, j, mask, address, stride);
       case ir::OpCode::Constant:
         if (op.dtype == DType::Bool)
           return llvm::ConstantInt::get(vector_of(b_.getInt1Ty()), op.params.value != 0);
@@ -241,25 +291,22 @@ class KernelEmitter {
     }
   }
 
-  Value* emit_load(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, int64_t stride) {
+  Value* emit_load(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, Value* address,
+                   int64_t stride) {
     llvm::Type* element = element_type(op.dtype);
-    llvm::Align align(dtype_size(op.dtype));
     Value* base = pointers_[op.slot];
     Value* loaded;
     if (!j) {
       Value* scalar = b_.CreateLoad(element, b_.CreateInBoundsGEP(element, base, offset));
       loaded = b_.CreateVectorSplat(lanes_, scalar);
     } else if (stride == 1) {
-      Value* address = b_.CreateInBoundsGEP(element, base, b_.CreateAdd(offset, j));
-      if (mask)
-        loaded = b_.CreateMaskedLoad(vector_of(element), address, align, mask);
-      else
-        loaded = b_.CreateAlignedLoad(vector_of(element), address, align);
+      loaded = b_.CreateAlignedLoad(vector_of(element), address, element_align(op.dtype));
     } else {
       Value* addresses = b_.CreateInBoundsGEP(element, base, lane_indices(offset, j, stride));
-      loaded = b_.CreateMaskedGather(vector_of(element), addresses, align, mask);
+      loaded = b_.CreateMaskedGather(vector_of(element), addresses, element_align(op.dtype), mask);
     }
-    if (op.dtype == DType::Bool) return b_.CreateICmpNE(loaded, llvm::Constant::getNullValue(loaded->getType()));
+    if (op.dtype == DType::Bool)
+      return b_.CreateICmpNE(loaded, llvm::Constant::getNullValue(loaded->getType()));
     return loaded;
   }
 
@@ -298,6 +345,7 @@ class KernelEmitter {
   Value* lane_ids_ = nullptr;
   std::vector<Value*> pointers_;
   ir::Strides output_strides_;
+  std::map<size_t, Value*> stack_buffers_;
 };
 
 }  // namespace

@@ -17,8 +17,6 @@ std::string Target::description() const {
   return cpu + " (" + isa + ", " + std::to_string(lanes()) + " floats per loop step)";
 }
 
-std::string Target::key() const { return triple + "|" + cpu + "|" + features; }
-
 namespace {
 
 Target detect() {
@@ -52,6 +50,7 @@ Target detect() {
     return it != features.end() && it->second;
   };
   target.vector_bits = has("avx512f") ? 512 : has("avx2") && has("fma") ? 256 : 128;
+  target.key = target.triple + "|" + target.cpu + "|" + target.features;
   return target;
 }
 

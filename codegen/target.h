@@ -12,10 +12,9 @@ struct Target {
   int vector_bits = 128; // widest native float vector: 128, 256 or 512
   // Floats per vector in generated loops: two native registers per step, which hides the
   // latency of dependent ops without a separate unroll.
-  int lanes() const { return 2 * vector_bits / 32; }
+  int lanes() const { return vector_bits / 32; }
+  std::string key;       // identity for cache keys: triple, CPU, features
   std::string description() const;
-  // Identity for cache keys: triple, CPU, features.
-  std::string key() const;
 };
 
 // The host CPU. FUSEJIT_TARGET=avx2 (or sse) caps the vector width below what the host has,

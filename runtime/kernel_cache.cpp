@@ -46,7 +46,7 @@ class KernelCache {
   KernelLookup get(const ir::Kernel& kernel, const codegen::DumpRequest& dump,
                    codegen::DumpTexts* texts) {
     const codegen::Target& target = codegen::host_target();
-    std::string key = target.key() + "\n" + kernel.key();
+    std::string key = target.key + "\n" + kernel.key();
     std::shared_ptr<Entry> entry;
     {
       std::lock_guard lock(mutex_);

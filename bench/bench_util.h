@@ -1,0 +1,118 @@
+// Small helpers shared by the benchmarks: an aligned, pre-faulted float buffer and a two-thread
+// runner with a long-lived worker for the hand-written reference loops.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <thread>
+
+namespace fjbench {
+
+// 64-byte aligned floats, filled once so that every page is faulted in before timing (as
+// fusejit's buffer pool does for its outputs).
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(int64_t count, float fill = 0.0f) : count_(count) {
+    std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(float) + 63) / 64 * 64;
+    data_ = static_cast<float*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+    if (data_ == nullptr) throw std::bad_alloc();
+    for (int64_t i = 0; i < count; ++i) data_[i] = fill;
+  }
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  int64_t size() const { return count_; }
+
+ private:
+  int64_t count_;
+  float* data_;
+};
+
+// Runs f(0) on the calling thread and f(1) on a worker thread created once, and returns when
+// both are done. The worker spins briefly on an atomic epoch and then sleeps on it (futex), so a
+// run costs roughly a cache-line round trip between back-to-back calls, not a thread spawn
+// (~40 µs here), and an idle worker does not burn the second core for long.
+class PairRunner {
+ public:
+  PairRunner() : worker_([this] { work(); }) {}
+  ~PairRunner() {
+    stop_.store(true, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_one();
+    worker_.join();
+  }
+  PairRunner(const PairRunner&) = delete;
+  PairRunner& operator=(const PairRunner&) = delete;
+
+  template <class F>
+  void run(F& f) {
+    job_ = [](void* ctx, int part) { (*static_cast<F*>(ctx))(part); };
+    ctx_ = &f;
+    uint32_t epoch = epoch_.fetch_add(1, std::memory_order_release) + 1;
+    epoch_.notify_one();
+    f(0);
+    wait_until(done_, epoch);
+  }
+
+ private:
+  static constexpr int kSpins = 1 << 14;
+
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  static void wait_until(std::atomic<uint32_t>& value, uint32_t target) {
+    for (int spin = 0;; ++spin) {
+      uint32_t seen = value.load(std::memory_order_acquire);
+      if (seen == target) return;
+      if (spin < kSpins)
+        pause();
+      else
+        value.wait(seen, std::memory_order_acquire);
+    }
+  }
+
+  void work() {
+    uint32_t handled = 0;
+    for (;;) {
+      uint32_t epoch;
+      for (int spin = 0;; ++spin) {
+        epoch = epoch_.load(std::memory_order_acquire);
+        if (epoch != handled) break;
+        if (spin < kSpins)
+          pause();
+        else
+          epoch_.wait(handled, std::memory_order_acquire);
+      }
+      handled = epoch;
+      if (stop_.load(std::memory_order_relaxed)) return;
+      job_(ctx_, 1);
+      done_.store(epoch, std::memory_order_release);
+      done_.notify_one();
+    }
+  }
+
+  void (*job_)(void*, int) = nullptr;
+  void* ctx_ = nullptr;
+  std::atomic<uint32_t> epoch_{0};
+  std::atomic<uint32_t> done_{0};
+  std::atomic<bool> stop_{false};
+  std::thread worker_;  // last: starts after the members above exist
+};
+
+// The split point of [0, n) for two threads, rounded up to a multiple of `align` (16 floats =
+// 64 bytes for flat ranges, so the two halves never write the same cache line).
+inline int64_t half_point(int64_t n, int64_t align) {
+  int64_t half = (n / 2 + align - 1) / align * align;
+  return half < n ? half : n;
+}
+
+}  // namespace fjbench

@@ -1,0 +1,24 @@
+// Hand-written reference loops for the benchmarks, compiled alone with -O3 -march=native
+// (reference_loops.cpp). Every function works on a half-open range so that two threads can
+// split the work; none of them allocates.
+#pragma once
+
+#include <cstdint>
+
+namespace fjbench::ref {
+
+// STREAM copy: c[i] = a[i].
+void copy(const float* a, float* c, int64_t begin, int64_t end);
+// STREAM triad: a[i] = b[i] + s * c[i].
+void triad(float* a, const float* b, const float* c, float s, int64_t begin, int64_t end);
+
+// y = gelu(x * w + b) with exact (erf) gelu; x, w, y are [rows, cols], b is [cols] (broadcast
+// over rows). Works on rows [row_begin, row_end).
+void chain_gelu(const float* x, const float* w, const float* b, float* y, int64_t cols,
+                int64_t row_begin, int64_t row_end);
+// y = x * sigmoid(x).
+void chain_silu(const float* x, float* y, int64_t begin, int64_t end);
+// y = relu(tanh(x * 2 + 1) * x - 0.5) * 3.
+void chain7(const float* x, float* y, int64_t begin, int64_t end);
+
+}  // namespace fjbench::ref
