@@ -46,7 +46,7 @@ class VectorMath {
   Value cos(Value x) { return vmath::cos(b_, x); }
   Value tanh(Value x) { return vmath::tanh(b_, x); }
   Value sigmoid(Value x) { return vmath::sigmoid(b_, x); }
-  Value erfc(Value x) { return vmath::erfc(b_, x); }
+  Value erf(Value x) { return vmath::erf(b_, x); }
   Value pow(Value x, Value y) { return vmath::pow(b_, x, y); }
   Value eq(Value x, Value y) { return b_.CreateFCmpOEQ(x, y); }
   Value ne(Value x, Value y) { return b_.CreateFCmpUNE(x, y); }
@@ -166,7 +166,6 @@ class KernelEmitter {
     emit_for(start, stop, lanes_, [&](Value* j) {
       Value* remaining = b_.CreateSub(stop, j);
       Value* full = b_.CreateICmpSGE(remaining, b_.getInt64(lanes_));
-      Value* mask = b_.CreateICmpSLT(lane_ids_, b_.CreateVectorSplat(lanes_, remaining));
       // Contiguous streams (stride-1 loads and the outputs): their addresses at this step.
       std::vector<std::pair<size_t, Value*>> loads;  // op index, address
       for (size_t i = 0; i < count; ++i) {
@@ -186,15 +185,20 @@ class KernelEmitter {
       auto* body = llvm::BasicBlock::Create(context_, "body", fn_);
       b_.CreateCondBr(full, body, copy_in);
       b_.SetInsertPoint(copy_in);
+      Value* partial_mask = b_.CreateICmpSLT(lane_ids_, b_.CreateVectorSplat(lanes_, remaining));
       for (auto& [i, address] : loads) {
         llvm::Type* type = vector_of(element_type(kernel_.ops[i].dtype));
-        Value* part = b_.CreateMaskedLoad(type, address, element_align(kernel_.ops[i].dtype), mask,
-                                          llvm::Constant::getNullValue(type));
+        Value* part = b_.CreateMaskedLoad(type, address, element_align(kernel_.ops[i].dtype),
+                                          partial_mask, llvm::Constant::getNullValue(type));
         b_.CreateStore(part, stack_buffer(i, type));
       }
       b_.CreateBr(body);
 
       b_.SetInsertPoint(body);
+      // The valid lanes: all of them, except in a partial step.
+      llvm::PHINode* mask = b_.CreatePHI(partial_mask->getType(), 2, "mask");
+      mask->addIncoming(llvm::Constant::getAllOnesValue(partial_mask->getType()), direct);
+      mask->addIncoming(partial_mask, copy_in);
       std::vector<Value*> load_addresses(count, nullptr);
       for (auto& [i, address] : loads) {
         llvm::PHINode* phi = b_.CreatePHI(address->getType(), 2);

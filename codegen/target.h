@@ -12,7 +12,7 @@ struct Target {
   int vector_bits = 128; // widest native float vector: 128, 256 or 512
   // Floats per vector in generated loops: two native registers per step, which hides the
   // latency of dependent ops without a separate unroll.
-  int lanes() const { return vector_bits / 32; }
+  int lanes() const { return 2 * vector_bits / 32; }
   std::string key;       // identity for cache keys: triple, CPU, features
   std::string description() const;
 };

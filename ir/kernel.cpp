@@ -49,7 +49,29 @@ std::string print_kernel(const Kernel& kernel) {
   return text;
 }
 
-std::string Kernel::key() const { return print_kernel(*this); }
+std::string Kernel::key() const {
+  // A compact binary encoding: it is built on every evaluation, so no text formatting.
+  std::string key;
+  auto put = [&key](auto value) { key.append(reinterpret_cast<const char*>(&value), sizeof value); };
+  auto put_list = [&](const auto& values) {
+    put(values.size());
+    for (auto value : values) put(value);
+  };
+  put_list(domain);
+  put_list(input_dtypes);
+  for (const KernelOp& op : ops) {
+    put(op.op);
+    put(op.dtype);
+    put(op.slot);
+    put(op.params.value);
+    put(op.params.step);
+    put(op.params.seed);
+    put_list(op.args);
+    put_list(op.strides);
+  }
+  put_list(outputs);
+  return key;
+}
 
 std::string print_schedule(const Schedule& schedule) {
   std::string text;

@@ -134,11 +134,12 @@ Graph run_passes(Graph graph, std::string* trace) {
     Graph (*run)(const Graph&);
   };
   static constexpr Pass kPasses[] = {{"canonicalize", canonicalize}, {"dce", eliminate_dead_code}};
+  if (trace) *trace += "before passes:\n" + print(graph);
   for (const Pass& pass : kPasses) {
     graph = pass.run(graph);
-    verify(graph);
     if (trace) *trace += std::string("after ") + pass.name + ":\n" + print(graph);
   }
+  verify(graph);
   return graph;
 }
 

@@ -16,8 +16,8 @@ Graph eliminate_dead_code(const Graph& graph);
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters) is replaced by it.
 Graph canonicalize(const Graph& graph);
 
-// The standard sequence: canonicalize, DCE. Appends the graph after each pass to `trace` when
-// given.
+// The standard sequence: canonicalize, DCE, then verify. Appends the graph before and after
+// each pass to `trace` when given.
 Graph run_passes(Graph graph, std::string* trace = nullptr);
 
 }  // namespace fusejit::ir

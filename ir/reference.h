@@ -29,7 +29,7 @@ struct ReferenceMath {
   Value cos(Value a);
   Value tanh(Value a);
   Value sigmoid(Value a);
-  Value erfc(Value a);
+  Value erf(Value a);
   Value pow(Value a, Value b);
   Value eq(Value a, Value b) { return a == b; }
   Value ne(Value a, Value b) { return a != b; }

@@ -46,7 +46,9 @@ class KernelCache {
   KernelLookup get(const ir::Kernel& kernel, const codegen::DumpRequest& dump,
                    codegen::DumpTexts* texts) {
     const codegen::Target& target = codegen::host_target();
-    std::string key = target.key + "\n" + kernel.key();
+    static const size_t target_id = std::hash<std::string>()(target.key);
+    std::string key = kernel.key();
+    key.append(reinterpret_cast<const char*>(&target_id), sizeof target_id);
     std::shared_ptr<Entry> entry;
     {
       std::lock_guard lock(mutex_);
