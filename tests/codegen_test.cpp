@@ -42,6 +42,13 @@ TEST(Codegen, ChainLoopUsesPackedVectorsAndNoCalls) {
   EXPECT_EQ(text.find("tanhf"), std::string::npos);
 }
 
+TEST(Codegen, OutputsFarBeyondTheCacheUseStreamingStores) {
+  fj::Tensor big = fj::testing::random_tensor({4096, 4096}, 5);
+  EXPECT_NE(assembly(big * 2).find("vmovntps"), std::string::npos);
+  fj::Tensor small = fj::testing::random_tensor({1000, 1000}, 6);
+  EXPECT_EQ(assembly(small * 2).find("vmovntps"), std::string::npos);
+}
+
 TEST(Codegen, TranscendentalsAreInlineEverywhere) {
   fj::Tensor x = fj::testing::random_tensor({1000}, 2);
   const std::vector<fj::Tensor> ops = {

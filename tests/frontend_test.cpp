@@ -278,6 +278,27 @@ TEST(Fusion, ResultsDoNotDependOnThreadCount) {
   expect_matches_reference(fj::gelu(x * 3 + fj::randn({1031}, 2)), 1e-6, 1e-6);
 }
 
+TEST(Fusion, OutputsBeyondTheCacheAreStreamedCorrectly) {
+  // 64 MiB outputs take the non-temporal store path; check every element, both threadings.
+  Tensor x = fj::rand({4096, 4096}, 9).eval();
+  Tensor row = fj::rand({4096}, 10).eval();
+  const float* px = x.data_ptr<float>();
+  const float* prow = row.data_ptr<float>();
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    Tensor flat = x * 2 + 1, broadcast = x * row;
+    fj::eval({flat, broadcast});
+    const float* pf = flat.data_ptr<float>();
+    const float* pb = broadcast.data_ptr<float>();
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < 4096 * 4096; ++i) {
+      wrong += pf[i] != px[i] * 2 + 1;
+      wrong += pb[i] != px[i] * prow[i % 4096];
+    }
+    EXPECT_EQ(wrong, 0) << threads << " threads";
+  }
+}
+
 TEST(Fusion, MillionOpChainNeitherOverflowsTheStackNorLeaks) {
   Tensor x = fj::zeros({16});
   Tensor y = x;
