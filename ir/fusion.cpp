@@ -22,8 +22,10 @@ struct UnionFind {
 std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 
 // Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined.
-// Same-shape connected nodes share a group; groups over `max_ops` are cut into runs of
-// consecutive nodes, which keeps the groups acyclic.
+// Same-shape nodes that are connected, or that read a common value, share a group; groups over
+// `max_ops` are cut into runs of consecutive nodes, which keeps the groups acyclic. (Without
+// reductions a value only flows into shapes at least as large, so merging same-shape groups
+// cannot close a cycle through a group of another shape.)
 std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& options,
                                  std::map<int32_t, std::string>& cut_notes) {
   size_t n = graph.nodes.size();
@@ -34,11 +36,19 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   };
   UnionFind sets(n);
   if (options.fuse) {
+    // Consumers of one value that have the same shape share a kernel too, so the value is
+    // read once (eval({x * 2, exp(x)}) is one pass over x).
+    std::map<std::pair<NodeId, Shape>, NodeId> first_consumer;
     for (size_t id = 0; id < n; ++id) {
-      if (graph.nodes[id].is_leaf()) continue;
-      for (NodeId input : graph.nodes[id].inputs)
-        if (computed(input) && graph.nodes[input].shape == graph.nodes[id].shape)
+      const GraphNode& node = graph.nodes[id];
+      if (node.is_leaf()) continue;
+      for (NodeId input : node.inputs) {
+        if (computed(input) && graph.nodes[input].shape == node.shape)
           sets.unite(input, static_cast<int32_t>(id));
+        if (graph.nodes[input].op == OpCode::Constant) continue;
+        auto [it, first] = first_consumer.try_emplace({input, node.shape}, static_cast<NodeId>(id));
+        if (!first) sets.unite(it->second, static_cast<int32_t>(id));
+      }
     }
   }
   std::vector<int32_t> group(n, -1);

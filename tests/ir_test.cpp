@@ -143,6 +143,21 @@ TEST(Fusion, RecomputeCheapMaterializeExpensive) {
             std::string::npos) << text;
 }
 
+TEST(Fusion, ConsumersOfOneValueShareAKernel) {
+  Builder b;
+  NodeId x = b.input({16, 32});
+  NodeId row = b.input({32});
+  NodeId doubled = b.op(OpCode::Mul, {x, b.constant(2)});
+  NodeId exped = b.op(OpCode::Exp, {x});
+  NodeId other = b.op(OpCode::Exp, {b.input({16, 32})});
+  NodeId row_sum = b.op(OpCode::Add, {row, row});
+  b.graph.outputs = {doubled, exped, other, row_sum};
+  Schedule s = schedule_kernels(b.graph, {});
+  ASSERT_EQ(s.kernels.size(), 3u);  // {doubled, exped} read x once; `other` and the row alone
+  EXPECT_EQ(s.kernels[0].output_nodes, (std::vector<NodeId>{doubled, exped}));
+  EXPECT_EQ(s.kernels[0].inputs.size(), 1u);
+}
+
 TEST(Fusion, LongChainsAreCut) {
   Builder b;
   NodeId x = b.input({32});
