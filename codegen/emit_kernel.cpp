@@ -89,6 +89,8 @@ class KernelEmitter {
     std::vector<uint64_t> lane_ids(lanes_);
     for (int i = 0; i < lanes_; ++i) lane_ids[i] = i;
     lane_ids_ = llvm::ConstantDataVector::get(context_, lane_ids);
+    std::vector<uint32_t> lane_ids32(lane_ids.begin(), lane_ids.end());
+    lane_ids32_ = llvm::ConstantDataVector::get(context_, lane_ids32);
 
     size_t rank = kernel_.domain.size();
     output_strides_ = ir::contiguous_strides(kernel_.domain);
@@ -190,7 +192,9 @@ class KernelEmitter {
       auto* body = llvm::BasicBlock::Create(context_, "body", fn_);
       b_.CreateCondBr(full, body, copy_in);
       b_.SetInsertPoint(copy_in);
-      Value* partial_mask = b_.CreateICmpSLT(lane_ids_, b_.CreateVectorSplat(lanes_, remaining));
+      // remaining < lanes_ here, so 32-bit lanes suffice (cheaper than 64-bit compares).
+      Value* remaining32 = b_.CreateTrunc(remaining, b_.getInt32Ty());
+      Value* partial_mask = b_.CreateICmpSLT(lane_ids32_, b_.CreateVectorSplat(lanes_, remaining32));
       for (auto& [i, address] : loads) {
         llvm::Type* type = vector_of(element_type(kernel_.ops[i].dtype));
         Value* part = b_.CreateMaskedLoad(type, address, element_align(kernel_.ops[i].dtype),
@@ -375,7 +379,8 @@ class KernelEmitter {
   llvm::Type* i64_;
   llvm::Type* float_vector_;
   llvm::VectorType* index_vector_;
-  Value* lane_ids_ = nullptr;
+  Value* lane_ids_ = nullptr;    // 0, 1, ... as i64 (flat indices)
+  Value* lane_ids32_ = nullptr;  // the same as i32 (masks)
   std::vector<Value*> pointers_;
   ir::Strides output_strides_;
   std::map<size_t, Value*> stack_buffers_;
