@@ -90,6 +90,19 @@ Value* clamp(IRBuilderBase& b, Value* x, float lo, float hi) {
   return b.CreateSelect(b.CreateFCmpOGT(x, c(x, hi)), c(x, hi), x);
 }
 
+// 2^-k (x + x R(x^2) / Q(x^2)) for x clamped to [-limit, limit], beyond which the function
+// rounds to ±1: an odd function f from a rational fitted to t = f(x) / (2^-k x) - 1. Only the
+// correction x t goes through the rational's roundings, so they are damped by |t| / |1 + t|,
+// and k is chosen to keep that small near the clamp, where f is close to 1 (exact product in
+// the fma; the scaling keeps denormal x exact).
+Value* odd_rational(IRBuilderBase& b, Value* x, float limit, float scale,
+                    std::initializer_list<float> num, std::initializer_list<float> den) {
+  Value* xc = clamp(b, x, -limit, limit);
+  Value* z = b.CreateFMul(xc, xc);
+  Value* t = b.CreateFDiv(poly(b, z, num), poly(b, z, den));
+  return b.CreateFMul(fma(b, xc, t, xc), c(x, scale));
+}
+
 // ±0 maps to itself: the exact sums in expm1/log1p would turn -0 into +0.
 Value* keep_zero(IRBuilderBase& b, Value* x, Value* r) {
   return b.CreateSelect(b.CreateFCmpOEQ(x, c(x, 0.0f)), x, r);
@@ -129,18 +142,27 @@ Value* expm1_tail(IRBuilderBase& b, Value* r) {
 // propagates. Folding scale in saves the rounding of a separate product.
 Value* exp_core(IRBuilderBase& b, Value* hi, Value* lo = nullptr, Value* scale = nullptr) {
   Value* x = clamp(b, hi, -104.0f, 89.0f);  // keeps n in [-150, 128]
-  Rounded n = round_to_int(b, x, kLog2e);
+  // t = kShifter + round(x / ln2) leaves m = n + 254 in the low mantissa bits (as round_to_int).
+  constexpr float kShifter = 0x1.8p23f + 254;
+  Value* t = mad(b, x, c(x, kLog2e), c(x, kShifter));
+  Value* n = b.CreateFSub(t, c(x, kShifter));
   // x - n ln2: the first step is exact (exact product, then Sterbenz), leaving |r| <= ln2/2.
-  Value* r = mad(b, b.CreateFNeg(n.f), c(x, kLn2Hi), x);
-  r = mad(b, b.CreateFNeg(n.f), c(x, kLn2Lo), r);
+  Value* r = mad(b, b.CreateFNeg(n), c(x, kLn2Hi), x);
+  r = mad(b, b.CreateFNeg(n), c(x, kLn2Lo), r);
   if (lo) r = b.CreateFAdd(r, b.CreateSelect(b.CreateFCmpOEQ(x, hi), lo, c(x, 0.0f)));
-  Value* q = b.CreateFAdd(r, expm1_tail(b, r));  // e^r - 1
-  Value* p = scale ? mad(b, scale, q, scale) : b.CreateFAdd(c(x, 1.0f), q);
-  // 2^n in two factors: n spans [-150, 128], beyond a single normal power of two, and the
-  // second product is the only rounding when the result is denormal.
-  Value* n1 = b.CreateAShr(n.i, 1);
-  Value* n2 = b.CreateSub(n.i, n1);
-  return b.CreateFMul(b.CreateFMul(p, pow2i(b, n1, x)), pow2i(b, n2, x));
+  // e^r = 1 + r s(r); relative error 2^-28.
+  Value* s = poly(b, r,
+                  {1.0f, 4.99999940e-1f, 1.66665211e-1f, 4.16682549e-2f, 8.36866535e-3f,
+                   1.38215628e-3f});
+  Value* p = scale ? mad(b, scale, b.CreateFMul(r, s), scale) : mad(b, r, s, c(x, 1.0f));
+  // 2^n as 2^(h - 127) 2^(m - h - 127), h = m >> 1: n spans [-150, 128], beyond a single normal
+  // power of two, and the second product is the only rounding when the result is denormal.
+  // Both exponent fields come from t's bits, whose high bits the shift by 23 discards.
+  Value* tb = bits(b, t);
+  Value* half = b.CreateLShr(tb, 1);
+  Value* s1 = from_bits(b, b.CreateShl(half, 23), x);
+  Value* s2 = from_bits(b, b.CreateShl(b.CreateSub(tb, half), 23), x);
+  return b.CreateFMul(b.CreateFMul(p, s1), s2);
 }
 
 // A value carried as the unevaluated sum hi + lo, |lo| <= ulp(hi) / 2.
@@ -305,20 +327,15 @@ Value* log1p(IRBuilderBase& b, Value* x) {
   return keep_zero(b, x, res);
 }
 
-// Max error 1.44 ULP over all floats.
+// Max error 3.1 ULP over all floats.
 Value* tanh(IRBuilderBase& b, Value* x) {
   NoFastMath guard(b);
-  Value* a = fabs(b, x);
-  // |x| < atanh(1/2): odd polynomial. Above: 1 - 2 / (e^2|x| + 1), where the result is >= 1/2
-  // so the subtraction loses nothing (e^2|x| = inf gives exactly 1).
-  Value* z = b.CreateFMul(a, a);
-  Value* p = poly(
-      b, z, {-3.33333164e-1f, 1.33325443e-1f, -5.38475476e-2f, 2.10507140e-2f, -6.24284940e-3f});
-  Value* small = mad(b, a, b.CreateFMul(z, p), a);
-  Value* e = exp_core(b, b.CreateFAdd(a, a));
-  Value* large = b.CreateFSub(c(x, 1.0f), b.CreateFDiv(c(x, 2.0f), b.CreateFAdd(e, c(x, 1.0f))));
-  Value* res = b.CreateSelect(b.CreateFCmpOLT(a, c(x, 0.5493061f)), small, large);
-  return b.CreateBinaryIntrinsic(Intrinsic::copysign, res, x);
+  // Rational of type (11, 8) in x, relative error 2^-29; tanh(9.1) rounds to 1.
+  return odd_rational(
+      b, x, 9.1f, 0x1p-3f,
+      {7.00000000e+00f, 6.24111116e-01f, 3.68890492e-03f, -1.69773906e-04f, -1.03973866e-06f,
+       -9.66670702e-11f},
+      {1.00000000e+00f, 4.70111102e-01f, 2.72359978e-02f, 3.93376191e-04f, 1.28323416e-06f});
 }
 
 // Max error 2.4 ULP over all floats with a normal result.
@@ -331,14 +348,15 @@ Value* sigmoid(IRBuilderBase& b, Value* x) {
   return b.CreateFDiv(num, b.CreateFAdd(c(x, 1.0f), t));
 }
 
-// Max error 1.03 ULP over all floats.
+// Max error 2.4 ULP over all floats.
 Value* erf(IRBuilderBase& b, Value* x) {
   NoFastMath guard(b);
-  Value* a = fabs(b, x);
-  Value* large = b.CreateFSub(c(x, 1.0f), erfc_large(b, a));
-  Value* res =
-      b.CreateSelect(b.CreateFCmpOLT(a, c(x, kErfSplit)), mad(b, a, erf_r(b, a), a), large);
-  return b.CreateBinaryIntrinsic(Intrinsic::copysign, res, x);
+  // Rational of type (13, 10) in x, relative error 2^-28; erf(3.96) rounds to 1.
+  return odd_rational(b, x, 3.96f, 0x1p-2f,
+                      {3.51351666e+00f, 2.43788108e-01f, 1.03109062e-01f, -5.91572534e-05f,
+                       2.03720323e-04f, -4.39271607e-05f, -5.11281861e-08f},
+                      {1.00000000e+00f, 4.97590870e-01f, 1.13955371e-01f, 1.54455332e-02f,
+                       1.30309549e-03f, 6.23375599e-05f});
 }
 
 // Max error 3.3 ULP over all floats with a normal result.
