@@ -221,40 +221,6 @@ HiLo log_core(IRBuilderBase& b, Value* x, Value* err) {
           b.CreateSelect(finite_positive, lo, c(x, 0.0f))};
 }
 
-// erf(x) = x + x R(x^2) for |x| < kErfSplit (relative error 2^-30); exact at tiny |x|, odd.
-// erfc uses it below kErfcSplit, where erfc > 1/2.
-constexpr float kErfSplit = 0.875f;
-constexpr float kErfcSplit = 0.47f;
-Value* erf_r(IRBuilderBase& b, Value* x) {
-  return poly(b, b.CreateFMul(x, x),
-              {1.28379166e-1f, -3.76126289e-1f, 1.12836227e-1f, -2.68553495e-2f, 5.19085117e-3f,
-               -8.02465947e-4f, 7.85661687e-5f});
-}
-
-// erfc(a) for a >= kErfcSplit (where erfc <= 1/2), including a = inf: e^-a^2 g(a), with
-// g = t Q(t - 0.4), t = 2 / (2 + a) (relative error 2^-28; t - 0.4 is exact over the range).
-// e^-a^2 takes a^2 as hi + lo, since rounding a^2 alone would cost up to 2a^2 ULP. The
-// rounding of t, which g amplifies up to twofold, is recovered exactly and applied to first
-// order.
-Value* erfc_large(IRBuilderBase& b, Value* a) {
-  Value* a2 = b.CreateFMul(a, a);
-  Value* a2_lo = fma(b, a, a, b.CreateFNeg(a2));
-  Value* ac = clamp(b, a, 0.0f, 12.0f);  // erfc is 0 beyond; keeps 2 - d below exact
-  Value* d = b.CreateFAdd(c(a, 2.0f), ac);
-  Value* t = b.CreateFDiv(c(a, 2.0f), d);
-  Value* g = b.CreateFMul(
-      t, poly(b, b.CreateFSub(t, c(a, 0.4f)),
-              {4.47502881e-1f, 5.80375969e-1f, 5.06060183e-1f, 2.02486366e-1f, -1.07893571e-1f,
-               -1.47015765e-1f, 4.08946909e-2f, 1.01898007e-1f, -4.39862311e-2f, -2.74548214e-2f}));
-  // The exact t is t (1 + eps), 2 eps = (2 - t d) - t d_err, with d_err = 2 + a - d exactly.
-  Value* d_err = b.CreateFAdd(b.CreateFSub(c(a, 2.0f), d), ac);
-  Value* two_eps = mad(b, b.CreateFNeg(t), d_err, fma(b, b.CreateFNeg(t), d, c(a, 2.0f)));
-  // g(t (1 + eps)) ~ g(t) (1 + eps k(t)), k = d ln g / d ln t ~ 0.95 + 1.42 t.
-  Value* half_k = mad(b, t, c(a, 0.71f), c(a, 0.475f));
-  g = mad(b, g, b.CreateFMul(two_eps, half_k), g);
-  return exp_core(b, b.CreateFNeg(a2), b.CreateFNeg(a2_lo), g);
-}
-
 // sin x (quadrant offset 0) or cos x = sin(x + pi/2) (offset 1), reduced on |x|.
 Value* sin_cos(IRBuilderBase& b, Value* x, int32_t quadrant_offset) {
   Value* a = fabs(b, x);
@@ -357,18 +323,6 @@ Value* erf(IRBuilderBase& b, Value* x) {
                        2.03720323e-04f, -4.39271607e-05f, -5.11281861e-08f},
                       {1.00000000e+00f, 4.97590870e-01f, 1.13955371e-01f, 1.54455332e-02f,
                        1.30309549e-03f, 6.23375599e-05f});
-}
-
-// Max error 3.3 ULP over all floats with a normal result.
-Value* erfc(IRBuilderBase& b, Value* x) {
-  NoFastMath guard(b);
-  Value* a = fabs(b, x);
-  // Near 0, 1 - erf(x) (the result stays above 1/2); beyond, the tail, reflected for x < 0.
-  Value* small = mad(b, b.CreateFNeg(x), erf_r(b, x), b.CreateFSub(c(x, 1.0f), x));
-  Value* tail = erfc_large(b, a);
-  Value* large =
-      b.CreateSelect(b.CreateFCmpOLT(x, c(x, 0.0f)), b.CreateFSub(c(x, 2.0f), tail), tail);
-  return b.CreateSelect(b.CreateFCmpOLT(a, c(x, kErfcSplit)), small, large);
 }
 
 // Max error 1.52 ULP for |x| <= 8192; beyond, 1.7 ULP to 1e6, 5.2 ULP to 2^22, then NaN.
