@@ -74,7 +74,8 @@ class KernelEmitter {
         lanes_(target.lanes()),
         i64_(b_.getInt64Ty()),
         float_vector_(llvm::FixedVectorType::get(b_.getFloatTy(), lanes_)),
-        index_vector_(llvm::FixedVectorType::get(i64_, lanes_)) {}
+        index_vector_(llvm::FixedVectorType::get(i64_, lanes_)),
+        math_(b_, float_vector_) {}
 
   void emit() {
     auto arg = fn_->arg_begin();
@@ -92,33 +93,316 @@ class KernelEmitter {
     std::vector<uint32_t> lane_ids32(lane_ids.begin(), lane_ids.end());
     lane_ids32_ = llvm::ConstantDataVector::get(context_, lane_ids32);
 
-    size_t rank = kernel_.domain.size();
-    output_strides_ = ir::contiguous_strides(kernel_.domain);
     streaming_ = streams_outputs();
-    std::vector<Value*> outer_indices;
-    emit_outer(0, rank, begin, end, outer_indices);
+    if (!kernel_.reduces())
+      emit_elementwise(begin, end);
+    else if (kernel_.reduces_rows())
+      emit_rows(begin, end);
+    else
+      emit_columns(begin, end);
     // Non-temporal stores are weakly ordered: make them visible before the caller moves on.
     if (streaming_) b_.CreateFence(llvm::AtomicOrdering::SequentiallyConsistent);
     b_.CreateRetVoid();
   }
 
  private:
-  // Loops over the outer dims, then the vectorized innermost dim.
-  void emit_outer(size_t dim, size_t rank, Value* begin, Value* end,
-                  std::vector<Value*>& indices) {
-    if (dim + 1 == rank) {
-      Value* start = rank == 1 ? begin : b_.getInt64(0);
-      Value* stop = rank == 1 ? end : b_.getInt64(kernel_.domain[dim]);
-      emit_inner(start, stop, indices);
+  // What one step of a sweep hands on: the ops' values, the inner index, whether all lanes
+  // are valid, and the valid lanes.
+  struct Step {
+    const std::vector<Value*>& values;
+    Value* j;
+    Value* full;
+    Value* mask;
+  };
+  using Consume = std::function<void(const Step&)>;
+  // Overrides the range of one dim: the dim threads split, or a chunk of a reduction.
+  struct Range {
+    size_t dim = SIZE_MAX;
+    Value* begin = nullptr;
+    Value* end = nullptr;
+  };
+
+  size_t rank() const { return kernel_.domain.size(); }
+
+  // Loops over dims [dim, last) (none of them the innermost) around `inner`, collecting their
+  // indices; `range` overrides the extent of one of them.
+  void emit_nest(size_t dim, size_t last, const Range& range, std::vector<Value*>& indices,
+                 const std::function<void()>& inner) {
+    if (dim == last) {
+      inner();
       return;
     }
-    Value* start = dim == 0 ? begin : b_.getInt64(0);
-    Value* stop = dim == 0 ? end : b_.getInt64(kernel_.domain[dim]);
+    Value* start = dim == range.dim ? range.begin : b_.getInt64(0);
+    Value* stop = dim == range.dim ? range.end : b_.getInt64(kernel_.domain[dim]);
     emit_for(start, stop, 1, [&](Value* index) {
       indices.push_back(index);
-      emit_outer(dim + 1, rank, begin, end, indices);
+      emit_nest(dim + 1, last, range, indices, inner);
       indices.pop_back();
     });
+  }
+
+  // The innermost loop's bounds under `range`.
+  std::pair<Value*, Value*> inner_bounds(const Range& range) {
+    if (range.dim == rank() - 1) return {range.begin, range.end};
+    return {b_.getInt64(0), b_.getInt64(kernel_.domain.back())};
+  }
+
+  void emit_elementwise(Value* begin, Value* end) {
+    std::vector<Value*> indices;
+    Range range{0, begin, end};
+    std::vector<bool> wanted(kernel_.ops.size(), true);
+    emit_nest(0, rank() - 1, range, indices, [&] {
+      Value* output_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
+      auto [start, stop] = inner_bounds(range);
+      emit_sweep(start, stop, indices, {}, wanted, [&](const Step& step) {
+        store_outputs(step, output_offset, false);
+      });
+    });
+  }
+
+  // Stores the outputs of this step (row kernels: only those computed per element).
+  void store_outputs(const Step& step, Value* output_offset, bool skip_row_values) {
+    std::vector<std::pair<size_t, Value*>> stores;  // output, value
+    for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
+      if (skip_row_values && kernel_.ops[kernel_.outputs[o]].row) continue;
+      Value* value = step.values[kernel_.outputs[o]];
+      if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, vector_of(b_.getInt8Ty()));
+      stores.push_back({o, value});
+    }
+    if (stores.empty()) return;
+    auto address = [&](size_t o) {
+      return b_.CreateInBoundsGEP(element_type(output_dtype(o)), output_pointer(o),
+                                  b_.CreateAdd(output_offset, step.j));
+    };
+    auto* direct = llvm::BasicBlock::Create(context_, "store", fn_);
+    auto* partial = llvm::BasicBlock::Create(context_, "partial.out", fn_);
+    auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
+    b_.CreateCondBr(step.full, direct, partial);
+    b_.SetInsertPoint(direct);
+    for (auto& [o, value] : stores) {
+      if (!streaming_) {
+        b_.CreateAlignedStore(value, address(o), element_align(output_dtype(o)));
+        continue;
+      }
+      llvm::StoreInst* store = b_.CreateAlignedStore(value, address(o), llvm::Align(std::min(lanes_ * 4, 64)));
+      store->setMetadata(llvm::LLVMContext::MD_nontemporal,
+                         llvm::MDNode::get(context_, llvm::ConstantAsMetadata::get(b_.getInt32(1))));
+    }
+    b_.CreateBr(next);
+    b_.SetInsertPoint(partial);
+    for (auto& [o, value] : stores)
+      b_.CreateMaskedStore(value, address(o), element_align(output_dtype(o)), step.mask);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
+  }
+
+  Value* output_pointer(size_t output) { return pointers_[kernel_.input_dtypes.size() + output]; }
+
+  // ---- row reductions ----
+
+  // Per op: how many reductions deep its value is (0: needs none).
+  std::vector<int> reduction_stages() const {
+    std::vector<int> stage(kernel_.ops.size(), 0);
+    for (size_t i = 0; i < kernel_.ops.size(); ++i) {
+      for (int32_t a : kernel_.ops[i].args) stage[i] = std::max(stage[i], stage[a]);
+      if (ir::is_reduction(kernel_.ops[i].op)) ++stage[i];
+    }
+    return stage;
+  }
+
+  void emit_rows(Value* begin, Value* end) {
+    size_t kept = kernel_.reduce_begin;
+    std::vector<Value*> indices;
+    if (kernel_.chunk) {
+      // Rows are blocks of `chunk` indices of dim 0; row p's results go to index p.
+      emit_for(begin, end, 1, [&](Value* p) {
+        Value* first = b_.CreateMul(p, b_.getInt64(kernel_.chunk));
+        Value* last = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                               b_.CreateAdd(first, b_.getInt64(kernel_.chunk)),
+                                               b_.getInt64(kernel_.domain[0]));
+        emit_row(indices, p, Range{0, first, last});
+      });
+      return;
+    }
+    if (kept == 0) {
+      emit_for(begin, end, 1, [&](Value* p) { emit_row(indices, p, Range{}); });
+      return;
+    }
+    emit_nest(0, kept, Range{0, begin, end}, indices, [&] {
+      Shape kept_shape(kernel_.domain.begin(), kernel_.domain.begin() + kept);
+      emit_row(indices, outer_offset(ir::contiguous_strides(kept_shape), indices), Range{});
+    });
+  }
+
+  // One row at the kept `indices`: a sweep per reduction stage, then one storing the outputs
+  // computed per element. Per-row values are computed between sweeps and stored at `row`.
+  void emit_row(std::vector<Value*>& indices, Value* row, const Range& range) {
+    size_t count = kernel_.ops.size();
+    std::vector<int> stage = reduction_stages();
+    int stages = count ? *std::max_element(stage.begin(), stage.end()) : 0;
+    std::vector<Value*> known(count, nullptr);
+    auto compute_row_values = [&](int done) {
+      for (size_t i = 0; i < count; ++i) {
+        const ir::KernelOp& op = kernel_.ops[i];
+        if (!op.row || known[i] || ir::is_reduction(op.op) || stage[i] != done) continue;
+        Value* offset = op.strides.empty() ? nullptr : outer_offset(op.strides, indices);
+        known[i] = emit_op(op, offset, nullptr, nullptr, nullptr, known);
+      }
+      for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
+        int32_t out = kernel_.outputs[o];
+        if (!kernel_.ops[out].row || stage[out] != done) continue;
+        Value* value = b_.CreateExtractElement(known[out], uint64_t{0});
+        if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, b_.getInt8Ty());
+        b_.CreateStore(value, b_.CreateInBoundsGEP(element_type(output_dtype(o)), output_pointer(o), row));
+      }
+    };
+    compute_row_values(0);
+    for (int s = 1; s <= stages; ++s) {
+      std::vector<int32_t> reductions;
+      for (size_t i = 0; i < count; ++i)
+        if (ir::is_reduction(kernel_.ops[i].op) && stage[i] == s) reductions.push_back(static_cast<int32_t>(i));
+      std::vector<Value*> accumulators;
+      for (int32_t r : reductions) {
+        accumulators.push_back(entry_alloca(float_vector_));
+        b_.CreateStore(identity(kernel_.ops[r].op), accumulators.back());
+      }
+      std::vector<int32_t> sinks;
+      for (int32_t r : reductions) sinks.push_back(kernel_.ops[r].args[0]);
+      sweep_row(indices, range, known, sinks, [&](const Step& step) {
+        for (size_t k = 0; k < reductions.size(); ++k) {
+          ir::OpCode op = kernel_.ops[reductions[k]].op;
+          Value* value = b_.CreateSelect(step.mask, step.values[sinks[k]], identity(op));
+          Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+          b_.CreateStore(ir::apply_combine(math_, op, acc, value), accumulators[k]);
+        }
+      });
+      for (size_t k = 0; k < reductions.size(); ++k) {
+        Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+        known[reductions[k]] = b_.CreateVectorSplat(lanes_, horizontal(kernel_.ops[reductions[k]].op, acc));
+      }
+      compute_row_values(s);
+    }
+    std::vector<int32_t> sinks;
+    for (int32_t out : kernel_.outputs)
+      if (!kernel_.ops[out].row) sinks.push_back(out);
+    if (sinks.empty()) return;
+    Value* output_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
+    sweep_row(indices, range, known, sinks, [&](const Step& step) {
+      store_outputs(step, output_offset, true);
+    });
+  }
+
+  // Sweeps the reduced dims of one row, computing what `sinks` need beyond `known`.
+  void sweep_row(std::vector<Value*>& indices, const Range& range, const std::vector<Value*>& known,
+                 const std::vector<int32_t>& sinks, const Consume& consume) {
+    std::vector<bool> wanted(kernel_.ops.size(), false);
+    for (int32_t sink : sinks) wanted[sink] = !known[sink];
+    for (size_t i = kernel_.ops.size(); i-- > 0;)
+      if (wanted[i])
+        for (int32_t a : kernel_.ops[i].args) wanted[a] = wanted[a] || !known[a];
+    size_t depth = indices.size();
+    emit_nest(kernel_.reduce_begin, rank() - 1, range, indices, [&] {
+      auto [start, stop] = inner_bounds(range);
+      emit_sweep(start, stop, indices, known, wanted, consume);
+    });
+    indices.resize(depth);
+  }
+
+  // ---- column reductions ----
+
+  // Kept dims before and after the reduced ones; whole vectors of the trailing kept dims
+  // accumulate in the outputs, which start at the identity.
+  void emit_columns(Value* begin, Value* end) {
+    size_t lead = kernel_.reduce_begin;
+    size_t trail = kernel_.reduce_end;
+    Range range{lead > 0 ? 0 : trail, begin, end};
+    Shape kept_shape(kernel_.domain.begin(), kernel_.domain.begin() + lead);
+    kept_shape.insert(kept_shape.end(), kernel_.domain.begin() + trail, kernel_.domain.end());
+    ir::Strides kept_strides = ir::contiguous_strides(kept_shape);
+    ir::Strides output_strides(rank(), 0);
+    for (size_t d = 0; d < rank(); ++d)
+      if (d < lead) output_strides[d] = kept_strides[d];
+      else if (d >= trail) output_strides[d] = kept_strides[d - (trail - lead)];
+    std::vector<bool> wanted(kernel_.ops.size(), true);
+    for (size_t i = 0; i < wanted.size(); ++i) wanted[i] = !ir::is_reduction(kernel_.ops[i].op);
+    std::vector<bool> none(kernel_.ops.size(), false);
+    std::vector<Value*> indices;
+    emit_nest(0, lead, range, indices, [&] {
+      // The outputs start at the identity over this thread's part of the trailing dims.
+      std::vector<Value*> zero_reduced = indices;
+      zero_reduced.resize(trail, b_.getInt64(0));
+      emit_nest(trail, rank() - 1, range, zero_reduced, [&] {
+        Value* offset = outer_offset(output_strides, zero_reduced);
+        auto [start, stop] = inner_bounds(range);
+        emit_sweep(start, stop, zero_reduced, {}, none, [&](const Step& step) {
+          accumulate_columns(step, offset, true);
+        });
+      });
+      emit_nest(lead, rank() - 1, range, indices, [&] {
+        Value* offset = outer_offset(output_strides, indices);
+        Value* element_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
+        auto [start, stop] = inner_bounds(range);
+        emit_sweep(start, stop, indices, {}, wanted, [&](const Step& step) {
+          accumulate_columns(step, offset, false);
+          store_outputs(step, element_offset, true);
+        });
+      });
+    });
+  }
+
+  // out = combine(out, value) for every reduction output (or out = identity when `reset`).
+  void accumulate_columns(const Step& step, Value* offset, bool reset) {
+    std::vector<size_t> outputs;
+    for (size_t o = 0; o < kernel_.outputs.size(); ++o)
+      if (ir::is_reduction(kernel_.ops[kernel_.outputs[o]].op)) outputs.push_back(o);
+    auto address = [&](size_t o) {
+      return b_.CreateInBoundsGEP(b_.getFloatTy(), output_pointer(o), b_.CreateAdd(offset, step.j));
+    };
+    auto update = [&](size_t o, Value* old) {
+      ir::OpCode op = kernel_.ops[kernel_.outputs[o]].op;
+      if (reset) return identity(op);
+      return ir::apply_combine(math_, op, old, step.values[kernel_.ops[kernel_.outputs[o]].args[0]]);
+    };
+    llvm::Align align = element_align(DType::Float32);
+    auto* direct = llvm::BasicBlock::Create(context_, "accumulate", fn_);
+    auto* partial = llvm::BasicBlock::Create(context_, "partial.accumulate", fn_);
+    auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
+    b_.CreateCondBr(step.full, direct, partial);
+    b_.SetInsertPoint(direct);
+    for (size_t o : outputs) {
+      Value* old = reset ? nullptr : b_.CreateAlignedLoad(float_vector_, address(o), align);
+      b_.CreateAlignedStore(update(o, old), address(o), align);
+    }
+    b_.CreateBr(next);
+    b_.SetInsertPoint(partial);
+    for (size_t o : outputs) {
+      Value* old = reset ? nullptr
+                         : b_.CreateMaskedLoad(float_vector_, address(o), align, step.mask,
+                                               llvm::Constant::getNullValue(float_vector_));
+      b_.CreateMaskedStore(update(o, old), address(o), align, step.mask);
+    }
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
+  }
+
+  // ---- shared pieces ----
+
+  Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
+
+  // Combines the lanes of `value` pairwise, halves first: a fixed order for a given width.
+  Value* horizontal(ir::OpCode op, Value* value) {
+    for (int width = lanes_; width > 1; width /= 2) {
+      std::vector<int> low(width / 2), high(width / 2);
+      for (int i = 0; i < width / 2; ++i) low[i] = i, high[i] = i + width / 2;
+      value = ir::apply_combine(math_, op, b_.CreateShuffleVector(value, low),
+                                b_.CreateShuffleVector(value, high));
+    }
+    return b_.CreateExtractElement(value, uint64_t{0});
+  }
+
+  Value* entry_alloca(llvm::Type* type) {
+    llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    return entry.CreateAlloca(type);
   }
 
   // `for (i = start; i < stop; i += step) body(i)`; the builder ends in the exit block.
@@ -150,43 +434,40 @@ class KernelEmitter {
     return dtype == DType::Float32 ? b_.getFloatTy() : b_.getInt8Ty();
   }
 
-  // The innermost loop. Every step runs one copy of the body on `lanes_` elements; a final
-  // partial step copies its inputs into stack buffers, runs the same body there and copies
-  // the valid lanes out. One body instead of a second, masked one halves the machine code
-  // LLVM has to generate, which is most of a kernel's compile time.
-  void emit_inner(Value* start, Value* stop, const std::vector<Value*>& indices) {
-    size_t inner = kernel_.domain.size() - 1;
+  // One sweep of the innermost dim over [start, stop) at the outer `indices`. Every step runs
+  // one copy of the body on `lanes_` elements; a final partial step copies its inputs into
+  // stack buffers, runs the same body there, and `consume` handles its valid lanes. One body
+  // instead of a second, masked one halves the machine code LLVM has to generate, which is
+  // most of a kernel's compile time. Computes the `wanted` ops that are not `known`.
+  void emit_sweep(Value* start, Value* stop, const std::vector<Value*>& indices,
+                  const std::vector<Value*>& known, const std::vector<bool>& wanted,
+                  const Consume& consume) {
+    size_t inner = rank() - 1;
     size_t count = kernel_.ops.size();
-    // Values that do not change along the innermost dim are computed once per outer step.
-    std::vector<Value*> invariant(count, nullptr);
+    // Values that do not change along the innermost dim are computed once per sweep.
+    std::vector<Value*> invariant = known;
+    invariant.resize(count, nullptr);
     std::vector<Value*> offsets(count, nullptr);
-    VectorMath math(b_, float_vector_);
     for (size_t i = 0; i < count; ++i) {
       const ir::KernelOp& op = kernel_.ops[i];
+      if (invariant[i] || !wanted[i]) continue;
       if (!op.strides.empty()) offsets[i] = outer_offset(op.strides, indices);
       bool varies = !op.strides.empty() && op.strides[inner] != 0;
       for (int32_t a : op.args) varies = varies || invariant[a] == nullptr;
-      if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant, math);
+      if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant);
     }
-    Value* output_offset = outer_offset(output_strides_, indices);
 
     emit_for(start, stop, lanes_, [&](Value* j) {
       Value* remaining = b_.CreateSub(stop, j);
       Value* full = b_.CreateICmpSGE(remaining, b_.getInt64(lanes_));
-      // Contiguous streams (stride-1 loads and the outputs): their addresses at this step.
+      // Contiguous loads: their addresses at this step.
       std::vector<std::pair<size_t, Value*>> loads;  // op index, address
       for (size_t i = 0; i < count; ++i) {
         const ir::KernelOp& op = kernel_.ops[i];
-        if (op.op == ir::OpCode::Input && !invariant[i] && op.strides[inner] == 1)
+        if (wanted[i] && op.op == ir::OpCode::Input && !invariant[i] && op.strides[inner] == 1)
           loads.push_back({i, b_.CreateInBoundsGEP(element_type(op.dtype), pointers_[op.slot],
                                                    b_.CreateAdd(offsets[i], j))});
       }
-      std::vector<Value*> stores;
-      for (size_t o = 0; o < kernel_.outputs.size(); ++o)
-        stores.push_back(b_.CreateInBoundsGEP(element_type(output_dtype(o)),
-                                              pointers_[kernel_.input_dtypes.size() + o],
-                                              b_.CreateAdd(output_offset, j)));
-
       llvm::BasicBlock* direct = b_.GetInsertBlock();
       auto* copy_in = llvm::BasicBlock::Create(context_, "partial.in", fn_);
       auto* body = llvm::BasicBlock::Create(context_, "body", fn_);
@@ -217,35 +498,9 @@ class KernelEmitter {
       }
       std::vector<Value*> values = invariant;
       for (size_t i = 0; i < count; ++i)
-        if (!values[i])
-          values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values, math);
-      std::vector<Value*> results;
-      for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
-        Value* value = values[kernel_.outputs[o]];
-        if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, vector_of(b_.getInt8Ty()));
-        results.push_back(value);
-      }
-      auto* direct_out = llvm::BasicBlock::Create(context_, "store", fn_);
-      auto* partial_out = llvm::BasicBlock::Create(context_, "partial.out", fn_);
-      auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
-      b_.CreateCondBr(full, direct_out, partial_out);
-      b_.SetInsertPoint(direct_out);
-      for (size_t o = 0; o < results.size(); ++o) {
-        if (!streaming_) {
-          b_.CreateAlignedStore(results[o], stores[o], element_align(output_dtype(o)));
-          continue;
-        }
-        llvm::StoreInst* store =
-            b_.CreateAlignedStore(results[o], stores[o], llvm::Align(std::min(lanes_ * 4, 64)));
-        store->setMetadata(llvm::LLVMContext::MD_nontemporal,
-                           llvm::MDNode::get(context_, llvm::ConstantAsMetadata::get(b_.getInt32(1))));
-      }
-      b_.CreateBr(next);
-      b_.SetInsertPoint(partial_out);
-      for (size_t o = 0; o < results.size(); ++o)
-        b_.CreateMaskedStore(results[o], stores[o], element_align(output_dtype(o)), mask);
-      b_.CreateBr(next);
-      b_.SetInsertPoint(next);
+        if (!values[i] && wanted[i])
+          values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values);
+      consume(Step{values, j, full, mask});
     });
   }
 
@@ -257,12 +512,16 @@ class KernelEmitter {
   // vector: buffers are 64-byte aligned, a flat domain is split at whole vectors, and a
   // nested one must have rows of whole vectors.
   bool streams_outputs() const {
+    if (kernel_.reduces() && !kernel_.reduces_rows()) return false;
     int64_t bytes = 0;
     for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
+      if (kernel_.ops[kernel_.outputs[o]].row) continue;
       if (output_dtype(o) != DType::Float32) return false;
       bytes += kernel_.elements() * dtype_size(DType::Float32);
     }
-    bool aligned = kernel_.domain.size() == 1 || kernel_.domain.back() % lanes_ == 0;
+    bool aligned = kernel_.chunk && kernel_.domain.size() == 1
+                       ? kernel_.chunk % lanes_ == 0
+                       : kernel_.domain.size() == 1 || kernel_.domain.back() % lanes_ == 0;
     return aligned && bytes >= 2 * target_.last_level_cache_bytes;
   }
   llvm::Align element_align(DType dtype) const { return llvm::Align(dtype_size(dtype)); }
@@ -293,7 +552,8 @@ class KernelEmitter {
   // One op at inner index `j` (null when invariant). `mask` marks the valid lanes (for
   // gathers); `address` is where a contiguous load reads this step.
   Value* emit_op(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, Value* address,
-                 const std::vector<Value*>& values, VectorMath& math) {
+                 const std::vector<Value*>& values) {
+    VectorMath& math = math_;
     size_t inner = kernel_.domain.size() - 1;
     int64_t stride = op.strides.empty() ? 0 : op.strides[inner];
     switch (op.op) {
@@ -381,8 +641,8 @@ class KernelEmitter {
   llvm::VectorType* index_vector_;
   Value* lane_ids_ = nullptr;    // 0, 1, ... as i64 (flat indices)
   Value* lane_ids32_ = nullptr;  // the same as i32 (masks)
+  VectorMath math_;
   std::vector<Value*> pointers_;
-  ir::Strides output_strides_;
   std::map<size_t, Value*> stack_buffers_;
   bool streaming_ = false;
 };

@@ -56,6 +56,7 @@ ir::Graph graph_of(const std::vector<Tensor>& outputs) {
 namespace {
 
 std::atomic<bool> fusion_on{true};
+std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
 
 // Evaluates the pending ones among `outputs`; with `run` false, only compiles and dumps.
 void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump, bool run) {
@@ -76,8 +77,10 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
   std::string trace;
   ir::verify(graph);
   if (fuse) graph = ir::run_passes(std::move(graph), stages.graph ? &trace : nullptr);
+  graph = ir::split_full_reductions(graph, reduction_chunk.load());
   if (stages.graph) {
-    dump.write("graph", (fuse ? trace : "eager: no passes\n" + ir::print(graph)));
+    dump.write("graph", (fuse ? trace : "eager: no passes\n") +
+                            "after split_full_reductions:\n" + ir::print(graph));
   }
   ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse});
   if (stages.fused)
@@ -95,6 +98,11 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
 }
 
 }  // namespace
+
+void set_reduction_chunk(int64_t elements) {
+  reduction_chunk = elements > 0 ? elements : ir::kReductionChunk;
+}
+
 }  // namespace frontend
 
 using frontend::evaluate;

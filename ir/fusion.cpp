@@ -21,11 +21,62 @@ struct UnionFind {
 
 std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 
+// The space a node iterates over: its shape, or a reduction's input shape and reduced dims.
+struct Space {
+  Shape domain;
+  uint64_t axes = 0;
+  int64_t chunk = 0;
+};
+
+Space space_of(const Graph& graph, NodeId id) {
+  const GraphNode& node = graph.nodes[id];
+  if (is_reduction(node.op))
+    return {graph.nodes[node.inputs[0]].shape, node.params.axes, node.params.chunk};
+  return {node.shape, 0, 0};
+}
+
+// Whether the reduced dims (those larger than 1) come after every kept dim larger than 1.
+bool reduces_trailing_dims(const Space& space) {
+  if (space.chunk) return true;
+  bool reduced_seen = false;
+  for (size_t d = 0; d < space.domain.size(); ++d) {
+    if (space.domain[d] == 1) continue;
+    bool reduced = space.axes >> d & 1;
+    if (reduced_seen && !reduced) return false;
+    reduced_seen = reduced_seen || reduced;
+  }
+  return true;
+}
+
+// Strides over `domain` of a value of `shape` (with `strides`) that is a per-row value of a
+// reduction over `axes`: the reduced dims are either kept as size 1 or dropped from `shape`.
+Strides row_strides(const Shape& shape, const Strides& strides, const Shape& domain, uint64_t axes) {
+  if (shape.size() == domain.size()) return broadcast_strides(shape, strides, domain);
+  Strides out;
+  size_t next = 0;
+  for (size_t d = 0; d < domain.size(); ++d)
+    out.push_back(axes >> d & 1 ? 0 : strides[next++]);
+  return out;
+}
+
+// A kernel in the making: the nodes' iteration space and the kernels whose values it reads.
+struct Group {
+  Space space;
+  bool rows = false;  // a reduction over the trailing dims: may hold per-row values
+  std::vector<int32_t> reads;
+  int32_t size = 0;
+};
+
 // Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined.
-// Same-shape nodes that are connected, or that read a common value, share a group; groups over
-// `max_ops` are cut into runs of consecutive nodes, which keeps the groups acyclic. (Without
-// reductions a value only flows into shapes at least as large, so merging same-shape groups
-// cannot close a cycle through a group of another shape.)
+//
+// Nodes are taken in order; each joins the first group of its operands (or of another consumer
+// of the same value with the same shape, so eval({x * 2, exp(x)}) is one pass over x) that can
+// hold it without a cycle between groups, and the other such groups are merged in when they are
+// independent of it. A group iterates over one space: an elementwise group over its shape, a
+// reduction group over the reductions' input. There, nodes of that shape compute per element
+// (the prologue, and for row reductions also what broadcasts a per-row value back); other
+// nodes of a row reduction group compute per row. Elementwise groups over `max_ops` are cut
+// into runs of consecutive nodes.
 std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& options,
                                  std::map<int32_t, std::string>& cut_notes) {
   size_t n = graph.nodes.size();
@@ -34,57 +85,179 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   auto computed = [&](size_t id) {
     return !graph.nodes[id].is_leaf() || (graph.nodes[id].op == OpCode::Constant && is_output[id]);
   };
-  UnionFind sets(n);
-  if (options.fuse) {
-    // Consumers of one value that have the same shape share a kernel too, so the value is
-    // read once (eval({x * 2, exp(x)}) is one pass over x).
-    std::map<std::pair<NodeId, Shape>, NodeId> first_consumer;
-    for (size_t id = 0; id < n; ++id) {
-      const GraphNode& node = graph.nodes[id];
-      if (node.is_leaf()) continue;
-      for (NodeId input : node.inputs) {
-        if (computed(input) && graph.nodes[input].shape == node.shape)
-          sets.unite(input, static_cast<int32_t>(id));
-        if (graph.nodes[input].op == OpCode::Constant) continue;
-        auto [it, first] = first_consumer.try_emplace({input, node.shape}, static_cast<NodeId>(id));
-        if (!first) sets.unite(it->second, static_cast<int32_t>(id));
-      }
-    }
-  }
   std::vector<int32_t> group(n, -1);
-  std::map<int32_t, std::pair<int32_t, int32_t>> runs;  // set root -> (group, size)
-  int32_t groups = 0;
+  std::vector<Group> groups;
+  UnionFind merged(0);
+  auto find = [&](int32_t g) { return merged.find(g); };
+  // Per node: computed per row, or per element after reading a per-row value of its group.
+  std::vector<bool> per_row(n, false), after_row(n, false);
+
+  auto depends = [&](int32_t from, int32_t target) {
+    std::vector<int32_t> stack{from};
+    std::vector<bool> seen(groups.size(), false);
+    while (!stack.empty()) {
+      int32_t g = find(stack.back());
+      stack.pop_back();
+      if (g == target) return true;
+      if (seen[g]) continue;
+      seen[g] = true;
+      for (int32_t r : groups[g].reads)
+        if (find(r) != g) stack.push_back(r);
+    }
+    return false;
+  };
+  // Whether node `id` may compute in group `g`, and how: per row or per element.
+  auto fits = [&](int32_t g, size_t id, bool& row) {
+    const Group& into = groups[g];
+    const GraphNode& node = graph.nodes[id];
+    Space space = space_of(graph, static_cast<NodeId>(id));
+    bool single_pass = into.space.axes == 0 || !into.rows || into.space.chunk;
+    auto reads_row_value = [&](bool count_after) {
+      for (NodeId input : node.inputs)
+        if (group[input] >= 0 && find(group[input]) == g &&
+            (per_row[input] || (count_after && after_row[input])))
+          return true;
+      return false;
+    };
+    if (space.domain != into.space.domain) {
+      // A per-row value of a row reduction.
+      const Space& own = into.space;
+      row = true;
+      return !single_pass && !is_reduction(node.op) &&
+             (node.shape == reduced_shape(own.domain, own.axes, true) ||
+              node.shape == reduced_shape(own.domain, own.axes, false));
+    }
+    row = is_reduction(node.op);
+    if (row) {
+      if (into.space.axes != 0 &&
+          (space.axes != into.space.axes || space.chunk != into.space.chunk))
+        return false;
+      // Only a row reduction sweeps its rows more than once.
+      bool multi_pass = reduces_trailing_dims(space) && space.chunk == 0;
+      return multi_pass || !reads_row_value(true);
+    }
+    if (single_pass) return !reads_row_value(true);
+    // Per element after a row value: the value must broadcast back along the reduced dims.
+    for (NodeId input : node.inputs) {
+      if (group[input] < 0 || find(group[input]) != g || !per_row[input]) continue;
+      const Shape& shape = graph.nodes[input].shape;
+      Strides strides = contiguous_strides(shape);
+      if (broadcast_strides(shape, strides, into.space.domain) !=
+          row_strides(shape, strides, into.space.domain, into.space.axes))
+        return false;
+    }
+    return true;
+  };
+  auto add_reads = [&](int32_t g, size_t id) {
+    for (NodeId input : graph.nodes[id].inputs)
+      if (group[input] >= 0 && find(group[input]) != g) groups[g].reads.push_back(group[input]);
+  };
+  auto join = [&](int32_t g, size_t id, bool row) {
+    group[id] = g;
+    ++groups[g].size;
+    per_row[id] = row;
+    for (NodeId input : graph.nodes[id].inputs)
+      if (group[input] >= 0 && find(group[input]) == g && (per_row[input] || after_row[input]))
+        after_row[id] = !row;
+    if (is_reduction(graph.nodes[id].op) && groups[g].space.axes == 0) {
+      groups[g].space = space_of(graph, static_cast<NodeId>(id));
+      groups[g].rows = reduces_trailing_dims(groups[g].space);
+    }
+    add_reads(g, id);
+  };
+  // Merges group `other` into `g` when both iterate over the same space and neither reads the
+  // other.
+  auto try_merge = [&](int32_t g, int32_t other) {
+    Group& a = groups[g];
+    Group& b = groups[other];
+    if (a.space.domain != b.space.domain || depends(g, other) || depends(other, g)) return;
+    if (a.space.axes != 0 && b.space.axes != 0 &&
+        (a.space.axes != b.space.axes || a.space.chunk != b.space.chunk))
+      return;
+    if (a.space.axes == 0) {
+      a.space = b.space;
+      a.rows = b.rows;
+    }
+    a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
+    a.size += b.size;
+    merged.parent[other] = g;
+  };
+
+  std::map<std::pair<NodeId, Shape>, NodeId> first_consumer;
   for (size_t id = 0; id < n; ++id) {
     if (!computed(id)) continue;
-    auto [it, fresh] = runs.try_emplace(sets.find(static_cast<int32_t>(id)), groups, 0);
-    if (!fresh && it->second.second >= options.max_ops_per_kernel) {
-      cut_notes[groups] = "cut before " + node_ref(id) + ": a kernel holds at most " +
-                          std::to_string(options.max_ops_per_kernel) + " ops";
-      it->second = {groups, 0};
+    const GraphNode& node = graph.nodes[id];
+    std::vector<int32_t> candidates;
+    if (options.fuse) {
+      for (NodeId input : node.inputs)
+        if (group[input] >= 0) candidates.push_back(find(group[input]));
+      for (NodeId input : node.inputs) {
+        if (graph.nodes[input].op == OpCode::Constant) continue;
+        auto [it, first] = first_consumer.try_emplace({input, node.shape}, static_cast<NodeId>(id));
+        if (!first && group[it->second] >= 0) candidates.push_back(find(group[it->second]));
+      }
     }
-    if (it->second.first == groups) ++groups;
-    group[id] = it->second.first;
+    int32_t chosen = -1;
+    for (int32_t g : candidates) {
+      g = find(g);
+      for (int32_t other : candidates)
+        if (find(other) != g) try_merge(g, find(other));
+      bool row = false;
+      if (!fits(g, id, row)) continue;
+      bool cycle = false;
+      for (NodeId input : node.inputs)
+        if (group[input] >= 0 && find(group[input]) != g && depends(group[input], g)) cycle = true;
+      if (cycle) continue;
+      join(g, id, row);
+      chosen = g;
+      break;
+    }
+    if (chosen < 0) {
+      Space space = space_of(graph, static_cast<NodeId>(id));
+      bool rows = space.axes != 0 && reduces_trailing_dims(space);
+      chosen = static_cast<int32_t>(groups.size());
+      groups.push_back({space, rows, {}, 0});
+      merged.parent.push_back(chosen);
+      join(chosen, id, is_reduction(node.op));
+    }
+  }
+
+  // Number the groups in order of their first node; cut long elementwise groups into runs.
+  std::vector<int32_t> out(n, -1);
+  std::map<int32_t, std::pair<int32_t, int32_t>> runs;  // group -> (kernel, size)
+  int32_t kernels = 0;
+  for (size_t id = 0; id < n; ++id) {
+    if (group[id] < 0) continue;
+    int32_t g = find(group[id]);
+    auto [it, fresh] = runs.try_emplace(g, kernels, 0);
+    if (!fresh && groups[g].space.axes == 0 && it->second.second >= options.max_ops_per_kernel) {
+      cut_notes[kernels] = "cut before " + node_ref(static_cast<NodeId>(id)) +
+                           ": a kernel holds at most " +
+                           std::to_string(options.max_ops_per_kernel) + " ops";
+      it->second = {kernels, 0};
+    }
+    if (it->second.first == kernels) ++kernels;
+    out[id] = it->second.first;
     ++it->second.second;
   }
-  return group;
+  return out;
 }
 
-// Reads of one node inside the kernel being built: strides over the kernel's domain.
-Strides access_strides(const Shape& shape, const Strides& strides, const Shape& domain) {
-  return broadcast_strides(shape, strides, domain);
-}
-
-// Merges adjacent domain dims that every access walks contiguously, and drops size-1 dims.
-void collapse_domain(Kernel& kernel) {
+// Merges adjacent domain dims that every access walks contiguously (never a reduced dim with a
+// kept one), drops size-1 dims, and sets the kernel's reduced range and chunk from `space`.
+void collapse_domain(Kernel& kernel, const Space& space) {
   std::vector<Strides*> accesses;
   for (KernelOp& op : kernel.ops)
-    if (!op.strides.empty()) accesses.push_back(&op.strides);
+    if (op.op == OpCode::Input || op_info(op.op).kind == OpKind::Generator)
+      accesses.push_back(&op.strides);
   Shape domain;
+  std::vector<bool> reduced;
   std::vector<Strides> collapsed(accesses.size());
   for (size_t d = 0; d < kernel.domain.size(); ++d) {
     int64_t size = kernel.domain[d];
     if (size == 1) continue;
-    bool merge = !domain.empty();
+    bool reduces = space.axes >> d & 1;
+    bool merge = !domain.empty() && reduced.back() == reduces;
     for (size_t a = 0; a < accesses.size() && merge; ++a)
       merge = collapsed[a].back() == (*accesses[a])[d] * size;
     if (merge) {
@@ -92,13 +265,28 @@ void collapse_domain(Kernel& kernel) {
       for (size_t a = 0; a < accesses.size(); ++a) collapsed[a].back() = (*accesses[a])[d];
     } else {
       domain.push_back(size);
+      reduced.push_back(reduces);
       for (size_t a = 0; a < accesses.size(); ++a) collapsed[a].push_back((*accesses[a])[d]);
     }
   }
-  if (domain.empty()) {
+  // A reduction over size-1 dims only still needs a (trivial) reduced dim.
+  bool any_reduced = std::find(reduced.begin(), reduced.end(), true) != reduced.end();
+  if (domain.empty() || (space.axes != 0 && !any_reduced)) {
     domain.push_back(1);
+    reduced.push_back(space.axes != 0);
     for (auto& strides : collapsed) strides.push_back(0);
   }
+  if (space.chunk) {
+    size_t split = first_split_dim(kernel.domain);
+    kernel.chunk = split < kernel.domain.size()
+                       ? space.chunk * (domain[0] / kernel.domain[split]) : domain[0];
+  }
+  auto first = std::find(reduced.begin(), reduced.end(), true);
+  auto last = std::find(first, reduced.end(), false);
+  if (std::find(last, reduced.end(), true) != reduced.end())
+    throw InternalError("collapse_domain: reduced dims are not contiguous");
+  kernel.reduce_begin = static_cast<int32_t>(first - reduced.begin());
+  kernel.reduce_end = static_cast<int32_t>(last - reduced.begin());
   kernel.domain = domain;
   for (size_t a = 0; a < accesses.size(); ++a) *accesses[a] = collapsed[a];
 }
@@ -145,7 +333,11 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       std::string where = std::to_string(other_kernels.size()) + " other kernel" +
                           (other_kernels.size() > 1 ? "s" : "") + ", cost " +
                           std::to_string(cost[id]);
-      if (cost[id] > options.recompute_cost_limit) {
+      if (is_reduction(node.op)) {
+        materialized[id] = true;
+        reason[id] = "a reduction consumed by " + std::to_string(other_kernels.size()) +
+                     " other kernel" + (other_kernels.size() > 1 ? "s" : "");
+      } else if (cost[id] > options.recompute_cost_limit) {
         materialized[id] = true;
         reason[id] = "consumed by " + where + " > " +
                      std::to_string(options.recompute_cost_limit) + ": expensive";
@@ -173,60 +365,91 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   }
 
   std::vector<ScheduledKernel> kernels(groups);
+  std::vector<Space> spaces(groups);
+  std::vector<bool> space_set(groups, false);
+  for (size_t id = 0; id < n; ++id) {
+    int32_t g = group[id];
+    if (g < 0) continue;
+    Space space = space_of(graph, static_cast<NodeId>(id));
+    if (!space_set[g] || space.axes != 0) spaces[g] = space;
+    space_set[g] = true;
+  }
   std::vector<std::vector<int32_t>> producer_kernels(groups);
   for (int32_t g = 0; g < groups; ++g) {
     ScheduledKernel& scheduled = kernels[g];
     Kernel& kernel = scheduled.kernel;
-    for (size_t id = 0; id < n && kernel.domain.empty(); ++id)
-      if (group[id] == g) kernel.domain = graph.nodes[id].shape;
-    std::map<NodeId, int32_t> op_of;
+    const Space& space = spaces[g];
+    kernel.domain = space.domain;
+    // Values are computed in a frame: the domain, or (row reductions) the shape of a per-row
+    // value, which maps onto the domain with stride 0 along the reduced dims.
+    auto to_domain = [&](const Shape& frame, const Strides& strides) {
+      return frame == space.domain ? strides : row_strides(frame, strides, space.domain, space.axes);
+    };
+    std::map<std::pair<NodeId, Shape>, int32_t> op_of;
 
     auto emit = [&](KernelOp op) {
       kernel.ops.push_back(std::move(op));
       return static_cast<int32_t>(kernel.ops.size() - 1);
     };
-    auto load = [&](NodeId id, int32_t buffer, const Strides& strides, int64_t offset) {
-      Strides over_domain = access_strides(graph.nodes[id].shape, strides, kernel.domain);
+    auto load = [&](NodeId id, const Shape& frame, int32_t buffer, const Strides& strides,
+                    int64_t offset) {
+      Strides over_domain = to_domain(frame, broadcast_strides(graph.nodes[id].shape, strides, frame));
       for (size_t s = 0; s < kernel.ops.size(); ++s) {
         const KernelOp& op = kernel.ops[s];
         if (op.op == OpCode::Input && scheduled.inputs[op.slot].buffer == buffer &&
             scheduled.inputs[op.slot].offset == offset && op.strides == over_domain)
           return static_cast<int32_t>(s);
       }
-      KernelOp op{OpCode::Input, graph.nodes[id].dtype, {}, 0, {}, over_domain};
+      KernelOp op{OpCode::Input, graph.nodes[id].dtype, {}, 0, {}, over_domain, frame != space.domain};
       op.slot = static_cast<int32_t>(scheduled.inputs.size());
       scheduled.inputs.push_back({buffer, offset});
       kernel.input_dtypes.push_back(graph.nodes[id].dtype);
       return emit(std::move(op));
     };
-    // Emits `root` and whatever it needs that is not in memory, producers first.
+    // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
+    // kernel compute in their own frame (a reduction's input in the domain); nodes recomputed
+    // from other kernels in their consumer's.
     auto require = [&](NodeId root) {
-      std::vector<std::pair<NodeId, bool>> stack{{root, false}};
+      struct Item {
+        NodeId id;
+        Shape frame;
+        bool inputs_done;
+      };
+      std::vector<Item> stack{{root, graph.nodes[root].shape, false}};
       while (!stack.empty()) {
-        auto [id, inputs_done] = stack.back();
+        Item item = std::move(stack.back());
         stack.pop_back();
-        if (op_of.count(id)) continue;
+        NodeId id = item.id;
+        if (op_of.count({id, item.frame})) continue;
         const GraphNode& node = graph.nodes[id];
         bool in_memory = (materialized[id] && group[id] != g) || node.op == OpCode::Input;
         if (in_memory) {
-          op_of[id] = node.op == OpCode::Input
-                          ? load(id, external_buffer(id), node.data.strides, node.data.offset)
-                          : load(id, node_buffer[id], contiguous_strides(node.shape), 0);
+          op_of[{id, item.frame}] =
+              node.op == OpCode::Input
+                  ? load(id, item.frame, external_buffer(id), node.data.strides, node.data.offset)
+                  : load(id, item.frame, node_buffer[id], contiguous_strides(node.shape), 0);
           if (node.op != OpCode::Input) producer_kernels[g].push_back(group[id]);
           continue;
         }
-        if (!inputs_done) {
-          stack.push_back({id, true});
+        const Shape& consumer_frame = is_reduction(node.op) ? space.domain : item.frame;
+        auto frame_of = [&](NodeId input) -> const Shape& {
+          return group[input] == g ? graph.nodes[input].shape : consumer_frame;
+        };
+        if (!item.inputs_done) {
+          stack.push_back({id, item.frame, true});
           for (auto input = node.inputs.rbegin(); input != node.inputs.rend(); ++input)
-            if (!op_of.count(*input)) stack.push_back({*input, false});
+            if (!op_of.count({*input, frame_of(*input)}))
+              stack.push_back({*input, frame_of(*input), false});
           continue;
         }
-        KernelOp op{node.op, node.dtype, {}, -1, node.params, {}};
+        KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, item.frame != space.domain};
         if (node.op == OpCode::Constant) op.params = {.value = node.params.value};
+        op.row = op.row || is_reduction(node.op);
         if (op_info(node.op).kind == OpKind::Generator)
-          op.strides = access_strides(node.shape, contiguous_strides(node.shape), kernel.domain);
-        for (NodeId input : node.inputs) op.args.push_back(op_of.at(input));
-        op_of[id] = emit(std::move(op));
+          op.strides = to_domain(item.frame, broadcast_strides(node.shape, contiguous_strides(node.shape),
+                                                               item.frame));
+        for (NodeId input : node.inputs) op.args.push_back(op_of.at({input, frame_of(input)}));
+        op_of[{id, item.frame}] = emit(std::move(op));
         if (group[id] != g && node.op != OpCode::Constant) {
           scheduled.notes.push_back(node_ref(id) + " " + reason[id]);
         }
@@ -234,16 +457,17 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     };
     for (size_t id = 0; id < n; ++id) {
       if (group[id] != g) continue;
-      require(static_cast<NodeId>(id));
-      scheduled.nodes.push_back(static_cast<NodeId>(id));
+      NodeId node = static_cast<NodeId>(id);
+      require(node);
+      scheduled.nodes.push_back(node);
       if (materialized[id]) {
-        kernel.outputs.push_back(op_of.at(static_cast<NodeId>(id)));
+        kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
         scheduled.outputs.push_back(node_buffer[id]);
-        scheduled.output_nodes.push_back(static_cast<NodeId>(id));
-        scheduled.notes.push_back(node_ref(id) + " materialized: " + reason[id]);
+        scheduled.output_nodes.push_back(node);
+        scheduled.notes.push_back(node_ref(node) + " materialized: " + reason[id]);
       }
     }
-    collapse_domain(kernel);
+    collapse_domain(kernel, space);
   }
   for (auto& [g, note] : cut_notes) kernels[g].notes.insert(kernels[g].notes.begin(), note);
 

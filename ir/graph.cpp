@@ -33,6 +33,13 @@ std::string types_string(const std::vector<TypedShape>& inputs) {
   return text;
 }
 
+Shape axes_list(uint64_t axes) {
+  Shape dims;
+  for (int64_t d = 0; d < 64; ++d)
+    if (axes >> d & 1) dims.push_back(d);
+  return dims;
+}
+
 }  // namespace
 
 std::string describe_node(const Graph& graph, NodeId id) {
@@ -48,6 +55,13 @@ std::string describe_node(const Graph& graph, NodeId id) {
     case OpCode::Rand:
     case OpCode::Randn:
       text += " seed=" + std::to_string(node.params.seed);
+      break;
+    case OpCode::Sum:
+    case OpCode::Prod:
+    case OpCode::Amax:
+    case OpCode::Amin:
+      text += "(%" + std::to_string(node.inputs[0]) + ") dims=" + shape_string(axes_list(node.params.axes));
+      if (node.params.chunk) text += " chunk=" + std::to_string(node.params.chunk);
       break;
     case OpCode::Input:
       if (node.data.strides != contiguous_strides(node.shape) || node.data.offset != 0)
@@ -96,6 +110,8 @@ TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
     case OpKind::Leaf:
     case OpKind::Generator:
       return fail("has no inputs to infer from");
+    case OpKind::Reduce:
+      return fail("needs its dims (see reduced_shape)");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
@@ -139,6 +155,14 @@ void verify(const Graph& graph) {
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");
     } else if (info.kind == OpKind::Generator) {
       if (node.shape.size() != 1 && node.op == OpCode::Arange) fail(id, "arange must be 1-d");
+    } else if (info.kind == OpKind::Reduce) {
+      const Shape& in = inputs[0].shape;
+      uint64_t axes = node.params.axes;
+      if (inputs[0].dtype != DType::Float32 || node.dtype != DType::Float32) fail(id, "must be f32");
+      if (axes == 0 || (in.size() < 64 && axes >> in.size() != 0)) fail(id, "dims out of range");
+      Shape expected = node.params.chunk ? chunked_shape(in, node.params.chunk)
+                                         : reduced_shape(in, axes, node.shape.size() == in.size());
+      if (node.shape != expected) fail(id, "shape differs from its input's reduced shape");
     } else if (info.kind != OpKind::Leaf) {
       TypedShape expected = infer_type(node.op, inputs);
       if (expected.dtype != node.dtype || expected.shape != node.shape)

@@ -15,8 +15,21 @@ std::string value_ref(int32_t op) { return "v" + std::to_string(op); }
 
 }  // namespace
 
+int64_t Kernel::parallel_extent() const {
+  if (!reduces() || reduce_begin > 0) return domain[0];
+  if (chunk) return (domain[0] + chunk - 1) / chunk;
+  if (!reduces_rows()) return domain[reduce_end];
+  return 1;
+}
+
 std::string print_kernel(const Kernel& kernel) {
-  std::string text = "domain " + shape_string(kernel.domain) + "\n";
+  std::string text = "domain " + shape_string(kernel.domain);
+  if (kernel.reduces()) {
+    text += std::string(kernel.reduces_rows() ? ", row" : ", column") + " reduction over dims " +
+            std::to_string(kernel.reduce_begin) + ".." + std::to_string(kernel.reduce_end - 1);
+    if (kernel.chunk) text += " in chunks of " + std::to_string(kernel.chunk);
+  }
+  text += "\n";
   for (size_t i = 0; i < kernel.ops.size(); ++i) {
     const KernelOp& op = kernel.ops[i];
     text += "  " + value_ref(static_cast<int32_t>(i)) + " = ";
@@ -42,7 +55,7 @@ std::string print_kernel(const Kernel& kernel) {
           text += (a ? ", " : "") + value_ref(op.args[a]);
         text += ")";
     }
-    text += std::string(" : ") + dtype_name(op.dtype) + "\n";
+    text += std::string(" : ") + dtype_name(op.dtype) + (op.row ? " per row" : "") + "\n";
   }
   for (size_t o = 0; o < kernel.outputs.size(); ++o)
     text += "  store out" + std::to_string(o) + " = " + value_ref(kernel.outputs[o]) + "\n";
@@ -58,6 +71,9 @@ std::string Kernel::key() const {
     for (auto value : values) put(value);
   };
   put_list(domain);
+  put(reduce_begin);
+  put(reduce_end);
+  put(chunk);
   put_list(input_dtypes);
   for (const KernelOp& op : ops) {
     put(op.op);
@@ -68,6 +84,7 @@ std::string Kernel::key() const {
     put(op.params.seed);
     put_list(op.args);
     put_list(op.strides);
+    put(op.row);
   }
   put_list(outputs);
   return key;

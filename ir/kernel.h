@@ -2,8 +2,17 @@
 //
 // A kernel is a loop nest over `domain` (row-major, already collapsed: adjacent dims that every
 // access walks contiguously are merged) whose body is a list of ops in SSA order. Loads and
-// generators address the domain through per-dim strides (0 = broadcast). Every output is
-// written contiguously over the domain.
+// generators address the domain through per-dim strides (0 = broadcast).
+//
+// An elementwise kernel writes every output contiguously over the domain. A reduction kernel
+// reduces the dims [reduce_begin, reduce_end):
+// - row reduction (reduce_end = rank): each row (one index of the kept leading dims) is
+//   reduced in registers. Ops marked `row` are values per row: the reductions and what is
+//   computed from them. Ops that read a row value run in a later pass over the row, so a
+//   row is swept once per reduction stage plus once to store full-domain outputs (softmax:
+//   max, then sum, then the output). Row outputs are stored contiguously over the kept dims.
+// - column reduction (kept dims after the reduced ones): whole vectors of the trailing kept
+//   dims accumulate in the output, which is stored contiguously over the kept dims.
 #pragma once
 
 #include <string>
@@ -20,10 +29,16 @@ struct KernelOp {
   int32_t slot = -1;          // Input: the kernel input slot
   OpParams params;
   Strides strides;  // Input: element strides of the slot; generators: strides of the flat index
+  bool row = false;  // row reductions: a value per row, computed once per row
 };
 
 struct Kernel {
   Shape domain;
+  int32_t reduce_begin = 0;  // reduced dims: [reduce_begin, reduce_end); none when equal
+  int32_t reduce_end = 0;
+  // Row reductions over the whole domain, when nonzero: each block of `chunk` indices of dim 0
+  // is one row whose result is a partial (a later kernel combines the partials in order).
+  int64_t chunk = 0;
   std::vector<DType> input_dtypes;  // one per input slot
   std::vector<KernelOp> ops;
   std::vector<int32_t> outputs;  // the op each output slot stores
@@ -31,6 +46,14 @@ struct Kernel {
   // Canonical text: equal keys mean interchangeable compiled code.
   std::string key() const;
   int64_t elements() const { return numel(domain); }
+  bool reduces() const { return reduce_end > reduce_begin; }
+  bool reduces_rows() const {
+    return reduces() && reduce_end == static_cast<int32_t>(domain.size());
+  }
+  // The kernel entry's [begin, end) range indexes this many parts, which threads share: dim 0,
+  // or the chunks of a chunked reduction, or the trailing kept dim of a column reduction
+  // without leading kept dims (a single row has one part).
+  int64_t parallel_extent() const;
 };
 
 // Where a kernel argument's data lives for one launch.
@@ -66,9 +89,11 @@ struct FusionOptions {
   int recompute_cost_limit = 4;    // cheaper values are recomputed per consumer kernel
 };
 
-// Groups the graph into kernels. Same-shape connected elementwise nodes share a kernel; a value
-// consumed by another kernel is recomputed there when its cost is at most
-// `recompute_cost_limit`, else materialized. Graph outputs are always materialized.
+// Groups the graph into kernels. Same-shape connected elementwise nodes share a kernel; so do a
+// reduction, the elementwise work on its input (prologue), and for row reductions the work on
+// its result and what broadcasts it back over the rows (epilogue). A value consumed by
+// another kernel is recomputed there when its cost is at most `recompute_cost_limit`, else
+// materialized; reductions are always materialized. Graph outputs are always materialized.
 Schedule schedule_kernels(const Graph& graph, const FusionOptions& options);
 
 std::string print_kernel(const Kernel& kernel);

@@ -9,12 +9,28 @@ constexpr auto kOpTable = std::to_array<OpInfo>({
 #define FUSEJIT_SPECIAL_ROW(Enum, name, kind) {name, OpKind::kind, 0, kCheap},
 #define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, formula) \
   {name, OpKind::kind, arity_of(OpKind::kind), cost},
+#define FUSEJIT_REDUCTION_ROW(Enum, name, identity, combine) {name, OpKind::Reduce, 1, kReduction},
     FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ROW) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ROW)
+        FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ROW)
 #undef FUSEJIT_SPECIAL_ROW
 #undef FUSEJIT_ELEMENTWISE_ROW
+#undef FUSEJIT_REDUCTION_ROW
 });
 
 }  // namespace
+
+double reduction_identity(OpCode op) {
+  switch (op) {
+#define FUSEJIT_IDENTITY_CASE(Enum, name, identity, combine) \
+  case OpCode::Enum:                                          \
+    return identity;
+    FUSEJIT_REDUCTION_OPS(FUSEJIT_IDENTITY_CASE)
+#undef FUSEJIT_IDENTITY_CASE
+    default:
+      break;
+  }
+  throw InternalError("reduction_identity: " + std::string(op_name(op)) + " is not a reduction");
+}
 
 const OpInfo& op_info(OpCode op) { return kOpTable[static_cast<size_t>(op)]; }
 

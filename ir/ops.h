@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,14 +22,17 @@ namespace fusejit::ir {
 //   Compare:        Float32, Float32 -> Bool, shapes broadcast.
 //   Select:         Bool, Float32, Float32 -> Float32, shapes broadcast.
 //   ToFloat/ToBool: one input of the other dtype, same shape.
+//   Reduce:         Float32 -> Float32 over the dims in OpParams::axes (see FUSEJIT_REDUCTION_OPS).
 enum class OpKind : uint8_t {
-  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool
+  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, Reduce
 };
 
 // Cost units for the recompute rule: 1 for an add, ~10 for a transcendental.
 inline constexpr int kCheap = 1;
 inline constexpr int kDivide = 2;
 inline constexpr int kTranscendental = 10;
+// A reduction is never recomputed by another kernel: its value is always materialized there.
+inline constexpr int kReduction = 1 << 20;
 
 // X(Enum, "name", kind, cost, formula). `a`, `b`, `c` are the operands; `m` the backend.
 #define FUSEJIT_ELEMENTWISE_OPS(X)                                                             \
@@ -88,12 +92,25 @@ inline constexpr int kTranscendental = 10;
   X(Rand, "rand", Generator)   \
   X(Randn, "randn", Generator)
 
+// Reductions: X(Enum, "name", identity, combine). `combine` folds value `b` into the running
+// result `a` with backend `m`; `identity` is the result over no elements. The combine order is
+// the code generator's (blocked, fixed per target) and the reference's (in order, in double).
+#define FUSEJIT_REDUCTION_OPS(X)                                   \
+  X(Sum, "sum", 0.0, m.add(a, b))                                  \
+  X(Prod, "prod", 1.0, m.mul(a, b))                                \
+  /* NaN-propagating, as torch.amax */                             \
+  X(Amax, "amax", -std::numeric_limits<double>::infinity(), m.max(a, b)) \
+  X(Amin, "amin", std::numeric_limits<double>::infinity(), m.min(a, b))
+
 enum class OpCode : uint8_t {
 #define FUSEJIT_SPECIAL_ENUM(Enum, name, kind) Enum,
 #define FUSEJIT_ELEMENTWISE_ENUM(Enum, name, kind, cost, formula) Enum,
+#define FUSEJIT_REDUCTION_ENUM(Enum, name, identity, combine) Enum,
   FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ENUM) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ENUM)
+      FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ENUM)
 #undef FUSEJIT_SPECIAL_ENUM
 #undef FUSEJIT_ELEMENTWISE_ENUM
+#undef FUSEJIT_REDUCTION_ENUM
 };
 
 struct OpInfo {
@@ -111,6 +128,7 @@ constexpr int arity_of(OpKind kind) {
     case OpKind::Unary:
     case OpKind::ToFloat:
     case OpKind::ToBool:
+    case OpKind::Reduce:
       return 1;
     case OpKind::Binary:
     case OpKind::Compare:
@@ -127,7 +145,27 @@ std::string_view op_name(OpCode op);
 
 inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
-  return kind != OpKind::Leaf && kind != OpKind::Generator;
+  return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce;
+}
+
+inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }
+
+// The result of reducing over no elements (0 for sum, 1 for prod, -inf for amax).
+double reduction_identity(OpCode op);
+
+// Folds `value` into the running result `acc` of reduction `op` with backend M.
+template <class M>
+typename M::Value apply_combine(M& m, OpCode op, typename M::Value a, typename M::Value b) {
+  switch (op) {
+#define FUSEJIT_COMBINE_CASE(Enum, name, identity, combine) \
+  case OpCode::Enum:                                         \
+    return combine;
+    FUSEJIT_REDUCTION_OPS(FUSEJIT_COMBINE_CASE)
+#undef FUSEJIT_COMBINE_CASE
+    default:
+      break;
+  }
+  throw InternalError("apply_combine: " + std::string(op_name(op)) + " is not a reduction");
 }
 
 // Evaluates an elementwise op's formula with backend M (M::Value is its value type).

@@ -1,5 +1,6 @@
 #include "ir/passes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <unordered_set>
@@ -57,6 +58,8 @@ struct SameValue {
     mix(std::hash<double>()(n.params.value));
     mix(std::hash<double>()(n.params.step));
     mix(n.params.seed);
+    mix(n.params.axes);
+    mix(static_cast<uint64_t>(n.params.chunk));
     mix(reinterpret_cast<uintptr_t>(n.data.storage.get()));
     return h;
   }
@@ -123,6 +126,33 @@ Graph canonicalize(const Graph& graph) {
     auto [it, inserted] = seen.insert(added);
     if (!inserted) out.nodes.pop_back();
     renamed[id] = *it;
+  }
+  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+  return out;
+}
+
+Graph split_full_reductions(const Graph& graph, int64_t chunk) {
+  Graph out;
+  out.nodes.reserve(graph.nodes.size());
+  std::vector<NodeId> renamed(graph.nodes.size());
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    GraphNode node = graph.nodes[id];
+    for (NodeId& input : node.inputs) input = renamed[input];
+    if (is_reduction(node.op) && node.params.chunk == 0 && numel(node.shape) == 1) {
+      const Shape& domain = out.nodes[node.inputs[0]].shape;
+      size_t split = first_split_dim(domain);
+      int64_t count = numel(domain);
+      if (split < domain.size() && count > chunk) {
+        int64_t rows = std::max<int64_t>(1, chunk / (count / domain[split]));
+        if (rows < domain[split]) {
+          OpParams params = node.params;
+          params.chunk = rows;
+          node.inputs = {out.add({node.op, node.dtype, chunked_shape(domain, rows), node.inputs,
+                                  params, {}})};
+        }
+      }
+    }
+    renamed[id] = out.add(std::move(node));
   }
   for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
   return out;

@@ -16,6 +16,15 @@ Graph eliminate_dead_code(const Graph& graph);
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters) is replaced by it.
 Graph canonicalize(const Graph& graph);
 
+// Elements per block of a split full reduction (see split_full_reductions).
+inline constexpr int64_t kReductionChunk = 1 << 14;
+
+// Splits each reduction over all of more than `chunk` elements in two: a partial reduction of
+// fixed blocks of whole leading rows (about `chunk` elements each), which runs blocks in
+// parallel, then the reduction of the partials in order. The result is bitwise the same for
+// any thread count; it depends on `chunk` only.
+Graph split_full_reductions(const Graph& graph, int64_t chunk);
+
 // The standard sequence: canonicalize, DCE, then verify. Appends the graph before and after
 // each pass to `trace` when given.
 Graph run_passes(Graph graph, std::string* trace = nullptr);

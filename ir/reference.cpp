@@ -71,12 +71,40 @@ int64_t broadcast_index(const Shape& from, const Shape& to, int64_t flat) {
   return index;
 }
 
+// Reduces `in` (shape `from`) over the dims in `params.axes` (or in chunks), in element order.
+std::vector<double> reduce(OpCode op, const std::vector<double>& in, const Shape& from,
+                           const OpParams& params) {
+  Shape kept = params.chunk ? chunked_shape(from, params.chunk)
+                            : reduced_shape(from, params.axes, true);
+  size_t split = first_split_dim(from);
+  std::vector<double> out(numel(kept), reduction_identity(op));
+  Strides strides = contiguous_strides(kept);
+  ReferenceMath math;
+  for (int64_t i = 0; i < static_cast<int64_t>(in.size()); ++i) {
+    int64_t o = 0;
+    for (size_t d = from.size(), flat = i; d-- > 0; flat /= from[d]) {
+      int64_t index = static_cast<int64_t>(flat) % from[d];
+      if (params.chunk && d == split)
+        o += index / params.chunk * strides[d];
+      else if (kept[d] != 1)
+        o += index * strides[d];
+    }
+    out[o] = apply_combine(math, op, out[o], in[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::vector<double>> interpret(const Graph& graph) {
   std::vector<std::vector<double>> values(graph.nodes.size());
   for (size_t id = 0; id < graph.nodes.size(); ++id) {
     const GraphNode& node = graph.nodes[id];
+    if (is_reduction(node.op)) {
+      values[id] = reduce(node.op, values[node.inputs[0]], graph.nodes[node.inputs[0]].shape,
+                          node.params);
+      continue;
+    }
     int64_t count = numel(node.shape);
     std::vector<double>& out = values[id];
     out.resize(count);

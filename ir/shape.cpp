@@ -60,4 +60,28 @@ Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape
   return out;
 }
 
+Shape reduced_shape(const Shape& input, uint64_t axes, bool keepdim) {
+  Shape out;
+  for (size_t d = 0; d < input.size(); ++d) {
+    if (!(axes >> d & 1))
+      out.push_back(input[d]);
+    else if (keepdim)
+      out.push_back(1);
+  }
+  return out;
+}
+
+size_t first_split_dim(const Shape& shape) {
+  size_t d = 0;
+  while (d < shape.size() && shape[d] == 1) ++d;
+  return d;
+}
+
+Shape chunked_shape(const Shape& input, int64_t chunk) {
+  Shape out(input.size(), 1);
+  size_t d = first_split_dim(input);
+  if (d < input.size()) out[d] = (input[d] + chunk - 1) / chunk;
+  return out;
+}
+
 }  // namespace fusejit::ir

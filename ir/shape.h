@@ -27,4 +27,15 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
 // stretched and missing dims get stride 0. `from` must broadcast to `to`.
 Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape& to);
 
+// The shape left after reducing the dims whose bits are set in `axes`: those dims become 1
+// (keepdim) or are dropped.
+Shape reduced_shape(const Shape& input, uint64_t axes, bool keepdim);
+
+// The first dim larger than 1, or the rank when there is none.
+size_t first_split_dim(const Shape& shape);
+
+// The shape of a partial reduction of `input` over blocks of `chunk` indices of its
+// first_split_dim: that dim counts the blocks, every other dim is 1.
+Shape chunked_shape(const Shape& input, int64_t chunk);
+
 }  // namespace fusejit::ir

@@ -13,16 +13,20 @@ namespace fusejit::runtime {
 namespace {
 
 void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
-  int64_t outer = kernel.domain[0];
+  int64_t outer = kernel.parallel_extent();
   int threads = num_threads();
   if (threads == 1 || kernel.elements() < kParallelThreshold || outer < 2) {
     fn(args, 0, outer);
     return;
   }
-  // One part per thread; a flat domain is cut at whole vectors so only the last part has a
+  // One part per thread. A range of the innermost dim (flat elementwise domains, column
+  // reductions over one trailing dim) is cut at whole vectors, so only the last part has a
   // masked tail.
   int64_t parts = std::min<int64_t>(threads, outer);
-  int64_t align = kernel.domain.size() == 1 ? codegen::host_target().lanes() : 1;
+  bool innermost = kernel.reduces() ? !kernel.reduces_rows() && kernel.reduce_begin == 0 &&
+                                          kernel.reduce_end + 1 == static_cast<int32_t>(kernel.domain.size())
+                                    : kernel.domain.size() == 1;
+  int64_t align = innermost ? codegen::host_target().lanes() : 1;
   int64_t chunk = ((outer + parts - 1) / parts + align - 1) / align * align;
   parts = (outer + chunk - 1) / chunk;
   parallel_parts(parts, [&](int64_t part) {

@@ -107,6 +107,38 @@ Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f);
 Tensor elu(const Tensor& x, float alpha = 1.0f);
 Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);
 
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// ---- reductions ----
+// The one-argument forms reduce over all elements to a 0-d tensor. `dims` may count from the
+// end (-1 is the last); an empty list means every dim. keepdim keeps reduced dims as size 1.
+// Over zero elements sum is 0, prod 1, mean NaN; amax/amin/max/min throw. NaN propagates.
+// Full reductions are split into fixed blocks: the result is bitwise the same for any thread
+// count.
+Tensor sum(const Tensor& x);
+Tensor sum(const Tensor& x, Shape dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, Shape dims, bool keepdim = false);
+Tensor prod(const Tensor& x);
+Tensor prod(const Tensor& x, Shape dims, bool keepdim = false);
+Tensor amax(const Tensor& x);
+Tensor amax(const Tensor& x, Shape dims, bool keepdim = false);
+Tensor amin(const Tensor& x);
+Tensor amin(const Tensor& x, Shape dims, bool keepdim = false);
+Tensor max(const Tensor& x);  // over all elements
+Tensor min(const Tensor& x);
+// Divides the sum of squared deviations by (count - correction), as torch.var; the one-argument
+// forms use correction 1 (var(x, {}, 0) is the population variance of all elements).
+Tensor var(const Tensor& x);
+Tensor var(const Tensor& x, Shape dims, double correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x);
+Tensor std(const Tensor& x, Shape dims, double correction = 1, bool keepdim = false);
+// Normalizes over the trailing `normalized_shape` dims; weight and bias may be undefined
+// (Tensor()) for no affine transform.
+Tensor layer_norm(const Tensor& x, Shape normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
 // A float on either side is a 0-d tensor that broadcasts.
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

@@ -1,0 +1,152 @@
+// Reductions, and the ops composed of them: mean, var, std, softmax, log_softmax, layer_norm.
+#include <algorithm>
+
+#include "fusejit/fusejit.h"
+#include "ir/node.h"
+
+namespace fusejit {
+namespace {
+
+using ir::OpCode;
+
+std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+
+const Tensor& checked(const char* op, const Tensor& x) {
+  if (!x.defined()) throw Error(std::string(op) + ": the input is an undefined tensor");
+  if (x.dim() > 64) throw Error(std::string(op) + ": at most 64 dims, got " + describe(x));
+  return x;
+}
+
+// The reduced dims as a bit set: negative dims count from the end; an empty list means all.
+uint64_t axes_of(const char* op, const Tensor& x, const Shape& dims) {
+  int64_t rank = x.dim();
+  if (dims.empty()) return rank == 64 ? ~uint64_t{0} : (uint64_t{1} << rank) - 1;
+  uint64_t axes = 0;
+  for (int64_t dim : dims) {
+    int64_t d = dim < 0 ? dim + rank : dim;
+    if (d < 0 || d >= rank)
+      throw Error(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for " +
+                  describe(x));
+    if (axes >> d & 1)
+      throw Error(std::string(op) + ": dim " + std::to_string(dim) + " appears twice in " +
+                  ir::shape_string(dims));
+    axes |= uint64_t{1} << d;
+  }
+  return axes;
+}
+
+int64_t reduced_count(const Shape& shape, uint64_t axes) {
+  int64_t count = 1;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (axes >> d & 1) count *= shape[d];
+  return count;
+}
+
+Tensor reduce_node(OpCode op, const Tensor& x, uint64_t axes, bool keepdim) {
+  Shape shape = ir::reduced_shape(x.sizes(), axes, keepdim);
+  ir::OpParams params;
+  params.axes = axes;
+  return Tensor(std::make_shared<ir::Node>(op, DType::Float32, std::move(shape),
+                                           std::vector<std::shared_ptr<ir::Node>>{x.node()}, params));
+}
+
+Tensor reduce(OpCode op, const char* name, const Tensor& input, const Shape& dims, bool keepdim) {
+  // A Bool tensor counts as 0/1 (x * 1 converts it).
+  Tensor x = checked(name, input).dtype() == DType::Bool ? input * 1.0f : input;
+  uint64_t axes = axes_of(name, x, dims);
+  const Shape& shape = x.sizes();
+  if (reduced_count(shape, axes) == 0) {
+    if (op == OpCode::Amax || op == OpCode::Amin)
+      throw Error(std::string(name) + ": cannot reduce over an empty dim of " + describe(x) +
+                  " (dims " + ir::shape_string(dims) + ")");
+    return full(ir::reduced_shape(shape, axes, keepdim), static_cast<float>(ir::reduction_identity(op)));
+  }
+  // Runs of reduced dims separated by kept ones (size-1 dims separate nothing) are reduced one
+  // run at a time, innermost first: each kernel then reduces one contiguous range of dims.
+  std::vector<uint64_t> runs;
+  bool in_run = false;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool reduced = axes >> d & 1;
+    if (reduced && !in_run) runs.push_back(0);
+    if (reduced) runs.back() |= uint64_t{1} << d;
+    in_run = reduced;
+  }
+  if (runs.empty() && keepdim) return x;  // only size-1 dims: the values are unchanged
+  for (size_t r = runs.size(); r-- > 1;) x = reduce_node(op, x, runs[r], true);
+  return reduce_node(op, x, axes, keepdim);
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x) { return reduce(OpCode::Sum, "sum", x, {}, false); }
+Tensor sum(const Tensor& x, Shape dims, bool keepdim) {
+  return reduce(OpCode::Sum, "sum", x, dims, keepdim);
+}
+Tensor prod(const Tensor& x) { return reduce(OpCode::Prod, "prod", x, {}, false); }
+Tensor prod(const Tensor& x, Shape dims, bool keepdim) {
+  return reduce(OpCode::Prod, "prod", x, dims, keepdim);
+}
+Tensor amax(const Tensor& x) { return reduce(OpCode::Amax, "amax", x, {}, false); }
+Tensor amax(const Tensor& x, Shape dims, bool keepdim) {
+  return reduce(OpCode::Amax, "amax", x, dims, keepdim);
+}
+Tensor amin(const Tensor& x) { return reduce(OpCode::Amin, "amin", x, {}, false); }
+Tensor amin(const Tensor& x, Shape dims, bool keepdim) {
+  return reduce(OpCode::Amin, "amin", x, dims, keepdim);
+}
+Tensor max(const Tensor& x) { return reduce(OpCode::Amax, "max", x, {}, false); }
+Tensor min(const Tensor& x) { return reduce(OpCode::Amin, "min", x, {}, false); }
+
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+Tensor mean(const Tensor& x, Shape dims, bool keepdim) {
+  int64_t count = reduced_count(checked("mean", x).sizes(), axes_of("mean", x, dims));
+  return reduce(OpCode::Sum, "mean", x, dims, keepdim) / static_cast<float>(count);
+}
+
+Tensor var(const Tensor& x) { return var(x, {}, 1, false); }
+Tensor var(const Tensor& x, Shape dims, double correction, bool keepdim) {
+  int64_t count = reduced_count(checked("var", x).sizes(), axes_of("var", x, dims));
+  Tensor centered = x - mean(x, dims, true);
+  Tensor squares = reduce(OpCode::Sum, "var", centered * centered, dims, keepdim);
+  return squares / static_cast<float>(std::max(0.0, static_cast<double>(count) - correction));
+}
+Tensor std(const Tensor& x) { return sqrt(var(x)); }
+Tensor std(const Tensor& x, Shape dims, double correction, bool keepdim) {
+  return sqrt(var(x, dims, correction, keepdim));
+}
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  Tensor shifted = x - amax(checked("softmax", x), {dim}, true);
+  Tensor e = exp(shifted);
+  return e / sum(e, {dim}, true);
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  Tensor shifted = x - amax(checked("log_softmax", x), {dim}, true);
+  return shifted - log(sum(exp(shifted), {dim}, true));
+}
+
+Tensor layer_norm(const Tensor& x, Shape normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  const Shape& shape = checked("layer_norm", x).sizes();
+  size_t k = normalized_shape.size();
+  if (k == 0 || k > shape.size() ||
+      !std::equal(normalized_shape.begin(), normalized_shape.end(), shape.end() - k))
+    throw Error("layer_norm: normalized_shape " + ir::shape_string(normalized_shape) +
+                " must be the trailing dims of " + describe(x));
+  for (const Tensor* affine : {&weight, &bias})
+    if (affine->defined() && affine->sizes() != normalized_shape)
+      throw Error("layer_norm: weight and bias must have shape " +
+                  ir::shape_string(normalized_shape) + ", got " + describe(*affine));
+  Shape dims;
+  for (size_t d = shape.size() - k; d < shape.size(); ++d) dims.push_back(static_cast<int64_t>(d));
+  Tensor centered = x - mean(x, dims, true);
+  Tensor variance = mean(centered * centered, dims, true);
+  Tensor y = centered * rsqrt(variance + static_cast<float>(eps));
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+}  // namespace fusejit

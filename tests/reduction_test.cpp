@@ -1,0 +1,256 @@
+// Reductions and what is composed of them: values against the reference interpreter, the
+// kernels they fuse into, determinism across threads, accuracy of long sums, edge cases.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "test_util.h"
+
+namespace fj = fusejit;
+using fj::Tensor;
+using fj::testing::bits_of;
+using fj::testing::expect_matches_reference;
+using fj::testing::random_tensor;
+using fj::testing::reference;
+
+namespace {
+
+struct ReduceCase {
+  const char* name;
+  Tensor (*op)(const Tensor&, fj::Shape, bool);
+};
+
+const ReduceCase kReductions[] = {
+    {"sum", [](const Tensor& x, fj::Shape d, bool k) { return fj::sum(x, d, k); }},
+    {"mean", [](const Tensor& x, fj::Shape d, bool k) { return fj::mean(x, d, k); }},
+    {"amax", [](const Tensor& x, fj::Shape d, bool k) { return fj::amax(x, d, k); }},
+    {"amin", [](const Tensor& x, fj::Shape d, bool k) { return fj::amin(x, d, k); }},
+    {"prod", [](const Tensor& x, fj::Shape d, bool k) { return fj::prod(x, d, k); }},
+};
+
+// Shapes with vector tails, size-1 dims and empty dims; every subset of dims is reduced.
+const std::vector<fj::Shape> kShapes = {{1},     {7},        {17},      {1023},   {33, 65},
+                                        {3, 1, 4}, {5, 6, 7}, {2, 0, 3}, {300, 301}, {4, 1}};
+
+std::vector<fj::Shape> dim_subsets(int64_t rank) {
+  std::vector<fj::Shape> subsets;
+  for (int64_t mask = 1; mask < (int64_t{1} << rank); ++mask) {
+    fj::Shape dims;
+    for (int64_t d = 0; d < rank; ++d)
+      if (mask >> d & 1) dims.push_back(d);
+    subsets.push_back(dims);
+  }
+  return subsets;
+}
+
+// A float32 sum of n terms is within a few n*eps of the exact one relative to the sum of
+// magnitudes, a product of n factors within n*eps relative; blocked accumulation keeps the
+// effective n far below the element count (at most ~2048 sequential terms).
+void expect_reduction_matches(const ReduceCase& c, const Tensor& x, const fj::Shape& dims,
+                              bool keepdim, const std::string& what) {
+  Tensor result = c.op(x, dims, keepdim);
+  std::vector<double> expected = reference(result);
+  std::vector<double> magnitude = reference(fj::sum(fj::abs(x), dims, keepdim));
+  std::vector<float> actual = result.to_vector<float>();
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  double count = static_cast<double>(x.numel()) / std::max<size_t>(1, expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    double tolerance = std::string(c.name) == "amax" || std::string(c.name) == "amin" ? 0
+                       : std::string(c.name) == "prod"
+                           ? 0x1p-24 * std::min(count, 2048.0) * std::fabs(expected[i])
+                       : std::string(c.name) == "mean" ? 1e-6 * magnitude[i] / count + 1e-7
+                                                       : 1e-6 * magnitude[i] + 1e-7;
+    if (std::isnan(expected[i]) && std::isnan(actual[i])) continue;
+    ASSERT_LE(std::fabs(actual[i] - expected[i]), tolerance)
+        << what << " element " << i << ": got " << actual[i] << ", reference " << expected[i];
+  }
+}
+
+}  // namespace
+
+TEST(Reductions, EveryOpShapeAndDimSetMatchesTheReference) {
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    for (const fj::Shape& shape : kShapes) {
+      for (const ReduceCase& c : kReductions) {
+        // prod stays near 1 over hundreds of factors.
+        bool is_prod = std::string(c.name) == "prod";
+        Tensor x = random_tensor(shape, 11, is_prod ? 0.99f : -3, is_prod ? 1.01f : 3);
+        // amax/amin over an empty dim throw (tested below).
+        bool throws_on_empty = std::string(c.name) == "amax" || std::string(c.name) == "amin";
+        for (const fj::Shape& dims : dim_subsets(static_cast<int64_t>(shape.size())))
+          for (bool keepdim : {false, true}) {
+            std::string what = std::string(c.name) + fj::ir::shape_string(shape) + " dims " +
+                               fj::ir::shape_string(dims) + (keepdim ? " keepdim" : "") +
+                               (fused ? " fused" : " eager");
+            bool empty_reduced = false;
+            for (int64_t d : dims) empty_reduced = empty_reduced || shape[d] == 0;
+            if (!(empty_reduced && throws_on_empty)) expect_reduction_matches(c, x, dims, keepdim, what);
+          }
+        if (!(x.numel() == 0 && throws_on_empty))
+          expect_reduction_matches(c, x, {}, false, std::string(c.name) + " over all");
+      }
+    }
+  }
+}
+
+TEST(Reductions, ShapesAndNegativeDims) {
+  Tensor x = random_tensor({2, 3, 4}, 1);
+  EXPECT_EQ(fj::sum(x).sizes(), fj::Shape{});
+  EXPECT_EQ(fj::sum(x, {1}).sizes(), (fj::Shape{2, 4}));
+  EXPECT_EQ(fj::sum(x, {-1}, true).sizes(), (fj::Shape{2, 3, 1}));
+  EXPECT_EQ(fj::amax(x, {0, 2}).sizes(), (fj::Shape{3}));
+  EXPECT_EQ(fj::mean(x, {}, true).sizes(), (fj::Shape{1, 1, 1}));
+  EXPECT_EQ(bits_of(fj::sum(x, {-1}).to_vector<float>()), bits_of(fj::sum(x, {2}).to_vector<float>()));
+}
+
+TEST(Reductions, EmptyTensorsFollowPyTorch) {
+  Tensor empty = fj::zeros({0, 3});
+  EXPECT_EQ(fj::sum(empty).item<float>(), 0);
+  EXPECT_EQ(fj::prod(empty).item<float>(), 1);
+  EXPECT_TRUE(std::isnan(fj::mean(empty).item<float>()));
+  EXPECT_EQ(fj::sum(empty, {0}).to_vector<float>(), std::vector<float>(3, 0));
+  EXPECT_EQ(fj::sum(empty, {1}).numel(), 0);
+  EXPECT_EQ(fj::amax(empty, {1}).numel(), 0);  // nothing to reduce per (absent) row
+  for (auto op : {+[](const Tensor& t) { return fj::amax(t); }, +[](const Tensor& t) { return fj::min(t); }}) {
+    try {
+      op(empty);
+      ADD_FAILURE() << "reducing an empty tensor to its max/min did not throw";
+    } catch (const fj::Error& e) {
+      std::string message = e.what();
+      EXPECT_TRUE(message.find("f32[0,3]") != std::string::npos) << message;
+    }
+  }
+}
+
+TEST(Reductions, NanAndInfinityPropagate) {
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  float inf = std::numeric_limits<float>::infinity();
+  for (int64_t n : {5, 40, 100000}) {
+    std::vector<float> data(n, 1.0f);
+    data[n / 2] = nan;
+    Tensor x = fj::tensor(data, {n});
+    EXPECT_TRUE(std::isnan(fj::amax(x).item<float>())) << n;
+    EXPECT_TRUE(std::isnan(fj::amin(x).item<float>())) << n;
+    EXPECT_TRUE(std::isnan(fj::sum(x).item<float>())) << n;
+    data[n / 2] = -inf;
+    Tensor y = fj::tensor(data, {n});
+    EXPECT_EQ(fj::amin(y).item<float>(), -inf) << n;
+    EXPECT_EQ(fj::amax(y).item<float>(), 1.0f) << n;
+    EXPECT_EQ(fj::sum(y).item<float>(), -inf) << n;
+  }
+}
+
+TEST(Reductions, BadDimsNameTheOpAndShape) {
+  Tensor x = fj::zeros({2, 3});
+  auto expect_error = [](auto make, const std::string& needle) {
+    try {
+      make();
+      ADD_FAILURE() << "no error, expected one mentioning " << needle;
+    } catch (const fj::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error([&] { return fj::sum(x, {2}); }, "sum: dim 2 is out of range for f32[2,3]");
+  expect_error([&] { return fj::mean(x, {-3}); }, "mean: dim -3");
+  expect_error([&] { return fj::amax(x, {1, -1}); }, "appears twice");
+  expect_error([&] { return fj::softmax(x, 5); }, "out of range");
+  expect_error([&] { return fj::layer_norm(x, {2}); }, "layer_norm: normalized_shape [2]");
+  expect_error([&] { return fj::layer_norm(x, {3}, fj::ones({2})); }, "weight and bias");
+}
+
+TEST(Reductions, VarianceStdSoftmaxLayerNormMatchTheReference) {
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    for (fj::Shape shape : {fj::Shape{7, 33}, fj::Shape{64, 1000}, fj::Shape{3, 5, 17}}) {
+      Tensor x = random_tensor(shape, 5, -4, 4);
+      expect_matches_reference(fj::var(x, {-1}), 1e-5, 1e-6, "var");
+      expect_matches_reference(fj::var(x, {0}, 0, true), 1e-5, 1e-6, "var over dim 0");
+      expect_matches_reference(fj::std(x), 1e-5, 1e-6, "std");
+      expect_matches_reference(fj::softmax(x, -1), 1e-5, 1e-9, "softmax");
+      expect_matches_reference(fj::softmax(x, 0), 1e-5, 1e-9, "softmax over dim 0");
+      expect_matches_reference(fj::log_softmax(x, -1), 1e-5, 1e-5, "log_softmax");
+      int64_t last = shape.back();
+      Tensor weight = random_tensor({last}, 6), bias = random_tensor({last}, 7);
+      expect_matches_reference(fj::layer_norm(x, {last}, weight, bias), 1e-4, 1e-4, "layer_norm");
+      expect_matches_reference(fj::layer_norm(x, {last}), 1e-4, 1e-4, "layer_norm without affine");
+      expect_matches_reference(x - fj::mean(x, {-1}, true), 1e-5, 1e-5, "x - mean");
+    }
+  }
+}
+
+TEST(Reductions, SoftmaxRowsSumToOneEvenForLargeInputs) {
+  Tensor x = random_tensor({100, 1001}, 3, -50, 50) + 1000;
+  std::vector<float> y = fj::softmax(x, -1).to_vector<float>();
+  for (int r = 0; r < 100; ++r) {
+    double total = 0;
+    for (int c = 0; c < 1001; ++c) total += y[r * 1001 + c];
+    EXPECT_NEAR(total, 1.0, 1e-5) << "row " << r;
+  }
+}
+
+// The kernels each composite promises (docs/ARCHITECTURE.md, "Reductions").
+TEST(Reductions, FusedKernelCounts) {
+  auto kernels = [](const Tensor& t) {
+    fj::reset_stats();
+    t.eval();
+    return fj::stats().kernels_launched;
+  };
+  Tensor a = random_tensor({1000, 1000}, 1), b = random_tensor({1000, 1000}, 2);
+  Tensor small_a = random_tensor({100, 100}, 1), small_b = random_tensor({100, 100}, 2);
+  // One kernel reads a and b and reduces blocks; a second combines the 1e6/16384 partials and
+  // divides. Up to one block, one kernel.
+  EXPECT_EQ(kernels(fj::mean((a - b) * (a - b))), 2);
+  EXPECT_EQ(kernels(fj::mean((small_a - small_b) * (small_a - small_b))), 1);
+  // Row statistics stay in registers: max, sum and the output in one kernel.
+  EXPECT_EQ(kernels(fj::softmax(a, -1)), 1);
+  EXPECT_EQ(kernels(fj::log_softmax(a, -1)), 1);
+  EXPECT_EQ(kernels(fj::layer_norm(a, {1000}, random_tensor({1000}, 3), random_tensor({1000}, 4))), 1);
+  EXPECT_EQ(kernels(a - fj::mean(a, {-1}, true)), 1);
+  EXPECT_EQ(kernels(fj::var(a, {1})), 1);
+  // Column statistics: the reduction kernel, then the kernel that broadcasts them back.
+  EXPECT_EQ(kernels(fj::softmax(a, 0)), 3);
+  // Two reductions of one input over the same dims share a kernel (and one read of it).
+  fj::reset_stats();
+  Tensor s = fj::sum(a, {1}), m = fj::amax(a, {1});
+  fj::eval({s, m});
+  EXPECT_EQ(fj::stats().kernels_launched, 1);
+}
+
+// Full reductions combine fixed blocks in a fixed order, rows and columns are never split:
+// the same bits for any thread count.
+TEST(Reductions, BitwiseEqualAcrossThreadCountsAndChunkSizes) {
+  Tensor x = random_tensor({1000, 999}, 21, -1, 1);
+  auto run = [&](int threads) {
+    fj::NumThreadsGuard guard(threads);
+    std::vector<std::vector<uint32_t>> results;
+    for (const Tensor& t : {fj::sum(x), fj::mean(x * x), fj::amax(x), fj::sum(x, {0}),
+                            fj::sum(x, {1}), fj::softmax(x, -1), fj::layer_norm(x, {999})})
+      results.push_back(bits_of(t.to_vector<float>()));
+    return results;
+  };
+  for (int64_t chunk : {0, 1000, 64}) {
+    fj::frontend::set_reduction_chunk(chunk);
+    EXPECT_EQ(run(1), run(2)) << "chunk " << chunk;
+    EXPECT_EQ(run(1), run(3)) << "chunk " << chunk;
+  }
+  fj::frontend::set_reduction_chunk(0);
+}
+
+// The float32 sum of 16M uniform [0, 1) values against the double reference: blocks of 16384
+// accumulate in 2 x vector-width lanes (512 or 1024 terms per lane), then the 1024 partials
+// the same way. Worst case |error| <= (terms per lane + partials per lane + 2 log2(lanes)) *
+// 2^-24 * sum, about 3.4e-5 relative; random rounding errors cancel to far less.
+TEST(Reductions, SixteenMillionElementSumIsAccurate) {
+  int64_t n = 1 << 24;
+  Tensor x = fj::rand({n}, 99);
+  double exact = 0;
+  for (float v : x.to_vector<float>()) exact += v;
+  float total = fj::sum(x).item<float>();
+  double relative = std::fabs(total - exact) / exact;
+  std::printf("16M-element sum: float32 %.9g, double %.9g, relative error %.3g\n", total, exact,
+              relative);
+  EXPECT_LT(relative, 3.4e-5);
+  EXPECT_LT(relative, 1e-6);  // the observed error, with margin
+}
