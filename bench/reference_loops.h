@@ -12,6 +12,9 @@ void copy(const float* a, float* c, int64_t begin, int64_t end);
 // STREAM triad: a[i] = b[i] + s * c[i].
 void triad(float* a, const float* b, const float* c, float s, int64_t begin, int64_t end);
 
+// STREAM-style read: the sum of a[begin, end), in several independent vector accumulators.
+float read_sum(const float* a, int64_t begin, int64_t end);
+
 // y = gelu(x * w + b) with exact (erf) gelu; x, w, y are [rows, cols], b is [cols] (broadcast
 // over rows). Works on rows [row_begin, row_end).
 void chain_gelu(const float* x, const float* w, const float* b, float* y, int64_t cols,

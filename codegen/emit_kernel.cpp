@@ -63,6 +63,16 @@ class VectorMath {
   llvm::Type* float_type_;
 };
 
+// Elements per loop step: two native vectors, which hides the latency of dependent ops. Row
+// reductions of cheap values take four: their running sums form a dependency chain per
+// vector, and four chains keep the loads streaming.
+int lanes_for(const ir::Kernel& kernel, const Target& target) {
+  if (!kernel.reduces_rows()) return target.lanes();
+  for (const ir::KernelOp& op : kernel.ops)
+    if (ir::op_info(op.op).cost >= ir::kTranscendental && !ir::is_reduction(op.op)) return target.lanes();
+  return 2 * target.lanes();
+}
+
 class KernelEmitter {
  public:
   KernelEmitter(const ir::Kernel& kernel, const Target& target, llvm::Function* fn)
@@ -71,7 +81,7 @@ class KernelEmitter {
         fn_(fn),
         context_(fn->getContext()),
         b_(llvm::BasicBlock::Create(context_, "entry", fn)),
-        lanes_(target.lanes()),
+        lanes_(lanes_for(kernel, target)),
         i64_(b_.getInt64Ty()),
         float_vector_(llvm::FixedVectorType::get(b_.getFloatTy(), lanes_)),
         index_vector_(llvm::FixedVectorType::get(i64_, lanes_)),
@@ -174,24 +184,34 @@ class KernelEmitter {
       return b_.CreateInBoundsGEP(element_type(output_dtype(o)), output_pointer(o),
                                   b_.CreateAdd(output_offset, step.j));
     };
-    auto* direct = llvm::BasicBlock::Create(context_, "store", fn_);
-    auto* partial = llvm::BasicBlock::Create(context_, "partial.out", fn_);
+    split_on_full(step, [&](bool full) {
+      for (auto& [o, value] : stores) {
+        if (!full) {
+          b_.CreateMaskedStore(value, address(o), element_align(output_dtype(o)), step.mask);
+        } else if (!streaming_) {
+          b_.CreateAlignedStore(value, address(o), element_align(output_dtype(o)));
+        } else {
+          llvm::StoreInst* store =
+              b_.CreateAlignedStore(value, address(o), llvm::Align(std::min(lanes_ * 4, 64)));
+          store->setMetadata(llvm::LLVMContext::MD_nontemporal,
+                             llvm::MDNode::get(context_, llvm::ConstantAsMetadata::get(b_.getInt32(1))));
+        }
+      }
+    });
+  }
+
+  // Emits `body(true)` for a step whose lanes are all valid and `body(false)` for the partial
+  // step, then joins them.
+  void split_on_full(const Step& step, const std::function<void(bool full)>& body) {
+    auto* direct = llvm::BasicBlock::Create(context_, "full", fn_);
+    auto* partial = llvm::BasicBlock::Create(context_, "partial", fn_);
     auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
     b_.CreateCondBr(step.full, direct, partial);
     b_.SetInsertPoint(direct);
-    for (auto& [o, value] : stores) {
-      if (!streaming_) {
-        b_.CreateAlignedStore(value, address(o), element_align(output_dtype(o)));
-        continue;
-      }
-      llvm::StoreInst* store = b_.CreateAlignedStore(value, address(o), llvm::Align(std::min(lanes_ * 4, 64)));
-      store->setMetadata(llvm::LLVMContext::MD_nontemporal,
-                         llvm::MDNode::get(context_, llvm::ConstantAsMetadata::get(b_.getInt32(1))));
-    }
+    body(true);
     b_.CreateBr(next);
     b_.SetInsertPoint(partial);
-    for (auto& [o, value] : stores)
-      b_.CreateMaskedStore(value, address(o), element_align(output_dtype(o)), step.mask);
+    body(false);
     b_.CreateBr(next);
     b_.SetInsertPoint(next);
   }
@@ -257,27 +277,51 @@ class KernelEmitter {
       }
     };
     compute_row_values(0);
+    Stash stash = plan_stash(range, stages, stage);
     for (int s = 1; s <= stages; ++s) {
       std::vector<int32_t> reductions;
       for (size_t i = 0; i < count; ++i)
         if (ir::is_reduction(kernel_.ops[i].op) && stage[i] == s) reductions.push_back(static_cast<int32_t>(i));
-      std::vector<Value*> accumulators;
+      // amax/amin keep the last NaN seen per lane apart: the running max is then one vmaxps,
+      // not a NaN-propagating compare-and-blend chain.
+      std::vector<Value*> accumulators, nan_seen;
       for (int32_t r : reductions) {
         accumulators.push_back(entry_alloca(float_vector_));
         b_.CreateStore(identity(kernel_.ops[r].op), accumulators.back());
+        nan_seen.push_back(nullptr);
+        if (is_extremum(kernel_.ops[r].op)) {
+          nan_seen.back() = entry_alloca(float_vector_);
+          b_.CreateStore(math_.c(0), nan_seen.back());
+        }
       }
       std::vector<int32_t> sinks;
       for (int32_t r : reductions) sinks.push_back(kernel_.ops[r].args[0]);
-      sweep_row(indices, range, known, sinks, [&](const Step& step) {
-        for (size_t k = 0; k < reductions.size(); ++k) {
-          ir::OpCode op = kernel_.ops[reductions[k]].op;
-          Value* value = b_.CreateSelect(step.mask, step.values[sinks[k]], identity(op));
-          Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
-          b_.CreateStore(ir::apply_combine(math_, op, acc, value), accumulators[k]);
-        }
+      sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
+        // Only a partial step masks its lanes: a mask in every step would turn each load into
+        // a masked one.
+        split_on_full(step, [&](bool full) {
+          for (size_t k = 0; k < reductions.size(); ++k) {
+            ir::OpCode op = kernel_.ops[reductions[k]].op;
+            Value* value = step.values[sinks[k]];
+            if (!full) value = b_.CreateSelect(step.mask, value, identity(op));
+            Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+            if (nan_seen[k]) {
+              Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
+              b_.CreateStore(b_.CreateSelect(b_.CreateFCmpUNO(value, value), value, seen), nan_seen[k]);
+              Value* keep = op == ir::OpCode::Amax ? b_.CreateFCmpOGT(acc, value) : b_.CreateFCmpOLT(acc, value);
+              b_.CreateStore(b_.CreateSelect(keep, acc, value), accumulators[k]);
+              continue;
+            }
+            b_.CreateStore(ir::apply_combine(math_, op, acc, value), accumulators[k]);
+          }
+        });
       });
       for (size_t k = 0; k < reductions.size(); ++k) {
         Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+        if (nan_seen[k]) {
+          Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
+          acc = b_.CreateSelect(b_.CreateFCmpUNO(seen, seen), seen, acc);
+        }
         known[reductions[k]] = b_.CreateVectorSplat(lanes_, horizontal(kernel_.ops[reductions[k]].op, acc));
       }
       compute_row_values(s);
@@ -287,25 +331,71 @@ class KernelEmitter {
       if (!kernel_.ops[out].row) sinks.push_back(out);
     if (sinks.empty()) return;
     Value* output_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
-    sweep_row(indices, range, known, sinks, [&](const Step& step) {
+    sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
       store_outputs(step, output_offset, true);
     });
   }
 
-  // Sweeps the reduced dims of one row, computing what `sinks` need beyond `known`.
+  // Expensive per-element values that several sweeps of a row need (softmax's exp(x - max))
+  // are kept in a row-sized stack buffer by the first sweep and read back by the others,
+  // instead of being recomputed: rows of one reduced dim up to kStashElements.
+  static constexpr int64_t kStashElements = 1 << 14;
+  struct Stash {
+    std::vector<Value*> buffers;  // per op: its row buffer, or null
+    std::vector<bool> filled;     // per op: a sweep has written it this row
+  };
+  Stash plan_stash(const Range& range, int stages, const std::vector<int>& stage) {
+    size_t count = kernel_.ops.size();
+    Stash stash{std::vector<Value*>(count, nullptr), std::vector<bool>(count, false)};
+    int64_t length = kernel_.domain.back();
+    if (range.begin || kernel_.reduce_begin + 1 != static_cast<int32_t>(rank()) || length > kStashElements)
+      return stash;
+    std::vector<int> sweeps(count, 0);
+    for (int s = 1; s <= stages + 1; ++s) {
+      std::vector<bool> wanted(count, false);
+      for (size_t i = 0; i < count; ++i) {
+        const ir::KernelOp& op = kernel_.ops[i];
+        bool sink = s <= stages ? ir::is_reduction(op.op) && stage[i] == s : false;
+        if (sink) wanted[op.args[0]] = true;
+      }
+      if (s == stages + 1)
+        for (int32_t out : kernel_.outputs) wanted[out] = !kernel_.ops[out].row;
+      for (size_t i = count; i-- > 0;)
+        if (wanted[i])
+          for (int32_t a : kernel_.ops[i].args) wanted[a] = wanted[a] || !kernel_.ops[a].row;
+      for (size_t i = 0; i < count; ++i) sweeps[i] += wanted[i] && !kernel_.ops[i].row;
+    }
+    int64_t padded = (length + lanes_ - 1) / lanes_ * lanes_;
+    for (size_t i = 0; i < count; ++i) {
+      if (sweeps[i] < 2 || ir::op_info(kernel_.ops[i].op).cost < ir::kTranscendental) continue;
+      llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+      llvm::AllocaInst* buffer = entry.CreateAlloca(b_.getFloatTy(), b_.getInt64(padded));
+      buffer->setAlignment(llvm::Align(64));
+      stash.buffers[i] = buffer;
+    }
+    return stash;
+  }
+
+  // Sweeps the reduced dims of one row, computing what `sinks` need beyond `known` and the
+  // filled `stash` buffers; fills the others that it computes.
   void sweep_row(std::vector<Value*>& indices, const Range& range, const std::vector<Value*>& known,
-                 const std::vector<int32_t>& sinks, const Consume& consume) {
-    std::vector<bool> wanted(kernel_.ops.size(), false);
+                 Stash& stash, const std::vector<int32_t>& sinks, const Consume& consume) {
+    size_t count = kernel_.ops.size();
+    std::vector<bool> wanted(count, false);
     for (int32_t sink : sinks) wanted[sink] = !known[sink];
-    for (size_t i = kernel_.ops.size(); i-- > 0;)
-      if (wanted[i])
+    for (size_t i = count; i-- > 0;)
+      if (wanted[i] && !stash.filled[i])
         for (int32_t a : kernel_.ops[i].args) wanted[a] = wanted[a] || !known[a];
+    std::vector<StashUse> uses(count);
+    for (size_t i = 0; i < count; ++i)
+      if (wanted[i] && stash.buffers[i]) uses[i] = {stash.buffers[i], stash.filled[i]};
     size_t depth = indices.size();
     emit_nest(kernel_.reduce_begin, rank() - 1, range, indices, [&] {
       auto [start, stop] = inner_bounds(range);
-      emit_sweep(start, stop, indices, known, wanted, consume);
+      emit_sweep(start, stop, indices, known, wanted, consume, uses);
     });
     indices.resize(depth);
+    for (size_t i = 0; i < count; ++i) stash.filled[i] = stash.filled[i] || uses[i].buffer;
   }
 
   // ---- column reductions ----
@@ -364,30 +454,25 @@ class KernelEmitter {
       return ir::apply_combine(math_, op, old, step.values[kernel_.ops[kernel_.outputs[o]].args[0]]);
     };
     llvm::Align align = element_align(DType::Float32);
-    auto* direct = llvm::BasicBlock::Create(context_, "accumulate", fn_);
-    auto* partial = llvm::BasicBlock::Create(context_, "partial.accumulate", fn_);
-    auto* next = llvm::BasicBlock::Create(context_, "next", fn_);
-    b_.CreateCondBr(step.full, direct, partial);
-    b_.SetInsertPoint(direct);
-    for (size_t o : outputs) {
-      Value* old = reset ? nullptr : b_.CreateAlignedLoad(float_vector_, address(o), align);
-      b_.CreateAlignedStore(update(o, old), address(o), align);
-    }
-    b_.CreateBr(next);
-    b_.SetInsertPoint(partial);
-    for (size_t o : outputs) {
-      Value* old = reset ? nullptr
-                         : b_.CreateMaskedLoad(float_vector_, address(o), align, step.mask,
-                                               llvm::Constant::getNullValue(float_vector_));
-      b_.CreateMaskedStore(update(o, old), address(o), align, step.mask);
-    }
-    b_.CreateBr(next);
-    b_.SetInsertPoint(next);
+    split_on_full(step, [&](bool full) {
+      for (size_t o : outputs) {
+        Value* old = nullptr;
+        if (!reset)
+          old = full ? static_cast<Value*>(b_.CreateAlignedLoad(float_vector_, address(o), align))
+                     : b_.CreateMaskedLoad(float_vector_, address(o), align, step.mask,
+                                           llvm::Constant::getNullValue(float_vector_));
+        if (full)
+          b_.CreateAlignedStore(update(o, old), address(o), align);
+        else
+          b_.CreateMaskedStore(update(o, old), address(o), align, step.mask);
+      }
+    });
   }
 
   // ---- shared pieces ----
 
   Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
+  static bool is_extremum(ir::OpCode op) { return op == ir::OpCode::Amax || op == ir::OpCode::Amin; }
 
   // Combines the lanes of `value` pairwise, halves first: a fixed order for a given width.
   Value* horizontal(ir::OpCode op, Value* value) {
@@ -439,9 +524,13 @@ class KernelEmitter {
   // stack buffers, runs the same body there, and `consume` handles its valid lanes. One body
   // instead of a second, masked one halves the machine code LLVM has to generate, which is
   // most of a kernel's compile time. Computes the `wanted` ops that are not `known`.
+  struct StashUse {
+    Value* buffer = nullptr;  // the op's row buffer
+    bool read = false;        // read it (else compute the op and write it)
+  };
   void emit_sweep(Value* start, Value* stop, const std::vector<Value*>& indices,
                   const std::vector<Value*>& known, const std::vector<bool>& wanted,
-                  const Consume& consume) {
+                  const Consume& consume, const std::vector<StashUse>& stash = {}) {
     size_t inner = rank() - 1;
     size_t count = kernel_.ops.size();
     // Values that do not change along the innermost dim are computed once per sweep.
@@ -497,9 +586,17 @@ class KernelEmitter {
         load_addresses[i] = phi;
       }
       std::vector<Value*> values = invariant;
-      for (size_t i = 0; i < count; ++i)
-        if (!values[i] && wanted[i])
-          values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values);
+      for (size_t i = 0; i < count; ++i) {
+        if (values[i] || !wanted[i]) continue;
+        Value* stashed = i < stash.size() && stash[i].buffer
+                             ? b_.CreateInBoundsGEP(b_.getFloatTy(), stash[i].buffer, j) : nullptr;
+        if (stashed && stash[i].read) {
+          values[i] = b_.CreateAlignedLoad(float_vector_, stashed, llvm::Align(64));
+          continue;
+        }
+        values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values);
+        if (stashed) b_.CreateAlignedStore(values[i], stashed, llvm::Align(64));
+      }
       consume(Step{values, j, full, mask});
     });
   }

@@ -116,10 +116,12 @@ Tensor std(const Tensor& x, Shape dims, double correction, bool keepdim) {
   return sqrt(var(x, dims, correction, keepdim));
 }
 
+// Scales by the reciprocal of the row sum, as PyTorch's CPU kernel does: one divide per row
+// instead of one per element.
 Tensor softmax(const Tensor& x, int64_t dim) {
   Tensor shifted = x - amax(checked("softmax", x), {dim}, true);
   Tensor e = exp(shifted);
-  return e / sum(e, {dim}, true);
+  return e * (1.0f / sum(e, {dim}, true));
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
