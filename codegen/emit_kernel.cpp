@@ -123,6 +123,7 @@ class KernelEmitter {
     Value* j;
     Value* full;
     Value* mask;
+    Value* offset;  // the sweep's output offset, when the caller asked for one
   };
   using Consume = std::function<void(const Step&)>;
   // Overrides the range of one dim: the dim threads split, or a chunk of a reduction.
@@ -330,10 +331,9 @@ class KernelEmitter {
     for (int32_t out : kernel_.outputs)
       if (!kernel_.ops[out].row) sinks.push_back(out);
     if (sinks.empty()) return;
-    Value* output_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
     sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
-      store_outputs(step, output_offset, true);
-    });
+      store_outputs(step, step.offset, true);
+    }, true);
   }
 
   // Expensive per-element values that several sweeps of a row need (softmax's exp(x - max))
@@ -379,7 +379,8 @@ class KernelEmitter {
   // Sweeps the reduced dims of one row, computing what `sinks` need beyond `known` and the
   // filled `stash` buffers; fills the others that it computes.
   void sweep_row(std::vector<Value*>& indices, const Range& range, const std::vector<Value*>& known,
-                 Stash& stash, const std::vector<int32_t>& sinks, const Consume& consume) {
+                 Stash& stash, const std::vector<int32_t>& sinks, const Consume& consume,
+                 bool with_output_offset = false) {
     size_t count = kernel_.ops.size();
     std::vector<bool> wanted(count, false);
     for (int32_t sink : sinks) wanted[sink] = !known[sink];
@@ -392,7 +393,8 @@ class KernelEmitter {
     size_t depth = indices.size();
     emit_nest(kernel_.reduce_begin, rank() - 1, range, indices, [&] {
       auto [start, stop] = inner_bounds(range);
-      emit_sweep(start, stop, indices, known, wanted, consume, uses);
+      Value* offset = with_output_offset ? outer_offset(ir::contiguous_strides(kernel_.domain), indices) : nullptr;
+      emit_sweep(start, stop, indices, known, wanted, consume, uses, offset);
     });
     indices.resize(depth);
     for (size_t i = 0; i < count; ++i) stash.filled[i] = stash.filled[i] || uses[i].buffer;
@@ -530,7 +532,8 @@ class KernelEmitter {
   };
   void emit_sweep(Value* start, Value* stop, const std::vector<Value*>& indices,
                   const std::vector<Value*>& known, const std::vector<bool>& wanted,
-                  const Consume& consume, const std::vector<StashUse>& stash = {}) {
+                  const Consume& consume, const std::vector<StashUse>& stash = {},
+                  Value* output_offset = nullptr) {
     size_t inner = rank() - 1;
     size_t count = kernel_.ops.size();
     // Values that do not change along the innermost dim are computed once per sweep.
@@ -597,7 +600,7 @@ class KernelEmitter {
         values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values);
         if (stashed) b_.CreateAlignedStore(values[i], stashed, llvm::Align(64));
       }
-      consume(Step{values, j, full, mask});
+      consume(Step{values, j, full, mask, output_offset});
     });
   }
 

@@ -254,3 +254,31 @@ TEST(Reductions, SixteenMillionElementSumIsAccurate) {
   EXPECT_LT(relative, 3.4e-5);
   EXPECT_LT(relative, 1e-6);  // the observed error, with margin
 }
+
+// Fusion must not merge kernels into a cycle: x2 feeds a row sum, whose total feeds y, which
+// reads x2 again. y cannot join x2's kernel (it needs the total first).
+TEST(Reductions, NoKernelCycleThroughAnotherReduction) {
+  Tensor x = random_tensor({64, 300}, 8);
+  Tensor x2 = x * 2;
+  Tensor total = fj::sum(fj::sum(x2, {1}));
+  Tensor y = x2 - total * 0.001f;
+  expect_matches_reference(y, 1e-5, 1e-4, "x2 - sum(sum(x2, 1))");
+}
+
+// A reduced value without keepdim broadcasts right-aligned, as in PyTorch: x [n, n] minus the
+// row means [n] subtracts mean of row j from column j. That is not a per-row broadcast back.
+TEST(Reductions, SqueezedStatisticBroadcastsAlongTheOtherDim) {
+  Tensor x = random_tensor({33, 33}, 9);
+  expect_matches_reference(x - fj::mean(x, {1}), 1e-5, 1e-5, "x - mean(x, 1)");
+  expect_matches_reference(x - fj::mean(x, {1}, true), 1e-5, 1e-5, "x - mean(x, 1, keepdim)");
+}
+
+// Two statistics of one row in one kernel, on a 3-d tensor normalized over its last two dims
+// and with a broadcast prologue input (the reduced dims then stay two loops).
+TEST(Reductions, MultiDimRowsWithBroadcastPrologue) {
+  Tensor x = random_tensor({5, 6, 7}, 10), b = random_tensor({7}, 11);
+  Tensor v = x + b;
+  expect_matches_reference(fj::layer_norm(v, {6, 7}), 1e-4, 1e-4, "layer_norm over 2 dims");
+  expect_matches_reference(fj::softmax(v, 1), 1e-5, 1e-7, "softmax over a middle dim");
+  expect_matches_reference(fj::sum(v, {0, 2}), 1e-5, 1e-4, "sum over outer and inner dims");
+}
