@@ -56,7 +56,15 @@ class VectorMath {
   Value gt(Value x, Value y) { return b_.CreateFCmpOGT(x, y); }
   Value ge(Value x, Value y) { return b_.CreateFCmpOGE(x, y); }
   Value select(Value cond, Value x, Value y) { return b_.CreateSelect(cond, x, y); }
-  Value to_float(Value x) { return b_.CreateUIToFP(x, float_type_); }
+  // Bools are 0/1; indices are signed.
+  Value to_float(Value x) {
+    bool is_bool = x->getType()->getScalarSizeInBits() == 1;
+    return is_bool ? b_.CreateUIToFP(x, float_type_) : b_.CreateSIToFP(x, float_type_);
+  }
+  Value to_int64(Value x) {
+    auto* type = llvm::cast<llvm::VectorType>(float_type_);
+    return b_.CreateFPToSI(x, llvm::VectorType::get(b_.getInt64Ty(), type->getElementCount()));
+  }
 
  private:
   llvm::IRBuilderBase& b_;
@@ -518,7 +526,12 @@ class KernelEmitter {
   }
 
   llvm::Type* element_type(DType dtype) {
-    return dtype == DType::Float32 ? b_.getFloatTy() : b_.getInt8Ty();
+    switch (dtype) {
+      case DType::Float32: return b_.getFloatTy();
+      case DType::Bool: return b_.getInt8Ty();
+      case DType::Int64: return b_.getInt64Ty();
+    }
+    return nullptr;
   }
 
   // One sweep of the innermost dim over [start, stop) at the outer `indices`. Every step runs

@@ -1,5 +1,7 @@
 // Reductions, and the ops composed of them: mean, var, std, softmax, log_softmax, layer_norm.
 #include <algorithm>
+#include <bit>
+#include <limits>
 
 #include "fusejit/fusejit.h"
 #include "ir/node.h"
@@ -51,8 +53,8 @@ Tensor reduce_node(OpCode op, const Tensor& x, uint64_t axes, bool keepdim) {
 }
 
 Tensor reduce(OpCode op, const char* name, const Tensor& input, const Shape& dims, bool keepdim) {
-  // A Bool tensor counts as 0/1 (x * 1 converts it).
-  Tensor x = checked(name, input).dtype() == DType::Bool ? input * 1.0f : input;
+  // A Bool tensor counts as 0/1, an Int64 one as its values (x * 1 converts them).
+  Tensor x = checked(name, input).dtype() != DType::Float32 ? input * 1.0f : input;
   uint64_t axes = axes_of(name, x, dims);
   const Shape& shape = x.sizes();
   if (reduced_count(shape, axes) == 0) {
@@ -97,6 +99,47 @@ Tensor amin(const Tensor& x, Shape dims, bool keepdim) {
 }
 Tensor max(const Tensor& x) { return reduce(OpCode::Amax, "max", x, {}, false); }
 Tensor min(const Tensor& x) { return reduce(OpCode::Amin, "min", x, {}, false); }
+
+namespace {
+
+// The first index along `dim` of the row's max (or min), NaN counting as the extreme, as in
+// PyTorch: the rows' extreme m, then the least index i with x[i] == m or x[i] NaN. Indices
+// are carried as floats, exact up to 2^24.
+Tensor arg_extreme(OpCode extreme, const char* name, const Tensor& input, int64_t dim, bool keepdim) {
+  Tensor x = checked(name, input).dtype() != DType::Float32 ? input * 1.0f : input;
+  uint64_t axes = axes_of(name, x, {dim});
+  int64_t d = std::countr_zero(axes);
+  int64_t size = x.size(d);
+  if (size == 0)
+    throw Error(std::string(name) + ": cannot reduce over the empty dim " + std::to_string(dim) +
+                " of " + describe(x));
+  if (size > (int64_t{1} << 24))
+    throw Error(std::string(name) + ": dim " + std::to_string(dim) + " of " + describe(x) +
+                " is longer than 2^24, the largest index this version can return");
+  Tensor m = reduce(extreme, name, x, {dim}, true);
+  // 0, 1, ..., size-1 along dim d: a generator over [size, 1, ..., 1] counts along its first
+  // dim, which right-aligned broadcasting puts at d.
+  Shape index_shape(x.dim() - d, 1);
+  index_shape[0] = size;
+  ir::OpParams counting;
+  counting.step = 1;
+  Tensor index(std::make_shared<ir::Node>(OpCode::Arange, DType::Float32, index_shape,
+                                          std::vector<std::shared_ptr<ir::Node>>{}, counting));
+  Tensor hit = where(ne(x, x), 1.0f, eq(x, m));
+  Tensor first = reduce(OpCode::Amin, name, where(hit, index, std::numeric_limits<float>::infinity()),
+                        {dim}, keepdim);
+  return Tensor(std::make_shared<ir::Node>(OpCode::ToInt64, DType::Int64, first.sizes(),
+                                           std::vector<std::shared_ptr<ir::Node>>{first.node()}));
+}
+
+}  // namespace
+
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  return arg_extreme(OpCode::Amax, "argmax", x, dim, keepdim);
+}
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  return arg_extreme(OpCode::Amin, "argmin", x, dim, keepdim);
+}
 
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 Tensor mean(const Tensor& x, Shape dims, bool keepdim) {

@@ -42,12 +42,14 @@ bool Tensor::is_evaluated() const {
 namespace {
 
 template <class T>
-constexpr DType dtype_of = std::is_same_v<T, bool> ? DType::Bool : DType::Float32;
+constexpr DType dtype_of = std::is_same_v<T, bool>      ? DType::Bool
+                           : std::is_same_v<T, int64_t> ? DType::Int64
+                                                        : DType::Float32;
 
 template <class T>
 void check_dtype(const Tensor& t, const char* what) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, bool>,
-                "tensor elements are float (Float32) or bool (Bool)");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, bool> || std::is_same_v<T, int64_t>,
+                "tensor elements are float (Float32), bool (Bool) or int64_t (Int64)");
   if (t.dtype() != dtype_of<T>)
     throw Error(std::string(what) + "<" + dtype_name(dtype_of<T>) + ">: the tensor is " +
                 dtype_name(t.dtype()));
@@ -87,7 +89,7 @@ std::vector<T> Tensor::to_vector() const {
   const Shape& shape = sizes();
   int64_t count = ir::numel(shape);
   std::vector<T> out(count);
-  using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t, float>;
+  using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
   const auto* data = static_cast<const Stored*>(view.storage->data());
   for (int64_t i = 0; i < count; ++i) {
     int64_t offset = view.offset;
@@ -118,10 +120,13 @@ T* Tensor::data_ptr() const {
 
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<bool> Tensor::to_vector<bool>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template float Tensor::item<float>() const;
 template bool Tensor::item<bool>() const;
+template int64_t Tensor::item<int64_t>() const;
 template float* Tensor::data_ptr<float>() const;
 template bool* Tensor::data_ptr<bool>() const;
+template int64_t* Tensor::data_ptr<int64_t>() const;
 
 Tensor tensor(std::vector<float> data, Shape shape) {
   checked_shape("tensor", shape);

@@ -126,8 +126,11 @@ TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
       expect_dtype(2, DType::Float32);
       return {DType::Float32, shape};
     case OpKind::ToFloat:
-      expect_dtype(0, DType::Bool);
+      if (inputs[0].dtype == DType::Float32) fail("input 0 must be bool or i64");
       return {DType::Float32, shape};
+    case OpKind::ToInt64:
+      expect_dtype(0, DType::Float32);
+      return {DType::Int64, shape};
     case OpKind::ToBool:
       expect_dtype(0, DType::Float32);
       return {DType::Bool, shape};
@@ -153,8 +156,6 @@ void verify(const Graph& graph) {
     if (node.op == OpCode::Input) {
       if (!node.data.storage) fail(id, "input without data");
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");
-    } else if (info.kind == OpKind::Generator) {
-      if (node.shape.size() != 1 && node.op == OpCode::Arange) fail(id, "arange must be 1-d");
     } else if (info.kind == OpKind::Reduce) {
       const Shape& in = inputs[0].shape;
       uint64_t axes = node.params.axes;
@@ -163,7 +164,7 @@ void verify(const Graph& graph) {
       Shape expected = node.params.chunk ? chunked_shape(in, node.params.chunk)
                                          : reduced_shape(in, axes, node.shape.size() == in.size());
       if (node.shape != expected) fail(id, "shape differs from its input's reduced shape");
-    } else if (info.kind != OpKind::Leaf) {
+    } else if (info.kind != OpKind::Leaf && info.kind != OpKind::Generator) {
       TypedShape expected = infer_type(node.op, inputs);
       if (expected.dtype != node.dtype || expected.shape != node.shape)
         fail(id, "type differs from its inputs' " + type_string(expected.dtype, expected.shape));

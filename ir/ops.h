@@ -21,10 +21,11 @@ namespace fusejit::ir {
 //   Unary/Binary/Ternary: Float32 inputs -> Float32, shapes broadcast.
 //   Compare:        Float32, Float32 -> Bool, shapes broadcast.
 //   Select:         Bool, Float32, Float32 -> Float32, shapes broadcast.
-//   ToFloat/ToBool: one input of the other dtype, same shape.
+//   ToFloat:        Bool or Int64 -> Float32, same shape.
+//   ToBool:         Float32 -> Bool; ToInt64: Float32 (integral values) -> Int64.
 //   Reduce:         Float32 -> Float32 over the dims in OpParams::axes (see FUSEJIT_REDUCTION_OPS).
 enum class OpKind : uint8_t {
-  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, Reduce
+  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Reduce
 };
 
 // Cost units for the recompute rule: 1 for an add, ~10 for a transcendental.
@@ -77,12 +78,13 @@ inline constexpr int kReduction = 1 << 20;
   X(Ge, "ge", Compare, kCheap, m.ge(a, b))                                                     \
   X(Where, "where", Select, kCheap, m.select(a, b, c))                                         \
   X(ToFloat, "to_float", ToFloat, kCheap, m.to_float(a))                                       \
-  X(ToBool, "to_bool", ToBool, kCheap, m.ne(a, m.c(0)))
+  X(ToBool, "to_bool", ToBool, kCheap, m.ne(a, m.c(0)))                                       \
+  X(ToInt64, "to_int64", ToInt64, kCheap, m.to_int64(a))
 
 // Ops that are not a formula over operands: data (Input), constants and generators.
 //   Input:    a materialized buffer (a tensor's storage, possibly a view of it).
 //   Constant: one value broadcast over the node's shape (scalars, zeros, ones, full).
-//   Arange:   start + i * step over the flat index i.
+//   Arange:   start + i * step over the flat index i (any shape: [n, 1] counts along dim 0).
 //   Rand:     uniform [0, 1) from a counter-based hash of (seed, flat index).
 //   Randn:    standard normal from the same hash (Box-Muller).
 #define FUSEJIT_SPECIAL_OPS(X) \
@@ -128,6 +130,7 @@ constexpr int arity_of(OpKind kind) {
     case OpKind::Unary:
     case OpKind::ToFloat:
     case OpKind::ToBool:
+    case OpKind::ToInt64:
     case OpKind::Reduce:
       return 1;
     case OpKind::Binary:

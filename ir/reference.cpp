@@ -57,6 +57,7 @@ double read_input(const GraphNode& node, int64_t flat) {
   }
   const void* base = node.data.storage->data();
   if (node.dtype == DType::Float32) return static_cast<const float*>(base)[offset];
+  if (node.dtype == DType::Int64) return static_cast<double>(static_cast<const int64_t*>(base)[offset]);
   return static_cast<const uint8_t*>(base)[offset] != 0;
 }
 

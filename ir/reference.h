@@ -2,6 +2,7 @@
 // from the op table's formulas and the C library. Tests compare compiled kernels against it.
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 #include "ir/graph.h"
@@ -39,6 +40,7 @@ struct ReferenceMath {
   Value ge(Value a, Value b) { return a >= b; }
   Value select(Value cond, Value a, Value b) { return cond != 0 ? a : b; }
   Value to_float(Value a) { return a; }
+  Value to_int64(Value a) { return std::trunc(a); }
 };
 
 // One elementwise op on scalar operands.

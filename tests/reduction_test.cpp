@@ -209,6 +209,7 @@ TEST(Reductions, FusedKernelCounts) {
   EXPECT_EQ(kernels(fj::layer_norm(a, {1000}, random_tensor({1000}, 3), random_tensor({1000}, 4))), 1);
   EXPECT_EQ(kernels(a - fj::mean(a, {-1}, true)), 1);
   EXPECT_EQ(kernels(fj::var(a, {1})), 1);
+  EXPECT_EQ(kernels(fj::argmax(a, 1)), 1);  // the row max, then the first index holding it
   // Column statistics: the reduction kernel, then the kernel that broadcasts them back.
   EXPECT_EQ(kernels(fj::softmax(a, 0)), 3);
   // Two reductions of one input over the same dims share a kernel (and one read of it).
@@ -281,4 +282,44 @@ TEST(Reductions, MultiDimRowsWithBroadcastPrologue) {
   expect_matches_reference(fj::layer_norm(v, {6, 7}), 1e-4, 1e-4, "layer_norm over 2 dims");
   expect_matches_reference(fj::softmax(v, 1), 1e-5, 1e-7, "softmax over a middle dim");
   expect_matches_reference(fj::sum(v, {0, 2}), 1e-5, 1e-4, "sum over outer and inner dims");
+}
+
+TEST(Reductions, ArgmaxArgminPickTheFirstExtremeAndNaN) {
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = fj::tensor({1, 3, 3, 2, /**/ 5, 5, 0, 5, /**/ 2, nan, 7, nan}, {3, 4});
+  EXPECT_EQ(fj::argmax(x, 1).dtype(), fj::DType::Int64);
+  EXPECT_EQ(fj::argmax(x, 1).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1}));
+  EXPECT_EQ(fj::argmin(x, 1).to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 1}));
+  EXPECT_EQ(fj::argmax(x, 0).to_vector<int64_t>(), (std::vector<int64_t>{1, 2, 2, 2}));
+  EXPECT_EQ(fj::argmin(x, -2, true).sizes(), (fj::Shape{1, 4}));
+  EXPECT_EQ(fj::argmin(x, -2, true).to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 1, 2}));
+  // Indices take part in arithmetic as floats.
+  EXPECT_EQ((fj::argmax(x, 1) * 2.0f).to_vector<float>(), (std::vector<float>{2, 0, 2}));
+  EXPECT_THROW(fj::argmax(fj::zeros({2, 0}), 1), fj::Error);
+  EXPECT_THROW(fj::argmax(x, 2), fj::Error);
+}
+
+TEST(Reductions, ArgmaxMatchesAScanOnRandomData) {
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    for (fj::Shape shape : {fj::Shape{37, 1001}, fj::Shape{4, 5, 6}}) {
+      // Few distinct values, so ties are common.
+      Tensor x = fj::testing::random_tensor(shape, 12, 0, 8) * 0.5f;
+      std::vector<float> v = (x - fj::testing::random_tensor(shape, 12, 0, 8) * 0.5f + x).to_vector<float>();
+      Tensor data = fj::tensor(v, shape);
+      for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
+        std::vector<int64_t> got = fj::argmax(data, dim).to_vector<int64_t>();
+        fj::Shape strides(shape.size(), 1);
+        for (size_t d = shape.size() - 1; d-- > 0;) strides[d] = strides[d + 1] * shape[d + 1];
+        size_t out = 0;
+        for (int64_t flat = 0; flat < data.numel(); ++flat) {
+          if ((flat / strides[dim]) % shape[dim] != 0) continue;  // first element of each line
+          int64_t best = 0;
+          for (int64_t k = 1; k < shape[dim]; ++k)
+            if (v[flat + k * strides[dim]] > v[flat + best * strides[dim]]) best = k;
+          ASSERT_EQ(got[out++], best) << "dim " << dim << " line " << flat;
+        }
+      }
+    }
+  }
 }

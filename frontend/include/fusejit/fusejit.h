@@ -128,6 +128,10 @@ Tensor amin(const Tensor& x);
 Tensor amin(const Tensor& x, Shape dims, bool keepdim = false);
 Tensor max(const Tensor& x);  // over all elements
 Tensor min(const Tensor& x);
+// The index (Int64) of the first max/min along `dim`; NaN counts as the max and the min, as in
+// PyTorch. Dims of at most 2^24 elements.
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
 // Divides the sum of squared deviations by (count - correction), as torch.var; the one-argument
 // forms use correction 1 (var(x, {}, 0) is the population variance of all elements).
 Tensor var(const Tensor& x);
