@@ -411,11 +411,11 @@ class KernelEmitter {
   // ---- column reductions ----
 
   // Kept dims before and after the reduced ones; whole vectors of the trailing kept dims
-  // accumulate in the outputs, which start at the identity.
+  // accumulate in the outputs, which start at the identity. A chunked column reduction has no
+  // leading kept dims: block p of the reduced rows accumulates into partial row p.
   void emit_columns(Value* begin, Value* end) {
     size_t lead = kernel_.reduce_begin;
     size_t trail = kernel_.reduce_end;
-    Range range{lead > 0 ? 0 : trail, begin, end};
     Shape kept_shape(kernel_.domain.begin(), kernel_.domain.begin() + lead);
     kept_shape.insert(kept_shape.end(), kernel_.domain.begin() + trail, kernel_.domain.end());
     ir::Strides kept_strides = ir::contiguous_strides(kept_shape);
@@ -423,23 +423,40 @@ class KernelEmitter {
     for (size_t d = 0; d < rank(); ++d)
       if (d < lead) output_strides[d] = kept_strides[d];
       else if (d >= trail) output_strides[d] = kept_strides[d - (trail - lead)];
+    if (!kernel_.chunk) {
+      emit_column_block(Range{lead > 0 ? 0 : trail, begin, end}, output_strides, b_.getInt64(0));
+      return;
+    }
+    emit_for(begin, end, 1, [&](Value* p) {
+      Value* first = b_.CreateMul(p, b_.getInt64(kernel_.chunk));
+      Value* last = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                             b_.CreateAdd(first, b_.getInt64(kernel_.chunk)),
+                                             b_.getInt64(kernel_.domain[0]));
+      emit_column_block(Range{0, first, last}, output_strides, b_.CreateMul(p, b_.getInt64(ir::numel(kept_shape))));
+    });
+  }
+
+  // The column reduction over `range` into the outputs at `base` + the kept dims' offsets.
+  void emit_column_block(const Range& range, const ir::Strides& output_strides, Value* base) {
+    size_t lead = kernel_.reduce_begin;
+    size_t trail = kernel_.reduce_end;
     std::vector<bool> wanted(kernel_.ops.size(), true);
     for (size_t i = 0; i < wanted.size(); ++i) wanted[i] = !ir::is_reduction(kernel_.ops[i].op);
     std::vector<bool> none(kernel_.ops.size(), false);
     std::vector<Value*> indices;
     emit_nest(0, lead, range, indices, [&] {
-      // The outputs start at the identity over this thread's part of the trailing dims.
+      // The outputs start at the identity over this part of the trailing dims.
       std::vector<Value*> zero_reduced = indices;
       zero_reduced.resize(trail, b_.getInt64(0));
       emit_nest(trail, rank() - 1, range, zero_reduced, [&] {
-        Value* offset = outer_offset(output_strides, zero_reduced);
+        Value* offset = b_.CreateAdd(base, outer_offset(output_strides, zero_reduced));
         auto [start, stop] = inner_bounds(range);
         emit_sweep(start, stop, zero_reduced, {}, none, [&](const Step& step) {
           accumulate_columns(step, offset, true);
         });
       });
       emit_nest(lead, rank() - 1, range, indices, [&] {
-        Value* offset = outer_offset(output_strides, indices);
+        Value* offset = b_.CreateAdd(base, outer_offset(output_strides, indices));
         Value* element_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
         auto [start, stop] = inner_bounds(range);
         emit_sweep(start, stop, indices, {}, wanted, [&](const Step& step) {

@@ -77,10 +77,10 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
   std::string trace;
   ir::verify(graph);
   if (fuse) graph = ir::run_passes(std::move(graph), stages.graph ? &trace : nullptr);
-  graph = ir::split_full_reductions(graph, reduction_chunk.load());
+  graph = ir::split_reductions(graph, reduction_chunk.load());
   if (stages.graph) {
     dump.write("graph", (fuse ? trace : "eager: no passes\n") +
-                            "after split_full_reductions:\n" + ir::print(graph));
+                            "after split_reductions:\n" + ir::print(graph));
   }
   ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse});
   if (stages.fused)

@@ -21,7 +21,7 @@ ir::Graph lower(const std::vector<std::shared_ptr<ir::Node>>& roots);
 // The graph of `outputs` as they are now (for tests and tools).
 ir::Graph graph_of(const std::vector<Tensor>& outputs);
 
-// Elements per block of split full reductions (ir::split_full_reductions); 0 restores the
+// Elements per block of split full reductions (ir::split_reductions); 0 restores the
 // default. Results depend on it, so tests force it small to check determinism across threads.
 void set_reduction_chunk(int64_t elements);
 

@@ -37,7 +37,6 @@ Space space_of(const Graph& graph, NodeId id) {
 
 // Whether the reduced dims (those larger than 1) come after every kept dim larger than 1.
 bool reduces_trailing_dims(const Space& space) {
-  if (space.chunk) return true;
   bool reduced_seen = false;
   for (size_t d = 0; d < space.domain.size(); ++d) {
     if (space.domain[d] == 1) continue;

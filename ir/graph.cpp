@@ -161,7 +161,7 @@ void verify(const Graph& graph) {
       uint64_t axes = node.params.axes;
       if (inputs[0].dtype != DType::Float32 || node.dtype != DType::Float32) fail(id, "must be f32");
       if (axes == 0 || (in.size() < 64 && axes >> in.size() != 0)) fail(id, "dims out of range");
-      Shape expected = node.params.chunk ? chunked_shape(in, node.params.chunk)
+      Shape expected = node.params.chunk ? chunked_shape(in, axes, node.params.chunk)
                                          : reduced_shape(in, axes, node.shape.size() == in.size());
       if (node.shape != expected) fail(id, "shape differs from its input's reduced shape");
     } else if (info.kind != OpKind::Leaf && info.kind != OpKind::Generator) {

@@ -49,7 +49,8 @@ struct OpParams {
   uint64_t seed = 0;  // Rand, Randn
   uint64_t axes = 0;  // Reduce: bit d set = input dim d is reduced
   // Reduce, when nonzero: a partial reduction over blocks of `chunk` indices of the input's
-  // first dim larger than 1 (see split_full_reductions); that dim of the result counts blocks.
+  // first dim larger than 1, a reduced one (see split_reductions); that dim of the result
+  // counts blocks.
   int64_t chunk = 0;
   bool operator==(const OpParams&) const = default;
 };

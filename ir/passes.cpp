@@ -131,26 +131,47 @@ Graph canonicalize(const Graph& graph) {
   return out;
 }
 
-Graph split_full_reductions(const Graph& graph, int64_t chunk) {
+namespace {
+
+// Rows of the first split dim per block when `node` (a reduction of `domain`) should be split,
+// else 0.
+int64_t split_rows(const GraphNode& node, const Shape& domain, int64_t chunk) {
+  size_t split = first_split_dim(domain);
+  if (!is_reduction(node.op) || node.params.chunk || split == domain.size() ||
+      !(node.params.axes >> split & 1))
+    return 0;
+  int64_t count = numel(domain);
+  int64_t rows = domain[split];
+  if (numel(node.shape) == 1) {
+    if (count <= chunk) return 0;
+    rows = std::max<int64_t>(1, chunk / (count / domain[split]));
+  } else {
+    // Leading reduced dims, then only kept ones (a column reduction)?
+    size_t d = split;
+    while (d < domain.size() && (node.params.axes >> d & 1)) ++d;
+    for (; d < domain.size(); ++d)
+      if (node.params.axes >> d & 1 && domain[d] != 1) return 0;
+    if (count <= 2 * chunk) return 0;
+    rows = std::max<int64_t>(16, (domain[split] + 63) / 64);
+  }
+  return rows < domain[split] ? rows : 0;
+}
+
+}  // namespace
+
+Graph split_reductions(const Graph& graph, int64_t chunk) {
   Graph out;
   out.nodes.reserve(graph.nodes.size());
   std::vector<NodeId> renamed(graph.nodes.size());
   for (size_t id = 0; id < graph.nodes.size(); ++id) {
     GraphNode node = graph.nodes[id];
     for (NodeId& input : node.inputs) input = renamed[input];
-    if (is_reduction(node.op) && node.params.chunk == 0 && numel(node.shape) == 1) {
-      const Shape& domain = out.nodes[node.inputs[0]].shape;
-      size_t split = first_split_dim(domain);
-      int64_t count = numel(domain);
-      if (split < domain.size() && count > chunk) {
-        int64_t rows = std::max<int64_t>(1, chunk / (count / domain[split]));
-        if (rows < domain[split]) {
-          OpParams params = node.params;
-          params.chunk = rows;
-          node.inputs = {out.add({node.op, node.dtype, chunked_shape(domain, rows), node.inputs,
-                                  params, {}})};
-        }
-      }
+    Shape domain = is_reduction(node.op) ? out.nodes[node.inputs[0]].shape : node.shape;
+    if (int64_t rows = split_rows(node, domain, chunk)) {
+      OpParams params = node.params;
+      params.chunk = rows;
+      node.inputs = {out.add({node.op, node.dtype, chunked_shape(domain, params.axes, rows),
+                              node.inputs, params, {}})};
     }
     renamed[id] = out.add(std::move(node));
   }

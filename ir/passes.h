@@ -16,14 +16,18 @@ Graph eliminate_dead_code(const Graph& graph);
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters) is replaced by it.
 Graph canonicalize(const Graph& graph);
 
-// Elements per block of a split full reduction (see split_full_reductions).
+// Elements per block of a split full reduction (see split_reductions).
 inline constexpr int64_t kReductionChunk = 1 << 14;
 
-// Splits each reduction over all of more than `chunk` elements in two: a partial reduction of
-// fixed blocks of whole leading rows (about `chunk` elements each), which runs blocks in
-// parallel, then the reduction of the partials in order. The result is bitwise the same for
-// any thread count; it depends on `chunk` only.
-Graph split_full_reductions(const Graph& graph, int64_t chunk);
+// Splits large reductions whose leading dims are reduced in two, so that they run in parallel
+// over fixed blocks of those dims: a partial reduction of each block, then the reduction of the
+// partials in order. The result is bitwise the same for any thread count; it depends on
+// `chunk` and the shape only.
+// - A reduction of all of more than `chunk` elements: blocks of whole leading rows of about
+//   `chunk` elements each.
+// - A column reduction (leading dims reduced, trailing kept) of more than 2 x `chunk`
+//   elements: at most 64 blocks of at least 16 rows, so the partials stay small.
+Graph split_reductions(const Graph& graph, int64_t chunk);
 
 // The standard sequence: canonicalize, DCE, then verify. Appends the graph before and after
 // each pass to `trace` when given.

@@ -75,7 +75,7 @@ int64_t broadcast_index(const Shape& from, const Shape& to, int64_t flat) {
 // Reduces `in` (shape `from`) over the dims in `params.axes` (or in chunks), in element order.
 std::vector<double> reduce(OpCode op, const std::vector<double>& in, const Shape& from,
                            const OpParams& params) {
-  Shape kept = params.chunk ? chunked_shape(from, params.chunk)
+  Shape kept = params.chunk ? chunked_shape(from, params.axes, params.chunk)
                             : reduced_shape(from, params.axes, true);
   size_t split = first_split_dim(from);
   std::vector<double> out(numel(kept), reduction_identity(op));

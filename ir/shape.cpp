@@ -77,8 +77,8 @@ size_t first_split_dim(const Shape& shape) {
   return d;
 }
 
-Shape chunked_shape(const Shape& input, int64_t chunk) {
-  Shape out(input.size(), 1);
+Shape chunked_shape(const Shape& input, uint64_t axes, int64_t chunk) {
+  Shape out = reduced_shape(input, axes, true);
   size_t d = first_split_dim(input);
   if (d < input.size()) out[d] = (input[d] + chunk - 1) / chunk;
   return out;

@@ -34,8 +34,9 @@ Shape reduced_shape(const Shape& input, uint64_t axes, bool keepdim);
 // The first dim larger than 1, or the rank when there is none.
 size_t first_split_dim(const Shape& shape);
 
-// The shape of a partial reduction of `input` over blocks of `chunk` indices of its
-// first_split_dim: that dim counts the blocks, every other dim is 1.
-Shape chunked_shape(const Shape& input, int64_t chunk);
+// The shape of a partial reduction of `input` over the dims in `axes`, of which the
+// first_split_dim is taken in blocks of `chunk` indices: that dim counts the blocks, the other
+// reduced dims are 1, the kept dims stay.
+Shape chunked_shape(const Shape& input, uint64_t axes, int64_t chunk);
 
 }  // namespace fusejit::ir

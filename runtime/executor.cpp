@@ -23,7 +23,7 @@ void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
   // reductions over one trailing dim) is cut at whole vectors, so only the last part has a
   // masked tail.
   int64_t parts = std::min<int64_t>(threads, outer);
-  bool innermost = kernel.reduces() ? !kernel.reduces_rows() && kernel.reduce_begin == 0 &&
+  bool innermost = kernel.reduces() ? !kernel.reduces_rows() && !kernel.chunk && kernel.reduce_begin == 0 &&
                                           kernel.reduce_end + 1 == static_cast<int32_t>(kernel.domain.size())
                                     : kernel.domain.size() == 1;
   int64_t align = innermost ? codegen::host_target().lanes() : 1;

@@ -210,8 +210,11 @@ TEST(Reductions, FusedKernelCounts) {
   EXPECT_EQ(kernels(a - fj::mean(a, {-1}, true)), 1);
   EXPECT_EQ(kernels(fj::var(a, {1})), 1);
   EXPECT_EQ(kernels(fj::argmax(a, 1)), 1);  // the row max, then the first index holding it
-  // Column statistics: the reduction kernel, then the kernel that broadcasts them back.
-  EXPECT_EQ(kernels(fj::softmax(a, 0)), 3);
+  // Column statistics of 1000 rows: per statistic, partials of row blocks (parallel) and
+  // their combine; then the kernel that broadcasts them back.
+  EXPECT_EQ(kernels(fj::sum(a, {0})), 2);
+  EXPECT_EQ(kernels(fj::softmax(a, 0)), 5);
+  EXPECT_EQ(kernels(fj::sum(small_a, {0})), 1);
   // Two reductions of one input over the same dims share a kernel (and one read of it).
   fj::reset_stats();
   Tensor s = fj::sum(a, {1}), m = fj::amax(a, {1});
