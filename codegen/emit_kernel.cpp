@@ -160,6 +160,15 @@ class KernelEmitter {
     });
   }
 
+  // Block p of a chunked reduction: indices [p * chunk, min((p + 1) * chunk, size)) of dim 0.
+  Range chunk_range(Value* p) {
+    Value* first = b_.CreateMul(p, b_.getInt64(kernel_.chunk));
+    Value* last = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                           b_.CreateAdd(first, b_.getInt64(kernel_.chunk)),
+                                           b_.getInt64(kernel_.domain[0]));
+    return Range{0, first, last};
+  }
+
   // The innermost loop's bounds under `range`.
   std::pair<Value*, Value*> inner_bounds(const Range& range) {
     if (range.dim == rank() - 1) return {range.begin, range.end};
@@ -244,13 +253,7 @@ class KernelEmitter {
     std::vector<Value*> indices;
     if (kernel_.chunk) {
       // Rows are blocks of `chunk` indices of dim 0; row p's results go to index p.
-      emit_for(begin, end, 1, [&](Value* p) {
-        Value* first = b_.CreateMul(p, b_.getInt64(kernel_.chunk));
-        Value* last = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
-                                               b_.CreateAdd(first, b_.getInt64(kernel_.chunk)),
-                                               b_.getInt64(kernel_.domain[0]));
-        emit_row(indices, p, Range{0, first, last});
-      });
+      emit_for(begin, end, 1, [&](Value* p) { emit_row(indices, p, chunk_range(p)); });
       return;
     }
     if (kept == 0) {
@@ -428,11 +431,7 @@ class KernelEmitter {
       return;
     }
     emit_for(begin, end, 1, [&](Value* p) {
-      Value* first = b_.CreateMul(p, b_.getInt64(kernel_.chunk));
-      Value* last = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
-                                             b_.CreateAdd(first, b_.getInt64(kernel_.chunk)),
-                                             b_.getInt64(kernel_.domain[0]));
-      emit_column_block(Range{0, first, last}, output_strides, b_.CreateMul(p, b_.getInt64(ir::numel(kept_shape))));
+      emit_column_block(chunk_range(p), output_strides, b_.CreateMul(p, b_.getInt64(ir::numel(kept_shape))));
     });
   }
 

@@ -63,13 +63,13 @@ struct Group {
   Space space;
   bool rows = false;  // a reduction over the trailing dims: may hold per-row values
   std::vector<int32_t> reads;
-  int32_t size = 0;
 };
 
 // Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined.
 //
 // Nodes are taken in order; each joins the first group of its operands (or of another consumer
-// of the same value with the same shape, so eval({x * 2, exp(x)}) is one pass over x) that can
+// of the same value over the same space, so eval({x * 2, exp(x)}) and eval({x * 2, sum(x, {1})})
+// are one pass over x) that can
 // hold it without a cycle between groups, and the other such groups are merged in when they are
 // independent of it. A group iterates over one space: an elementwise group over its shape, a
 // reduction group over the reductions' input. There, nodes of that shape compute per element
@@ -111,10 +111,11 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
     const GraphNode& node = graph.nodes[id];
     Space space = space_of(graph, static_cast<NodeId>(id));
     bool single_pass = into.space.axes == 0 || !into.rows || into.space.chunk;
-    auto reads_row_value = [&](bool count_after) {
+    // Whether the node reads a per-row value of the group, directly or through a node that
+    // broadcasts one back.
+    auto reads_row_value = [&] {
       for (NodeId input : node.inputs)
-        if (group[input] >= 0 && find(group[input]) == g &&
-            (per_row[input] || (count_after && after_row[input])))
+        if (group[input] >= 0 && find(group[input]) == g && (per_row[input] || after_row[input]))
           return true;
       return false;
     };
@@ -133,9 +134,9 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
         return false;
       // Only a row reduction sweeps its rows more than once.
       bool multi_pass = reduces_trailing_dims(space) && space.chunk == 0;
-      return multi_pass || !reads_row_value(true);
+      return multi_pass || !reads_row_value();
     }
-    if (single_pass) return !reads_row_value(true);
+    if (single_pass) return !reads_row_value();
     // Per element after a row value: the value must broadcast back along the reduced dims.
     for (NodeId input : node.inputs) {
       if (group[input] < 0 || find(group[input]) != g || !per_row[input]) continue;
@@ -153,7 +154,6 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   };
   auto join = [&](int32_t g, size_t id, bool row) {
     group[id] = g;
-    ++groups[g].size;
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
       if (group[input] >= 0 && find(group[input]) == g && (per_row[input] || after_row[input]))
@@ -178,7 +178,6 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
       a.rows = b.rows;
     }
     a.reads.insert(a.reads.end(), b.reads.begin(), b.reads.end());
-    a.size += b.size;
     merged.parent[other] = g;
   };
 
@@ -190,9 +189,10 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
     if (options.fuse) {
       for (NodeId input : node.inputs)
         if (group[input] >= 0) candidates.push_back(find(group[input]));
+      Shape domain = space_of(graph, static_cast<NodeId>(id)).domain;
       for (NodeId input : node.inputs) {
         if (graph.nodes[input].op == OpCode::Constant) continue;
-        auto [it, first] = first_consumer.try_emplace({input, node.shape}, static_cast<NodeId>(id));
+        auto [it, first] = first_consumer.try_emplace({input, domain}, static_cast<NodeId>(id));
         if (!first && group[it->second] >= 0) candidates.push_back(find(group[it->second]));
       }
     }
@@ -215,7 +215,7 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
       Space space = space_of(graph, static_cast<NodeId>(id));
       bool rows = space.axes != 0 && reduces_trailing_dims(space);
       chosen = static_cast<int32_t>(groups.size());
-      groups.push_back({space, rows, {}, 0});
+      groups.push_back({space, rows, {}});
       merged.parent.push_back(chosen);
       join(chosen, id, is_reduction(node.op));
     }

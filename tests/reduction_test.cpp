@@ -326,3 +326,18 @@ TEST(Reductions, ArgmaxMatchesAScanOnRandomData) {
     }
   }
 }
+
+// Consumers of one input over the same space share its read: an elementwise result and row
+// statistics of x in one kernel; column and full statistics next to them stay correct.
+TEST(Reductions, SiblingsOfOneInputShareAKernel) {
+  Tensor x = random_tensor({300, 257}, 13);
+  Tensor twice = x * 2, rows = fj::sum(x, {1}), peak = fj::amax(x, {1});
+  fj::reset_stats();
+  fj::eval({twice, rows, peak});
+  EXPECT_EQ(fj::stats().kernels_launched, 1);
+  Tensor cols = fj::sum(x, {0}), all = fj::sum(x), shifted = x - 1;
+  fj::eval({cols, all, shifted});
+  for (auto [t, what] : {std::pair{twice, "x*2"}, {rows, "rows"}, {peak, "peak"}, {cols, "cols"},
+                         {all, "all"}, {shifted, "x-1"}})
+    expect_matches_reference(t, 1e-5, 1e-3, what);
+}

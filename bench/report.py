@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Turns fusejit_torch_bench's JSON (and torch_compile.py's) into bench/RESULTS.md and a chart.
+
+  report.py --bench torch_bench.json [--compile torch_compile.json]
+            [--markdown bench/RESULTS.md] [--chart bench/results.png]
+            [--save-baseline NAME] [--baseline NAME]
+
+--save-baseline keeps the benchmark JSON as bench/baselines/NAME.json; --baseline compares the
+current fused times against that file (printed and added to the markdown), so a change can be
+measured before and after.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+
+NAME = re.compile(r"BM_(?P<work>[a-z0-9_]+)/(?P<mode>fused|eager|torch)/threads:(?P<t>\d+)/(?P<n>\d+)")
+FAMILIES = ["creation", "elementwise", "activation", "reduction", "chain", "overhead"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_bench(path):
+    """{(work, n, threads): {mode: microseconds}}, {work: family}, context."""
+    with open(path) as f:
+        data = json.load(f)
+    times = defaultdict(dict)
+    family = {}
+    errors = {}
+    aggregated = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
+    for b in data["benchmarks"]:
+        m = NAME.match(b["name"])
+        if not m:
+            continue
+        key = (m["work"], int(m["n"]), int(m["t"]))
+        if b.get("error_occurred"):
+            errors[key + (m["mode"],)] = b.get("error_message", "error")
+            continue
+        if aggregated and b.get("aggregate_name") != "median":
+            continue
+        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
+        times[key][m["mode"]] = b["real_time"] * scale
+        if b.get("label"):
+            family[m["work"]] = b["label"]
+    return times, family, errors, data.get("context", {})
+
+
+def load_compile(path):
+    if not path or not os.path.exists(path):
+        return {}, None
+    with open(path) as f:
+        data = json.load(f)
+    return {(r["name"], r["n"], r["threads"]): r for r in data["results"]}, data.get("torch_version")
+
+
+def fmt_time(us):
+    if us is None:
+        return "—"
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us:.1f} µs"
+
+
+def fmt_ratio(x):
+    return "—" if x is None else f"{x:.2f}x"
+
+
+def cpu_model():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def chart(times, family, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for (work, n, t), modes in sorted(times.items(), key=lambda kv: (FAMILIES.index(family.get(kv[0][0], "chain")), kv[0][0], kv[0][1], kv[0][2])):
+        if "fused" in modes and "torch" in modes:
+            rows.append((f"{work} {n}² t{t}" if n > 1 else f"{work} 1 t{t}", modes["torch"] / modes["fused"]))
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(9, max(4, 0.18 * len(rows))))
+    labels = [r[0] for r in rows]
+    values = [r[1] for r in rows]
+    colors = ["tab:green" if v >= 1 else "tab:red" for v in values]
+    ax.barh(range(len(rows)), values, color=colors)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("speedup of fusejit (fused) over libtorch eager (log scale; > 1 = fusejit faster)")
+    ax.set_title("fusejit vs PyTorch on CPU")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", required=True)
+    parser.add_argument("--compile")
+    parser.add_argument("--markdown", default=os.path.join(HERE, "RESULTS.md"))
+    parser.add_argument("--chart", default=os.path.join(HERE, "results.png"))
+    parser.add_argument("--save-baseline")
+    parser.add_argument("--baseline")
+    args = parser.parse_args()
+
+    times, family, errors, context = load_bench(args.bench)
+    compiled, compile_version = load_compile(args.compile)
+    lines = ["# fusejit against PyTorch on CPU", ""]
+    lines += [
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores; fusejit target: {context.get('fusejit_target', '?')}.",
+        f"PyTorch {context.get('torch_version', '?')} (libtorch, eager, in the same process)"
+        + (f"; torch.compile from PyTorch {compile_version} (Inductor, C++/OpenMP CPU backend)." if compile_version else "."),
+        f"Run: {context.get('date', '?')}, `{os.path.basename(context.get('executable', 'fusejit_torch_bench'))}`; "
+        "medians of the repetitions; wall time per call. Speedup = PyTorch time / fusejit fused time.",
+        "",
+        "Produced by `scripts/peers.sh` (see the README); regenerate with `bench/report.py`.",
+        "",
+    ]
+    for fam in FAMILIES:
+        keys = sorted(k for k in times if family.get(k[0]) == fam)
+        if not keys:
+            continue
+        lines += [f"## {fam}", ""]
+        has_compile = fam == "chain" and compiled
+        header = "| Operation | size | threads | PyTorch CPU | fusejit | Speedup | fusejit eager |"
+        rule = "|---|---|---|---|---|---|---|"
+        if has_compile:
+            header += " torch.compile | vs torch.compile |"
+            rule += "---|---|"
+        lines += [header, rule]
+        for work, n, t in sorted(keys, key=lambda k: (k[2], k[0], k[1])):
+            modes = times[(work, n, t)]
+            fused, eager, torch_us = modes.get("fused"), modes.get("eager"), modes.get("torch")
+            speed = torch_us / fused if fused and torch_us else None
+            size = f"{n}x{n}" if n > 1 else "1 element"
+            row = f"| {work} | {size} | {t} | {fmt_time(torch_us)} | {fmt_time(fused)} | {fmt_ratio(speed)} | {fmt_time(eager)} |"
+            if has_compile:
+                c = compiled.get((work, n, t))
+                c_us = c["median_us"] if c else None
+                row += f" {fmt_time(c_us)} | {fmt_ratio(c_us / fused if c_us and fused else None)} |"
+            lines.append(row)
+        lines.append("")
+    if compiled:
+        lines += ["torch.compile's first call (compilation) per chain, seconds: "
+                  + ", ".join(f"{k[0]} {k[1]}² t{k[2]}: {v['compile_s']:.2f}" for k, v in sorted(compiled.items())), ""]
+    if errors:
+        lines += ["## Rows skipped", ""] + [f"- {' '.join(map(str, k))}: {v}" for k, v in sorted(errors.items())] + [""]
+
+    if args.baseline:
+        base_path = os.path.join(HERE, "baselines", args.baseline + ".json")
+        base, _, _, _ = load_bench(base_path)
+        lines += [f"## Against baseline `{args.baseline}`", "", "| workload | size | threads | baseline | now | change |", "|---|---|---|---|---|---|"]
+        for key in sorted(times):
+            now, before = times[key].get("fused"), base.get(key, {}).get("fused")
+            if now and before:
+                lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt_time(before)} | {fmt_time(now)} | {before / now:.2f}x |")
+        lines.append("")
+        print("\n".join(lines[-(len(times) + 3):]))
+    if args.save_baseline:
+        os.makedirs(os.path.join(HERE, "baselines"), exist_ok=True)
+        shutil.copy(args.bench, os.path.join(HERE, "baselines", args.save_baseline + ".json"))
+
+    with open(args.markdown, "w") as f:
+        f.write("\n".join(lines))
+    chart(times, family, args.chart)
+    print(f"wrote {args.markdown} and {args.chart}")
+
+
+if __name__ == "__main__":
+    main()
