@@ -7,7 +7,8 @@
 
 --save-baseline keeps the benchmark JSON as bench/baselines/NAME.json; --baseline compares the
 current fused times against that file (printed and added to the markdown), so a change can be
-measured before and after.
+measured before and after. bench/RESULTS_NOTES.md (hand-written: why fusejit is slower where it
+is) is appended to the markdown.
 """
 import argparse
 import json
@@ -98,7 +99,7 @@ def chart(times, family, path):
     ax.barh(range(len(rows)), values, color=colors)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(labels, fontsize=6)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xlabel("speedup of fusejit (fused) over libtorch eager (log scale; > 1 = fusejit faster)")
@@ -157,6 +158,10 @@ def main():
     if compiled:
         lines += ["torch.compile's first call (compilation) per chain, seconds: "
                   + ", ".join(f"{k[0]} {k[1]}² t{k[2]}: {v['compile_s']:.2f}" for k, v in sorted(compiled.items())), ""]
+    notes = os.path.join(HERE, "RESULTS_NOTES.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += [f.read()]
     if errors:
         lines += ["## Rows skipped", ""] + [f"- {' '.join(map(str, k))}: {v}" for k, v in sorted(errors.items())] + [""]
 

@@ -82,7 +82,7 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
     dump.write("graph", (fuse ? trace : "eager: no passes\n") +
                             "after split_reductions:\n" + ir::print(graph));
   }
-  ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse});
+  ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse, .explain = stages.fused});
   if (stages.fused)
     dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
                             (schedule.kernels.size() == 1 ? "" : "s") + "\n" +

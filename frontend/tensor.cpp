@@ -133,8 +133,10 @@ Tensor tensor(std::vector<float> data, Shape shape) {
   if (static_cast<int64_t>(data.size()) != ir::numel(shape))
     throw Error("tensor: " + std::to_string(data.size()) + " values do not fill shape " +
                 ir::shape_string(shape) + " (" + std::to_string(ir::numel(shape)) + " elements)");
-  auto storage = runtime::allocate(static_cast<int64_t>(data.size() * sizeof(float)));
-  if (!data.empty()) std::memcpy(storage->data(), data.data(), data.size() * sizeof(float));
+  // The tensor adopts the vector's memory: no copy beyond the one made (or moved) into `data`.
+  auto owner = std::make_shared<std::vector<float>>(std::move(data));
+  auto storage = std::make_shared<ir::Storage>(owner->data(), static_cast<int64_t>(owner->size() * sizeof(float)),
+                                               [owner](void*, int64_t) mutable { owner.reset(); });
   return input(DType::Float32, std::move(shape), std::move(storage));
 }
 

@@ -307,9 +307,11 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   // Materialize or recompute: decided producers first, so a node's cost counts only the
   // producers that would be recomputed along with it.
   constexpr int kCostCap = 1 << 20;
+  enum class Boundary : uint8_t { Inside, Output, Eager, Reduction, Expensive, Cheap };
   std::vector<int> cost(n, 0);
   std::vector<bool> materialized(n, false);
-  std::vector<std::string> reason(n);
+  std::vector<Boundary> boundary(n, Boundary::Inside);
+  std::vector<size_t> other_kernel_count(n, 0);
   for (size_t id = 0; id < n; ++id) {
     const GraphNode& node = graph.nodes[id];
     if (group[id] < 0) continue;
@@ -322,29 +324,38 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     std::sort(other_kernels.begin(), other_kernels.end());
     other_kernels.erase(std::unique(other_kernels.begin(), other_kernels.end()),
                         other_kernels.end());
-    if (is_output[id]) {
-      materialized[id] = true;
-      reason[id] = "graph output";
-    } else if (!options.fuse) {
-      materialized[id] = true;
-      reason[id] = "eager: every result is materialized";
-    } else if (!other_kernels.empty()) {
-      std::string where = std::to_string(other_kernels.size()) + " other kernel" +
-                          (other_kernels.size() > 1 ? "s" : "") + ", cost " +
-                          std::to_string(cost[id]);
-      if (is_reduction(node.op)) {
-        materialized[id] = true;
-        reason[id] = "a reduction consumed by " + std::to_string(other_kernels.size()) +
-                     " other kernel" + (other_kernels.size() > 1 ? "s" : "");
-      } else if (cost[id] > options.recompute_cost_limit) {
-        materialized[id] = true;
-        reason[id] = "consumed by " + where + " > " +
-                     std::to_string(options.recompute_cost_limit) + ": expensive";
-      } else {
-        reason[id] = "recomputed: consumed by " + where + ": cheap";
-      }
-    }
+    other_kernel_count[id] = other_kernels.size();
+    if (is_output[id])
+      boundary[id] = Boundary::Output;
+    else if (!options.fuse)
+      boundary[id] = Boundary::Eager;
+    else if (other_kernels.empty())
+      boundary[id] = Boundary::Inside;
+    else if (is_reduction(node.op))
+      boundary[id] = Boundary::Reduction;
+    else if (cost[id] > options.recompute_cost_limit)
+      boundary[id] = Boundary::Expensive;
+    else
+      boundary[id] = Boundary::Cheap;
+    materialized[id] = boundary[id] != Boundary::Inside && boundary[id] != Boundary::Cheap;
   }
+  // Why a value is materialized or recomputed, for the fused dump (built only when asked for:
+  // the strings would cost more than scheduling a small graph).
+  auto reason = [&](size_t id) -> std::string {
+    size_t count = other_kernel_count[id];
+    std::string kernels = std::to_string(count) + " other kernel" + (count > 1 ? "s" : "");
+    std::string costed = "consumed by " + kernels + ", cost " + std::to_string(cost[id]);
+    switch (boundary[id]) {
+      case Boundary::Output: return "graph output";
+      case Boundary::Eager: return "eager: every result is materialized";
+      case Boundary::Reduction: return "a reduction consumed by " + kernels;
+      case Boundary::Expensive:
+        return costed + " > " + std::to_string(options.recompute_cost_limit) + ": expensive";
+      case Boundary::Cheap: return "recomputed: " + costed + ": cheap";
+      case Boundary::Inside: break;
+    }
+    return "";
+  };
 
   Schedule schedule;
   std::vector<int32_t> node_buffer(n, -1);
@@ -449,9 +460,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
                                                                item.frame));
         for (NodeId input : node.inputs) op.args.push_back(op_of.at({input, frame_of(input)}));
         op_of[{id, item.frame}] = emit(std::move(op));
-        if (group[id] != g && node.op != OpCode::Constant) {
-          scheduled.notes.push_back(node_ref(id) + " " + reason[id]);
-        }
+        if (options.explain && group[id] != g && node.op != OpCode::Constant)
+          scheduled.notes.push_back(node_ref(id) + " " + reason(id));
       }
     };
     for (size_t id = 0; id < n; ++id) {
@@ -463,7 +473,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
         scheduled.outputs.push_back(node_buffer[id]);
         scheduled.output_nodes.push_back(node);
-        scheduled.notes.push_back(node_ref(node) + " materialized: " + reason[id]);
+        if (options.explain) scheduled.notes.push_back(node_ref(node) + " materialized: " + reason(id));
       }
     }
     collapse_domain(kernel, space);

@@ -87,6 +87,7 @@ struct FusionOptions {
   bool fuse = true;                // false: every op its own kernel (eager)
   int max_ops_per_kernel = 256;    // longer chains are cut (compile time grows with size)
   int recompute_cost_limit = 4;    // cheaper values are recomputed per consumer kernel
+  bool explain = true;             // write ScheduledKernel::notes (the fused dump's reasons)
 };
 
 // Groups the graph into kernels. Same-shape connected elementwise nodes share a kernel; so do a

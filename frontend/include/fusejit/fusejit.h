@@ -58,7 +58,7 @@ class Tensor {
 };
 
 // ---- creation ----
-Tensor tensor(std::vector<float> data, Shape shape);
+Tensor tensor(std::vector<float> data, Shape shape);  // keeps `data`: std::move it for no copy
 Tensor from_blob(float* data, Shape shape);  // no copy: the caller keeps `data` alive
 Tensor zeros(Shape shape);
 Tensor ones(Shape shape);
