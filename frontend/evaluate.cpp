@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "frontend/lazy.h"
+#include "frontend/schedule_cache.h"
 #include "ir/kernel.h"
 #include "ir/passes.h"
 #include "runtime/counters.h"
@@ -74,20 +75,33 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
   }
   const runtime::DumpStages& stages = dump.stages();
   bool fuse = fusion_on.load();
-  std::string trace;
-  ir::verify(graph);
-  if (fuse) graph = ir::run_passes(std::move(graph), stages.graph ? &trace : nullptr);
-  graph = ir::split_reductions(graph, reduction_chunk.load());
-  if (stages.graph) {
-    dump.write("graph", (fuse ? trace : "eager: no passes\n") +
-                            "after split_reductions:\n" + ir::print(graph));
+  int64_t chunk = reduction_chunk.load();
+  // Dumps need the passes' trace and the schedule's notes, so they always schedule afresh.
+  bool cacheable = !stages.graph && !stages.fused;
+  std::string key = cacheable ? structure_key(graph, fuse, chunk) : std::string();
+  std::vector<ir::View> values;
+  if (auto cached = cacheable ? find_schedule(key) : nullptr) {
+    values = runtime::execute(cached->schedule, bind(*cached, graph), dump, run);
+  } else {
+    ir::Graph lowered = graph;
+    std::string trace;
+    ir::verify(graph);
+    if (fuse) graph = ir::run_passes(std::move(graph), stages.graph ? &trace : nullptr);
+    graph = ir::split_reductions(graph, chunk);
+    if (stages.graph) {
+      dump.write("graph", (fuse ? trace : "eager: no passes\n") +
+                              "after split_reductions:\n" + ir::print(graph));
+    }
+    ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse, .explain = stages.fused});
+    if (stages.fused)
+      dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
+                              (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
+                              ir::print_schedule(schedule));
+    std::vector<ir::View> external;
+    for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
+    values = runtime::execute(schedule, std::move(external), dump, run);
+    if (cacheable) remember_schedule(key, unbind(schedule, lowered));
   }
-  ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse, .explain = stages.fused});
-  if (stages.fused)
-    dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
-                            (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
-                            ir::print_schedule(schedule));
-  std::vector<ir::View> values = runtime::execute(schedule, dump, run);
   if (!run) return;
   std::lock_guard lock(graph_mutex());
   for (size_t i = 0; i < roots.size(); ++i) {

@@ -38,12 +38,12 @@ void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
 
 std::string target_description() { return codegen::host_target().description(); }
 
-std::vector<ir::View> execute(const ir::Schedule& schedule, const DumpSink& dump, bool run) {
+std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
+                              const DumpSink& dump, bool run) {
   const DumpStages& stages = dump.stages();
   codegen::DumpRequest request{stages.llvm, stages.opt, stages.assembly};
-  std::vector<ir::View> buffers(schedule.buffers.size());
-  for (size_t b = 0; b < schedule.buffers.size(); ++b)
-    buffers[b] = schedule.buffers[b].external;
+  std::vector<ir::View> buffers = std::move(external);
+  buffers.resize(schedule.buffers.size());
 
   std::string cache_log;
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {

@@ -14,8 +14,11 @@ namespace fusejit::runtime {
 // 0.1-0.6 µs here; splitting pays from roughly 64k elements).
 inline constexpr int64_t kParallelThreshold = 1 << 16;
 
-// `run = false` compiles (and dumps) without launching anything; the result is then empty.
-std::vector<ir::View> execute(const ir::Schedule& schedule, const DumpSink& dump, bool run = true);
+// `external` holds the data of the schedule's graph-input buffers (entries of the other
+// buffers are ignored). `run = false` compiles (and dumps) without launching anything; the
+// result is then empty.
+std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
+                              const DumpSink& dump, bool run = true);
 
 // The CPU kernels are compiled for, e.g. "znver3 (avx2, 16 floats per loop step)".
 std::string target_description();

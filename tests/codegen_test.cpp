@@ -1,5 +1,6 @@
 // The generated machine code: packed vector arithmetic in the loop, no library calls.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -70,7 +71,8 @@ TEST(Codegen, LlvmDumpsBeforeAndAfterOptimization) {
 }
 
 TEST(Codegen, DumpEnvironmentWritesFiles) {
-  std::string dir = ::testing::TempDir() + "fusejit_dump_test";
+  // One directory per process: the .native and .avx2 runs of this test may run at once.
+  std::string dir = ::testing::TempDir() + "fusejit_dump_test_" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   setenv("FUSEJIT_DUMP", "graph,fused,asm", 1);

@@ -348,3 +348,27 @@ TEST(Dump, EveryStageFromTheApi) {
   EXPECT_NE(text.find("=== kernel0.s"), std::string::npos);
   EXPECT_FALSE(y.is_evaluated());  // dumping compiles but does not run
 }
+
+// The schedule of a graph is reused for the same structure on other data; structure includes
+// which inputs are the same tensor, and the cache keeps no tensor's data alive.
+TEST(Caching, SchedulesAreReusedPerStructureNotPerData) {
+  for (int round = 0; round < 3; ++round) {
+    Tensor x = random_tensor({33, 65}, 100 + round), y = random_tensor({65}, 200 + round);
+    expect_matches_reference(fj::tanh(x * y + 1) - x, 4 * kUlp, 1e-6, "x*y");
+    expect_matches_reference(fj::tanh(x * x + 1) - x, 4 * kUlp, 1e-6, "x*x (aliased inputs)");
+    expect_matches_reference(fj::softmax(x, -1) + fj::sum(x), 1e-5, 1e-5, "reductions");
+  }
+  std::weak_ptr<fj::ir::Storage> data;
+  {
+    Tensor x = random_tensor({1000}, 7);
+    data = x.node()->value.storage;
+    (x * 3).eval();
+  }
+  EXPECT_TRUE(data.expired()) << "a cached schedule kept an input's data alive";
+  // A dump after cached evaluations still shows the passes and the kernel notes.
+  Tensor x = random_tensor({16}, 8);
+  (x * 2).eval();
+  std::string text = (x * 2).dump("graph,fused");
+  EXPECT_NE(text.find("after canonicalize"), std::string::npos) << text;
+  EXPECT_NE(text.find("materialized: graph output"), std::string::npos) << text;
+}

@@ -1,0 +1,101 @@
+#include "frontend/schedule_cache.h"
+
+#include <mutex>
+#include <unordered_map>
+
+namespace fusejit::frontend {
+namespace {
+
+// Cleared when full: graphs that change structure on every evaluation (a new constant each
+// time) must not grow it without bound.
+constexpr size_t kMaxSchedules = 1024;
+
+struct Cache {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<const CachedSchedule>> schedules;
+};
+
+Cache& cache() {
+  static Cache instance;
+  return instance;
+}
+
+bool same_view(const ir::View& a, const ir::View& b) {
+  return a.storage == b.storage && a.strides == b.strides && a.offset == b.offset;
+}
+
+}  // namespace
+
+std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction_chunk) {
+  std::string key;
+  auto put = [&key](auto value) { key.append(reinterpret_cast<const char*>(&value), sizeof value); };
+  auto put_list = [&](const auto& values) {
+    put(values.size());
+    for (auto value : values) put(value);
+  };
+  put(fuse);
+  put(reduction_chunk);
+  put(lowered.nodes.size());
+  std::vector<const ir::Storage*> storages;
+  for (const ir::GraphNode& node : lowered.nodes) {
+    put(node.op);
+    put(node.dtype);
+    put_list(node.shape);
+    put_list(node.inputs);
+    put(node.params.value);
+    put(node.params.step);
+    put(node.params.seed);
+    put(node.params.axes);
+    put(node.params.chunk);
+    if (node.op != ir::OpCode::Input) continue;
+    put_list(node.data.strides);
+    put(node.data.offset);
+    // Inputs sharing storage are told apart by their first appearance (CSE merges equal ones).
+    size_t alias = 0;
+    while (alias < storages.size() && storages[alias] != node.data.storage.get()) ++alias;
+    if (alias == storages.size()) storages.push_back(node.data.storage.get());
+    put(alias);
+  }
+  put_list(lowered.outputs);
+  return key;
+}
+
+std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered) {
+  auto cached = std::make_shared<CachedSchedule>();
+  cached->schedule = schedule;
+  for (size_t b = 0; b < schedule.buffers.size(); ++b) {
+    const ir::View& view = schedule.buffers[b].external;
+    if (!view.storage) continue;
+    ir::NodeId source = -1;
+    for (size_t id = 0; id < lowered.nodes.size() && source < 0; ++id)
+      if (lowered.nodes[id].op == ir::OpCode::Input && same_view(lowered.nodes[id].data, view))
+        source = static_cast<ir::NodeId>(id);
+    if (source < 0) return nullptr;  // an input the passes made up: do not cache
+    cached->bindings.push_back({static_cast<int32_t>(b), source});
+    cached->schedule.buffers[b].external = {};
+  }
+  return cached;
+}
+
+std::vector<ir::View> bind(const CachedSchedule& cached, const ir::Graph& lowered) {
+  std::vector<ir::View> external(cached.schedule.buffers.size());
+  for (auto [buffer, node] : cached.bindings) external[buffer] = lowered.nodes[node].data;
+  return external;
+}
+
+std::shared_ptr<const CachedSchedule> find_schedule(const std::string& key) {
+  Cache& c = cache();
+  std::lock_guard lock(c.mutex);
+  auto it = c.schedules.find(key);
+  return it == c.schedules.end() ? nullptr : it->second;
+}
+
+void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached) {
+  if (!cached) return;
+  Cache& c = cache();
+  std::lock_guard lock(c.mutex);
+  if (c.schedules.size() >= kMaxSchedules) c.schedules.clear();
+  c.schedules.emplace(key, std::move(cached));
+}
+
+}  // namespace fusejit::frontend

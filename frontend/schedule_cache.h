@@ -1,0 +1,36 @@
+// Schedules of recently evaluated graphs, keyed by their structure. Evaluating the same
+// expression again on other data (the common case in a loop) reuses the schedule and skips
+// the passes and fusion, which cost more than a small kernel runs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ir/kernel.h"
+
+namespace fusejit::frontend {
+
+// A schedule with its graph-input buffers unbound, and which lowered graph node fills each.
+struct CachedSchedule {
+  ir::Schedule schedule;  // external views cleared: the cache keeps no tensor's data alive
+  std::vector<std::pair<int32_t, ir::NodeId>> bindings;  // (schedule buffer, Input node)
+};
+
+// Everything that decides a lowered graph's schedule: ops, types, shapes, parameters, edges
+// and outputs, the layout of each input and which inputs share storage, and the settings. Not
+// the data itself.
+std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction_chunk);
+
+// What `schedule` (built from `lowered`) needs to be reused for another graph of the same key.
+std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered);
+
+// The external views for a cached schedule, taken from `lowered`'s Input nodes.
+std::vector<ir::View> bind(const CachedSchedule& cached, const ir::Graph& lowered);
+
+// Thread-safe; holds a bounded number of schedules.
+std::shared_ptr<const CachedSchedule> find_schedule(const std::string& key);
+void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached);
+
+}  // namespace fusejit::frontend
