@@ -101,9 +101,4 @@ KernelLookup get_kernel(const ir::Kernel& kernel, const codegen::DumpRequest& du
   return cache().get(kernel, dump, texts);
 }
 
-Counters& counters() {
-  static Counters instance;
-  return instance;
-}
-
 }  // namespace fusejit::runtime
