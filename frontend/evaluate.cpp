@@ -76,12 +76,13 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
   const runtime::DumpStages& stages = dump.stages();
   bool fuse = fusion_on.load();
   int64_t chunk = reduction_chunk.load();
-  // Dumps need the passes' trace and the schedule's notes, so they always schedule afresh.
-  bool cacheable = !stages.graph && !stages.fused;
+  // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
+  // schedule afresh.
+  bool cacheable = !stages.any();
   std::string key = cacheable ? structure_key(graph, fuse, chunk) : std::string();
   std::vector<ir::View> values;
   if (auto cached = cacheable ? find_schedule(key) : nullptr) {
-    values = runtime::execute(cached->schedule, bind(*cached, graph), dump, run);
+    values = runtime::execute(cached->schedule, bind(*cached, graph), dump, run, &cached->kernels);
   } else {
     ir::Graph lowered = graph;
     std::string trace;
@@ -99,8 +100,9 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
                               ir::print_schedule(schedule));
     std::vector<ir::View> external;
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
-    values = runtime::execute(schedule, std::move(external), dump, run);
-    if (cacheable) remember_schedule(key, unbind(schedule, lowered));
+    runtime::KernelFns kernels;
+    values = runtime::execute(schedule, std::move(external), dump, run, nullptr, &kernels);
+    if (cacheable) remember_schedule(key, unbind(schedule, lowered, std::move(kernels)));
   }
   if (!run) return;
   std::lock_guard lock(graph_mutex());

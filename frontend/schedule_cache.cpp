@@ -60,9 +60,12 @@ std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction
   return key;
 }
 
-std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered) {
+std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
+                                             runtime::KernelFns kernels) {
+  if (kernels.size() != schedule.kernels.size()) return nullptr;
   auto cached = std::make_shared<CachedSchedule>();
   cached->schedule = schedule;
+  cached->kernels = std::move(kernels);
   for (size_t b = 0; b < schedule.buffers.size(); ++b) {
     const ir::View& view = schedule.buffers[b].external;
     if (!view.storage) continue;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ir/kernel.h"
+#include "runtime/executor.h"
 
 namespace fusejit::frontend {
 
@@ -16,6 +17,7 @@ namespace fusejit::frontend {
 struct CachedSchedule {
   ir::Schedule schedule;  // external views cleared: the cache keeps no tensor's data alive
   std::vector<std::pair<int32_t, ir::NodeId>> bindings;  // (schedule buffer, Input node)
+  runtime::KernelFns kernels;  // each kernel's compiled code
 };
 
 // Everything that decides a lowered graph's schedule: ops, types, shapes, parameters, edges
@@ -23,8 +25,10 @@ struct CachedSchedule {
 // the data itself.
 std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction_chunk);
 
-// What `schedule` (built from `lowered`) needs to be reused for another graph of the same key.
-std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered);
+// What `schedule` (built from `lowered`, run with `kernels`) needs to be reused for another
+// graph of the same key.
+std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
+                                             runtime::KernelFns kernels);
 
 // The external views for a cached schedule, taken from `lowered`'s Input nodes.
 std::vector<ir::View> bind(const CachedSchedule& cached, const ir::Graph& lowered);

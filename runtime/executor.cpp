@@ -39,7 +39,8 @@ void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
 std::string target_description() { return codegen::host_target().description(); }
 
 std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const DumpSink& dump, bool run) {
+                              const DumpSink& dump, bool run, const KernelFns* known,
+                              KernelFns* resolved) {
   const DumpStages& stages = dump.stages();
   codegen::DumpRequest request{stages.llvm, stages.opt, stages.assembly};
   std::vector<ir::View> buffers = std::move(external);
@@ -50,8 +51,14 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
     const ir::ScheduledKernel& scheduled = schedule.kernels[k];
     const ir::Kernel& kernel = scheduled.kernel;
     codegen::DumpTexts texts;
-    KernelLookup lookup = get_kernel(kernel, request, &texts);
-    std::string name = "kernel" + std::to_string(k);
+    KernelLookup lookup;
+    if (known) {
+      lookup = {(*known)[k], true, 0};
+      counters().cache_hits++;
+    } else {
+      lookup = get_kernel(kernel, request, &texts);
+    }
+    if (resolved) resolved->push_back(lookup.fn);
     if (stages.fused) {
       char line[96];
       if (lookup.cache_hit)
@@ -60,6 +67,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
         std::snprintf(line, sizeof line, "kernel %zu: compiled in %.2f ms\n", k, lookup.compile_ms);
       cache_log += line;
     }
+    std::string name = "kernel" + std::to_string(k);
     if (stages.llvm) dump.write(name + ".ll", texts.llvm);
     if (stages.opt) dump.write(name + ".opt.ll", texts.opt);
     if (stages.assembly) dump.write(name + ".s", texts.assembly);

@@ -7,10 +7,9 @@
 
 #include "codegen/compile.h"
 #include "ir/kernel.h"
+#include "runtime/executor.h"
 
 namespace fusejit::runtime {
-
-using KernelFn = void (*)(void* const* args, int64_t begin, int64_t end);
 
 struct KernelLookup {
   KernelFn fn = nullptr;

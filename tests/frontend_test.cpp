@@ -371,4 +371,5 @@ TEST(Caching, SchedulesAreReusedPerStructureNotPerData) {
   std::string text = (x * 2).dump("graph,fused");
   EXPECT_NE(text.find("after canonicalize"), std::string::npos) << text;
   EXPECT_NE(text.find("materialized: graph output"), std::string::npos) << text;
+  EXPECT_NE((x * 2).dump("asm").find("kernel0.s"), std::string::npos);
 }
