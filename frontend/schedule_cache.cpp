@@ -3,6 +3,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "ir/key.h"
+
 namespace fusejit::frontend {
 namespace {
 
@@ -27,37 +29,32 @@ bool same_view(const ir::View& a, const ir::View& b) {
 }  // namespace
 
 std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction_chunk) {
-  std::string key;
-  auto put = [&key](auto value) { key.append(reinterpret_cast<const char*>(&value), sizeof value); };
-  auto put_list = [&](const auto& values) {
-    put(values.size());
-    for (auto value : values) put(value);
-  };
-  put(fuse);
-  put(reduction_chunk);
-  put(lowered.nodes.size());
+  ir::KeyWriter key;
+  key.put(fuse);
+  key.put(reduction_chunk);
+  key.put(lowered.nodes.size());
   std::vector<const ir::Storage*> storages;
   for (const ir::GraphNode& node : lowered.nodes) {
-    put(node.op);
-    put(node.dtype);
-    put_list(node.shape);
-    put_list(node.inputs);
-    put(node.params.value);
-    put(node.params.step);
-    put(node.params.seed);
-    put(node.params.axes);
-    put(node.params.chunk);
+    key.put(node.op);
+    key.put(node.dtype);
+    key.put_list(node.shape);
+    key.put_list(node.inputs);
+    key.put(node.params.value);
+    key.put(node.params.step);
+    key.put(node.params.seed);
+    key.put(node.params.axes);
+    key.put(node.params.chunk);
     if (node.op != ir::OpCode::Input) continue;
-    put_list(node.data.strides);
-    put(node.data.offset);
+    key.put_list(node.data.strides);
+    key.put(node.data.offset);
     // Inputs sharing storage are told apart by their first appearance (CSE merges equal ones).
     size_t alias = 0;
     while (alias < storages.size() && storages[alias] != node.data.storage.get()) ++alias;
     if (alias == storages.size()) storages.push_back(node.data.storage.get());
-    put(alias);
+    key.put(alias);
   }
-  put_list(lowered.outputs);
-  return key;
+  key.put_list(lowered.outputs);
+  return key.take();
 }
 
 std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,

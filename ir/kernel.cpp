@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "ir/kernel.h"
+#include "ir/key.h"
 
 namespace fusejit::ir {
 namespace {
@@ -63,31 +64,25 @@ std::string print_kernel(const Kernel& kernel) {
 }
 
 std::string Kernel::key() const {
-  // A compact binary encoding: it is built on every evaluation, so no text formatting.
-  std::string key;
-  auto put = [&key](auto value) { key.append(reinterpret_cast<const char*>(&value), sizeof value); };
-  auto put_list = [&](const auto& values) {
-    put(values.size());
-    for (auto value : values) put(value);
-  };
-  put_list(domain);
-  put(reduce_begin);
-  put(reduce_end);
-  put(chunk);
-  put_list(input_dtypes);
+  KeyWriter key;
+  key.put_list(domain);
+  key.put(reduce_begin);
+  key.put(reduce_end);
+  key.put(chunk);
+  key.put_list(input_dtypes);
   for (const KernelOp& op : ops) {
-    put(op.op);
-    put(op.dtype);
-    put(op.slot);
-    put(op.params.value);
-    put(op.params.step);
-    put(op.params.seed);
-    put_list(op.args);
-    put_list(op.strides);
-    put(op.row);
+    key.put(op.op);
+    key.put(op.dtype);
+    key.put(op.slot);
+    key.put(op.params.value);
+    key.put(op.params.step);
+    key.put(op.params.seed);
+    key.put_list(op.args);
+    key.put_list(op.strides);
+    key.put(op.row);
   }
-  put_list(outputs);
-  return key;
+  key.put_list(outputs);
+  return key.take();
 }
 
 std::string print_schedule(const Schedule& schedule) {
