@@ -84,16 +84,16 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
   if (auto cached = cacheable ? find_schedule(key) : nullptr) {
     values = runtime::execute(cached->schedule, bind(*cached, graph), dump, run, &cached->kernels);
   } else {
-    ir::Graph lowered = graph;
+    // `graph` stays as lowered: a cached schedule binds to its Input nodes.
     std::string trace;
     ir::verify(graph);
-    if (fuse) graph = ir::run_passes(std::move(graph), stages.graph ? &trace : nullptr);
-    graph = ir::split_reductions(graph, chunk);
+    ir::Graph optimized = fuse ? ir::run_passes(graph, stages.graph ? &trace : nullptr) : ir::Graph();
+    ir::Graph split = ir::split_reductions(fuse ? optimized : graph, chunk);
     if (stages.graph) {
       dump.write("graph", (fuse ? trace : "eager: no passes\n") +
-                              "after split_reductions:\n" + ir::print(graph));
+                              "after split_reductions:\n" + ir::print(split));
     }
-    ir::Schedule schedule = ir::schedule_kernels(graph, {.fuse = fuse, .explain = stages.fused});
+    ir::Schedule schedule = ir::schedule_kernels(split, {.fuse = fuse, .explain = stages.fused});
     if (stages.fused)
       dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
                               (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
@@ -102,7 +102,7 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
     runtime::KernelFns kernels;
     values = runtime::execute(schedule, std::move(external), dump, run, nullptr, &kernels);
-    if (cacheable) remember_schedule(key, unbind(schedule, lowered, std::move(kernels)));
+    if (cacheable) remember_schedule(key, unbind(schedule, graph, std::move(kernels)));
   }
   if (!run) return;
   std::lock_guard lock(graph_mutex());

@@ -179,15 +179,18 @@ Graph split_reductions(const Graph& graph, int64_t chunk) {
   return out;
 }
 
-Graph run_passes(Graph graph, std::string* trace) {
+Graph run_passes(const Graph& input, std::string* trace) {
   struct Pass {
     const char* name;
     Graph (*run)(const Graph&);
   };
   static constexpr Pass kPasses[] = {{"canonicalize", canonicalize}, {"dce", eliminate_dead_code}};
-  if (trace) *trace += "before passes:\n" + print(graph);
+  if (trace) *trace += "before passes:\n" + print(input);
+  Graph graph;
+  const Graph* current = &input;  // the input is read, never copied
   for (const Pass& pass : kPasses) {
-    graph = pass.run(graph);
+    graph = pass.run(*current);
+    current = &graph;
     if (trace) *trace += std::string("after ") + pass.name + ":\n" + print(graph);
   }
   verify(graph);

@@ -31,6 +31,6 @@ Graph split_reductions(const Graph& graph, int64_t chunk);
 
 // The standard sequence: canonicalize, DCE, then verify. Appends the graph before and after
 // each pass to `trace` when given.
-Graph run_passes(Graph graph, std::string* trace = nullptr);
+Graph run_passes(const Graph& graph, std::string* trace = nullptr);
 
 }  // namespace fusejit::ir
