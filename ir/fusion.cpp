@@ -65,19 +65,20 @@ struct Group {
   std::vector<int32_t> reads;
 };
 
-// Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined.
+// Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined. Appends
+// each kernel's space to `spaces`.
 //
 // Nodes are taken in order; each joins the first group of its operands (or of another consumer
 // of the same value over the same space, so eval({x * 2, exp(x)}) and eval({x * 2, sum(x, {1})})
-// are one pass over x) that can
-// hold it without a cycle between groups, and the other such groups are merged in when they are
-// independent of it. A group iterates over one space: an elementwise group over its shape, a
+// are one pass over x) that can hold it without a cycle between groups, and the other such
+// groups are merged in when they are independent of it. A group iterates over one space: an elementwise group over its shape, a
 // reduction group over the reductions' input. There, nodes of that shape compute per element
 // (the prologue, and for row reductions also what broadcasts a per-row value back); other
 // nodes of a row reduction group compute per row. Elementwise groups over `max_ops` are cut
 // into runs of consecutive nodes.
 std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& options,
-                                 std::map<int32_t, std::string>& cut_notes) {
+                                 std::map<int32_t, std::string>& cut_notes,
+                                 std::vector<Space>& spaces) {
   size_t n = graph.nodes.size();
   std::vector<bool> is_output(n, false);
   for (NodeId output : graph.outputs) is_output[output] = true;
@@ -235,7 +236,10 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
                            std::to_string(options.max_ops_per_kernel) + " ops";
       it->second = {kernels, 0};
     }
-    if (it->second.first == kernels) ++kernels;
+    if (it->second.first == kernels) {
+      spaces.push_back(groups[g].space);
+      ++kernels;
+    }
     out[id] = it->second.first;
     ++it->second.second;
   }
@@ -295,8 +299,9 @@ void collapse_domain(Kernel& kernel, const Space& space) {
 Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   size_t n = graph.nodes.size();
   std::map<int32_t, std::string> cut_notes;
-  std::vector<int32_t> group = group_nodes(graph, options, cut_notes);
-  int32_t groups = group.empty() ? 0 : *std::max_element(group.begin(), group.end()) + 1;
+  std::vector<Space> spaces;
+  std::vector<int32_t> group = group_nodes(graph, options, cut_notes, spaces);
+  auto groups = static_cast<int32_t>(spaces.size());
 
   std::vector<std::vector<NodeId>> consumers(n);
   for (size_t id = 0; id < n; ++id)
@@ -375,15 +380,6 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   }
 
   std::vector<ScheduledKernel> kernels(groups);
-  std::vector<Space> spaces(groups);
-  std::vector<bool> space_set(groups, false);
-  for (size_t id = 0; id < n; ++id) {
-    int32_t g = group[id];
-    if (g < 0) continue;
-    Space space = space_of(graph, static_cast<NodeId>(id));
-    if (!space_set[g] || space.axes != 0) spaces[g] = space;
-    space_set[g] = true;
-  }
   std::vector<std::vector<int32_t>> producer_kernels(groups);
   for (int32_t g = 0; g < groups; ++g) {
     ScheduledKernel& scheduled = kernels[g];
