@@ -291,9 +291,7 @@ class KernelEmitter {
     compute_row_values(0);
     Stash stash = plan_stash(range, stages, stage);
     for (int s = 1; s <= stages; ++s) {
-      std::vector<int32_t> reductions;
-      for (size_t i = 0; i < count; ++i)
-        if (ir::is_reduction(kernel_.ops[i].op) && stage[i] == s) reductions.push_back(static_cast<int32_t>(i));
+      std::vector<int32_t> reductions = reductions_of_sweep(s, stage);
       // amax/amin keep the last NaN seen per lane apart: the running max is then one vmaxps,
       // not a NaN-propagating compare-and-blend chain.
       std::vector<Value*> accumulators, nan_seen;
@@ -306,8 +304,7 @@ class KernelEmitter {
           b_.CreateStore(math_.c(0), nan_seen.back());
         }
       }
-      std::vector<int32_t> sinks;
-      for (int32_t r : reductions) sinks.push_back(kernel_.ops[r].args[0]);
+      std::vector<int32_t> sinks = sweep_sinks(s, stages, stage);
       sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
         // Only a partial step masks its lanes: a mask in every step would turn each load into
         // a masked one.
@@ -338,13 +335,32 @@ class KernelEmitter {
       }
       compute_row_values(s);
     }
-    std::vector<int32_t> sinks;
-    for (int32_t out : kernel_.outputs)
-      if (!kernel_.ops[out].row) sinks.push_back(out);
+    std::vector<int32_t> sinks = sweep_sinks(stages + 1, stages, stage);
     if (sinks.empty()) return;
     sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
       store_outputs(step, step.offset, true);
     }, true);
+  }
+
+  // The reductions accumulated by sweep s (1 .. stages) of a row.
+  std::vector<int32_t> reductions_of_sweep(int s, const std::vector<int>& stage) const {
+    std::vector<int32_t> reductions;
+    for (size_t i = 0; i < kernel_.ops.size(); ++i)
+      if (ir::is_reduction(kernel_.ops[i].op) && stage[i] == s) reductions.push_back(static_cast<int32_t>(i));
+    return reductions;
+  }
+
+  // What sweep s of a row computes for its consumer: the operands of its reductions, or in the
+  // last sweep (stages + 1) the outputs stored per element.
+  std::vector<int32_t> sweep_sinks(int s, int stages, const std::vector<int>& stage) const {
+    std::vector<int32_t> sinks;
+    if (s <= stages) {
+      for (int32_t r : reductions_of_sweep(s, stage)) sinks.push_back(kernel_.ops[r].args[0]);
+    } else {
+      for (int32_t out : kernel_.outputs)
+        if (!kernel_.ops[out].row) sinks.push_back(out);
+    }
+    return sinks;
   }
 
   // Expensive per-element values that several sweeps of a row need (softmax's exp(x - max))
@@ -364,13 +380,7 @@ class KernelEmitter {
     std::vector<int> sweeps(count, 0);
     for (int s = 1; s <= stages + 1; ++s) {
       std::vector<bool> wanted(count, false);
-      for (size_t i = 0; i < count; ++i) {
-        const ir::KernelOp& op = kernel_.ops[i];
-        bool sink = s <= stages ? ir::is_reduction(op.op) && stage[i] == s : false;
-        if (sink) wanted[op.args[0]] = true;
-      }
-      if (s == stages + 1)
-        for (int32_t out : kernel_.outputs) wanted[out] = !kernel_.ops[out].row;
+      for (int32_t sink : sweep_sinks(s, stages, stage)) wanted[sink] = true;
       for (size_t i = count; i-- > 0;)
         if (wanted[i])
           for (int32_t a : kernel_.ops[i].args) wanted[a] = wanted[a] || !kernel_.ops[a].row;
