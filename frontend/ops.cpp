@@ -10,7 +10,6 @@ using ir::OpCode;
 // A Bool operand of an arithmetic op counts as 0/1 and an Int64 one as its value; a Float32
 // condition counts as "nonzero" (an Int64 one converts through Float32).
 std::shared_ptr<ir::Node> convert(std::shared_ptr<ir::Node> node, DType dtype) {
-  if (node->dtype == dtype) return node;
   if (node->dtype == DType::Int64 && dtype == DType::Bool) node = convert(node, DType::Float32);
   if (node->dtype == dtype) return node;
   OpCode op = dtype == DType::Float32 ? OpCode::ToFloat : OpCode::ToBool;

@@ -44,6 +44,12 @@ int64_t reduced_count(const Shape& shape, uint64_t axes) {
   return count;
 }
 
+// The Float32 values of `x`: a Bool tensor counts as 0/1, an Int64 one as its values (x * 1
+// converts them).
+Tensor as_float(const char* op, const Tensor& x) {
+  return checked(op, x).dtype() != DType::Float32 ? x * 1.0f : x;
+}
+
 Tensor reduce_node(OpCode op, const Tensor& x, uint64_t axes, bool keepdim) {
   Shape shape = ir::reduced_shape(x.sizes(), axes, keepdim);
   ir::OpParams params;
@@ -53,8 +59,7 @@ Tensor reduce_node(OpCode op, const Tensor& x, uint64_t axes, bool keepdim) {
 }
 
 Tensor reduce(OpCode op, const char* name, const Tensor& input, const Shape& dims, bool keepdim) {
-  // A Bool tensor counts as 0/1, an Int64 one as its values (x * 1 converts them).
-  Tensor x = checked(name, input).dtype() != DType::Float32 ? input * 1.0f : input;
+  Tensor x = as_float(name, input);
   uint64_t axes = axes_of(name, x, dims);
   const Shape& shape = x.sizes();
   if (reduced_count(shape, axes) == 0) {
@@ -106,7 +111,7 @@ namespace {
 // PyTorch: the rows' extreme m, then the least index i with x[i] == m or x[i] NaN. Indices
 // are carried as floats, exact up to 2^24.
 Tensor arg_extreme(OpCode extreme, const char* name, const Tensor& input, int64_t dim, bool keepdim) {
-  Tensor x = checked(name, input).dtype() != DType::Float32 ? input * 1.0f : input;
+  Tensor x = as_float(name, input);
   uint64_t axes = axes_of(name, x, {dim});
   int64_t d = std::countr_zero(axes);
   int64_t size = x.size(d);
