@@ -8,6 +8,7 @@
 
 namespace fj = fusejit;
 using fj::Tensor;
+using fj::testing::error_message;
 using fj::testing::expect_matches_reference;
 using fj::testing::random_tensor;
 
@@ -173,40 +174,32 @@ TEST(Elementwise, IeeeSpecialValuesPropagate) {
 }
 
 TEST(Errors, NameTheOpAndTheShapes) {
-  auto message = [](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const fj::Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
-  std::string m = message([] { fj::ones({3, 4}) + fj::ones({5}); });
+  std::string m = error_message([] { fj::ones({3, 4}) + fj::ones({5}); });
   EXPECT_NE(m.find("add"), std::string::npos) << m;
   EXPECT_NE(m.find("[3,4]"), std::string::npos) << m;
   EXPECT_NE(m.find("[5]"), std::string::npos) << m;
-  m = message([] { fj::where(fj::ones({2}), fj::ones({3}), 0); });
+  m = error_message([] { fj::where(fj::ones({2}), fj::ones({3}), 0); });
   EXPECT_NE(m.find("where"), std::string::npos) << m;
-  m = message([] { fj::from_blob(nullptr, {2}); });
+  m = error_message([] { fj::from_blob(nullptr, {2}); });
   EXPECT_NE(m.find("from_blob"), std::string::npos) << m;
-  m = message([] {
+  m = error_message([] {
     float x;
     fj::from_blob(&x, {int64_t{1} << 40, int64_t{1} << 40});
   });
   EXPECT_NE(m.find("overflow"), std::string::npos) << m;
-  EXPECT_NE(message([] { fj::zeros({-1}); }).find("zeros"), std::string::npos);
-  EXPECT_NE(message([] { fj::tensor({1, 2}, {3}); }).find("tensor"), std::string::npos);
-  EXPECT_NE(message([] { fj::ones({2, 3}).size(2); }).find("dim 2"), std::string::npos);
-  EXPECT_NE(message([] { fj::ones({2}).item<float>(); }).find("item"), std::string::npos);
-  EXPECT_NE(message([] { fj::ones({2}).to_vector<bool>(); }).find("to_vector"), std::string::npos);
-  EXPECT_NE(message([] { fj::gelu(fj::ones({2}), "fast"); }).find("gelu"), std::string::npos);
-  EXPECT_NE(message([] { fj::arange(0, 1, 0); }).find("arange"), std::string::npos);
-  EXPECT_NE(message([] { fj::arange(0, 1, -1); }).find("arange"), std::string::npos);
-  EXPECT_NE(message([] { fj::set_num_threads(0); }).find("set_num_threads"), std::string::npos);
-  EXPECT_NE(message([] { Tensor().eval(); }).find("undefined"), std::string::npos);
-  EXPECT_NE(message([] { fj::relu(Tensor()); }).find("relu"), std::string::npos);
-  EXPECT_NE(message([] { fj::ones({2}).dump("graph,typo"); }).find("typo"), std::string::npos);
-  EXPECT_NE(message([] { fj::ones({int64_t{1} << 40}).eval(); }).find("allocate"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::zeros({-1}); }).find("zeros"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::tensor({1, 2}, {3}); }).find("tensor"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::ones({2, 3}).size(2); }).find("dim 2"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::ones({2}).item<float>(); }).find("item"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::ones({2}).to_vector<bool>(); }).find("to_vector"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::gelu(fj::ones({2}), "fast"); }).find("gelu"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::arange(0, 1, 0); }).find("arange"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::arange(0, 1, -1); }).find("arange"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::set_num_threads(0); }).find("set_num_threads"), std::string::npos);
+  EXPECT_NE(error_message([] { Tensor().eval(); }).find("undefined"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::relu(Tensor()); }).find("relu"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::ones({2}).dump("graph,typo"); }).find("typo"), std::string::npos);
+  EXPECT_NE(error_message([] { fj::ones({int64_t{1} << 40}).eval(); }).find("allocate"), std::string::npos);
 }
 
 TEST(Caching, SevenOpChainIsOneKernelCompiledOncePerShape) {

@@ -67,6 +67,17 @@ inline void expect_matches_reference(const Tensor& t, double rtol, double atol,
   }
 }
 
+// The message of the fusejit::Error that f() throws, or "no error".
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 inline std::vector<uint32_t> bits_of(const std::vector<float>& values) {
   std::vector<uint32_t> bits;
   for (float v : values) bits.push_back(std::bit_cast<uint32_t>(v));
