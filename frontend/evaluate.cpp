@@ -1,7 +1,6 @@
 // From pending tensors to computed values: lower, optimize, schedule, execute, bind.
+#include <algorithm>
 #include <atomic>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "frontend/lazy.h"
 #include "frontend/schedule_cache.h"
@@ -19,31 +18,51 @@ std::mutex& graph_mutex() {
   return mutex;
 }
 
-ir::Graph lower(const std::vector<std::shared_ptr<ir::Node>>& roots) {
-  ir::Graph graph;
-  std::unordered_map<const ir::Node*, ir::NodeId> ids;
-  std::vector<std::pair<const ir::Node*, bool>> stack;
+LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
+  static uint64_t lowerings = 0;  // guarded by graph_mutex()
+  uint64_t lowering = ++lowerings;
+  auto numbered = [lowering](const ir::Node* node) { return node->lowering == lowering; };
+  LazyOrder order;
+  std::vector<std::pair<ir::Node*, bool>> stack;
   for (const auto& root : roots) stack.push_back({root.get(), false});
+  std::reverse(stack.begin(), stack.end());
   while (!stack.empty()) {
     auto [node, inputs_done] = stack.back();
     stack.pop_back();
-    if (ids.count(node)) continue;
-    if (node->evaluated()) {
-      ir::GraphNode input{ir::OpCode::Input, node->dtype, node->shape, {}, {}, node->value};
-      ids[node] = graph.add(std::move(input));
-      continue;
-    }
-    if (!inputs_done) {
+    if (numbered(node)) continue;
+    if (!inputs_done && !node->evaluated()) {
       stack.push_back({node, true});
       for (auto it = node->inputs.rbegin(); it != node->inputs.rend(); ++it)
-        if (!ids.count(it->get())) stack.push_back({it->get(), false});
+        if (!numbered(it->get())) stack.push_back({it->get(), false});
+      continue;
+    }
+    node->lowering = lowering;
+    node->lowered_id = static_cast<ir::NodeId>(order.nodes.size());
+    order.nodes.push_back(node);
+  }
+  std::vector<bool> is_root(order.nodes.size());
+  for (const auto& root : roots) {
+    if (is_root[root->lowered_id]) continue;
+    is_root[root->lowered_id] = true;
+    order.roots.push_back(root.get());
+    order.outputs.push_back(root->lowered_id);
+  }
+  return order;
+}
+
+ir::Graph lower(const LazyOrder& order) {
+  ir::Graph graph;
+  graph.nodes.reserve(order.nodes.size());
+  for (const ir::Node* node : order.nodes) {
+    if (node->evaluated()) {
+      graph.add({ir::OpCode::Input, node->dtype, node->shape, {}, {}, node->value});
       continue;
     }
     ir::GraphNode lowered{node->op, node->dtype, node->shape, {}, node->params, {}};
-    for (const auto& input : node->inputs) lowered.inputs.push_back(ids.at(input.get()));
-    ids[node] = graph.add(std::move(lowered));
+    for (const auto& input : node->inputs) lowered.inputs.push_back(input->lowered_id);
+    graph.add(std::move(lowered));
   }
-  for (const auto& root : roots) graph.outputs.push_back(ids.at(root.get()));
+  graph.outputs = order.outputs;
   return graph;
 }
 
@@ -51,7 +70,7 @@ ir::Graph graph_of(const std::vector<Tensor>& outputs) {
   std::vector<std::shared_ptr<ir::Node>> roots;
   for (const Tensor& t : outputs) roots.push_back(t.node());
   std::lock_guard lock(graph_mutex());
-  return lower(roots);
+  return lower(order_nodes(roots));
 }
 
 namespace {
@@ -61,28 +80,41 @@ std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
 
 // Evaluates the pending ones among `outputs`; with `run` false, only compiles and dumps.
 void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump, bool run) {
-  std::vector<std::shared_ptr<ir::Node>> roots;
-  std::unordered_set<const ir::Node*> seen;
-  for (const Tensor& t : outputs) {
+  for (const Tensor& t : outputs)
     if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
-    if ((!t.is_evaluated() || !run) && seen.insert(t.node().get()).second) roots.push_back(t.node());
-  }
-  if (roots.empty()) return;
-  ir::Graph graph;
-  {
-    std::lock_guard lock(graph_mutex());
-    graph = lower(roots);
-  }
   const runtime::DumpStages& stages = dump.stages();
   bool fuse = fusion_on.load();
   int64_t chunk = reduction_chunk.load();
   // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
   // schedule afresh.
   bool cacheable = !stages.any();
-  std::string key = cacheable ? structure_key(graph, fuse, chunk) : std::string();
+
+  std::vector<std::shared_ptr<ir::Node>> pending;  // keeps the roots alive
+  std::vector<ir::Node*> roots;
+  std::string key;
+  std::shared_ptr<const CachedSchedule> cached;
+  std::vector<ir::View> external;
+  ir::Graph graph;
+  {
+    std::lock_guard lock(graph_mutex());
+    for (const Tensor& t : outputs)
+      if (!run || !t.node()->evaluated()) pending.push_back(t.node());
+    if (pending.empty()) return;
+    LazyOrder order = order_nodes(pending);
+    roots = order.roots;
+    if (cacheable) {
+      key = structure_key(order, fuse, chunk);
+      cached = find_schedule(key);
+    }
+    if (cached)
+      external = bind(*cached, order);
+    else
+      graph = lower(order);
+  }
+
   std::vector<ir::View> values;
-  if (auto cached = cacheable ? find_schedule(key) : nullptr) {
-    values = runtime::execute(cached->schedule, bind(*cached, graph), dump, run, &cached->kernels);
+  if (cached) {
+    values = runtime::execute(cached->schedule, std::move(external), dump, run, &cached->kernels);
   } else {
     // `graph` stays as lowered: a cached schedule binds to its Input nodes.
     std::string trace;
@@ -98,7 +130,6 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
       dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
                               (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
                               ir::print_schedule(schedule));
-    std::vector<ir::View> external;
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
     runtime::KernelFns kernels;
     values = runtime::execute(schedule, std::move(external), dump, run, nullptr, &kernels);
@@ -108,7 +139,7 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
   std::lock_guard lock(graph_mutex());
   for (size_t i = 0; i < roots.size(); ++i) {
     if (roots[i]->evaluated()) continue;  // another thread got there first
-    roots[i]->value = values[i];
+    roots[i]->value = std::move(values[i]);
     roots[i]->inputs.clear();  // the history is no longer needed
   }
 }
@@ -124,11 +155,16 @@ void set_reduction_chunk(int64_t elements) {
 using frontend::evaluate;
 
 void eval(const std::vector<Tensor>& outputs) {
-  evaluate(outputs, runtime::DumpSink::from_environment(), true);
+  bool pending = false;
+  {
+    std::lock_guard lock(frontend::graph_mutex());
+    for (const Tensor& t : outputs) pending = pending || !t.defined() || !t.node()->evaluated();
+  }
+  if (pending) evaluate(outputs, runtime::DumpSink::from_environment(), true);
 }
 
 const Tensor& Tensor::eval() const {
-  fusejit::eval({*this});
+  if (!is_evaluated()) fusejit::eval({*this});
   return *this;
 }
 

@@ -14,9 +14,18 @@ namespace fusejit::frontend {
 // bound back, so several threads may evaluate tensors that share history.
 std::mutex& graph_mutex();
 
-// The graph that computes `roots`; evaluated nodes enter as Input leaves. Call with
-// graph_mutex() held.
-ir::Graph lower(const std::vector<std::shared_ptr<ir::Node>>& roots);
+// The nodes that compute `roots`, in the order lower() numbers them: each after its inputs,
+// evaluated nodes as leaves (their history is not followed). Call with graph_mutex() held;
+// the pointers are valid only while it is held.
+struct LazyOrder {
+  std::vector<ir::Node*> nodes;
+  std::vector<ir::Node*> roots;      // without repeats
+  std::vector<ir::NodeId> outputs;   // each root's position in `nodes`
+};
+LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots);
+
+// The graph of `order`; evaluated nodes enter as Input leaves. Call with graph_mutex() held.
+ir::Graph lower(const LazyOrder& order);
 
 // The graph of `outputs` as they are now (for tests and tools).
 ir::Graph graph_of(const std::vector<Tensor>& outputs);

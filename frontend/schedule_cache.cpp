@@ -28,32 +28,36 @@ bool same_view(const ir::View& a, const ir::View& b) {
 
 }  // namespace
 
-std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction_chunk) {
-  ir::KeyWriter key;
+std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk) {
+  ir::KeyWriter key(64 * order.nodes.size());
   key.put(fuse);
   key.put(reduction_chunk);
-  key.put(lowered.nodes.size());
+  key.put(order.nodes.size());
   std::vector<const ir::Storage*> storages;
-  for (const ir::GraphNode& node : lowered.nodes) {
-    key.put(node.op);
-    key.put(node.dtype);
-    key.put_list(node.shape);
-    key.put_list(node.inputs);
-    key.put(node.params.value);
-    key.put(node.params.step);
-    key.put(node.params.seed);
-    key.put(node.params.axes);
-    key.put(node.params.chunk);
-    if (node.op != ir::OpCode::Input) continue;
-    key.put_list(node.data.strides);
-    key.put(node.data.offset);
+  for (const ir::Node* node : order.nodes) {
+    bool input = node->evaluated();
+    key.put(input ? ir::OpCode::Input : node->op);
+    key.put(node->dtype);
+    key.put_list(node->shape);
+    if (!input) {
+      key.put(node->inputs.size());
+      for (const auto& operand : node->inputs) key.put(operand->lowered_id);
+      key.put(node->params.value);
+      key.put(node->params.step);
+      key.put(node->params.seed);
+      key.put(node->params.axes);
+      key.put(node->params.chunk);
+      continue;
+    }
+    key.put_list(node->value.strides);
+    key.put(node->value.offset);
     // Inputs sharing storage are told apart by their first appearance (CSE merges equal ones).
     size_t alias = 0;
-    while (alias < storages.size() && storages[alias] != node.data.storage.get()) ++alias;
-    if (alias == storages.size()) storages.push_back(node.data.storage.get());
+    while (alias < storages.size() && storages[alias] != node->value.storage.get()) ++alias;
+    if (alias == storages.size()) storages.push_back(node->value.storage.get());
     key.put(alias);
   }
-  key.put_list(lowered.outputs);
+  key.put_list(order.outputs);
   return key.take();
 }
 
@@ -77,9 +81,9 @@ std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const
   return cached;
 }
 
-std::vector<ir::View> bind(const CachedSchedule& cached, const ir::Graph& lowered) {
+std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order) {
   std::vector<ir::View> external(cached.schedule.buffers.size());
-  for (auto [buffer, node] : cached.bindings) external[buffer] = lowered.nodes[node].data;
+  for (auto [buffer, node] : cached.bindings) external[buffer] = order.nodes[node]->value;
   return external;
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "frontend/lazy.h"
 #include "ir/kernel.h"
 #include "runtime/executor.h"
 
@@ -20,18 +21,20 @@ struct CachedSchedule {
   runtime::KernelFns kernels;  // each kernel's compiled code
 };
 
-// Everything that decides a lowered graph's schedule: ops, types, shapes, parameters, edges
-// and outputs, the layout of each input and which inputs share storage, and the settings. Not
-// the data itself.
-std::string structure_key(const ir::Graph& lowered, bool fuse, int64_t reduction_chunk);
+// Everything that decides the schedule of `order`'s lowered graph: ops, types, shapes,
+// parameters, edges and outputs, the layout of each input and which inputs share storage, and
+// the settings. Not the data itself. Built from the lazy nodes, so that a cached schedule
+// needs no graph. Call with graph_mutex() held.
+std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk);
 
 // What `schedule` (built from `lowered`, run with `kernels`) needs to be reused for another
 // graph of the same key.
 std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
                                              runtime::KernelFns kernels);
 
-// The external views for a cached schedule, taken from `lowered`'s Input nodes.
-std::vector<ir::View> bind(const CachedSchedule& cached, const ir::Graph& lowered);
+// The external views for a cached schedule, taken from the evaluated nodes of `order` (which
+// lower() makes Input nodes). Call with graph_mutex() held.
+std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order);
 
 // Thread-safe; holds a bounded number of schedules.
 std::shared_ptr<const CachedSchedule> find_schedule(const std::string& key);

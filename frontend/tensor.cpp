@@ -55,7 +55,8 @@ void check_dtype(const Tensor& t, const char* what) {
                 dtype_name(t.dtype()));
 }
 
-ir::View evaluated_view(const Tensor& t) {
+// Evaluated values never change, so the reference stays good.
+const ir::View& evaluated_view(const Tensor& t) {
   t.eval();
   std::lock_guard lock(frontend::graph_mutex());
   return t.node()->value;
@@ -85,7 +86,7 @@ Tensor input(DType dtype, Shape shape, std::shared_ptr<ir::Storage> storage) {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   check_dtype<T>(*this, "to_vector");
-  ir::View view = evaluated_view(*this);
+  const ir::View& view = evaluated_view(*this);
   const Shape& shape = sizes();
   int64_t count = ir::numel(shape);
   std::vector<T> out(count);
@@ -112,8 +113,8 @@ T Tensor::item() const {
 template <class T>
 T* Tensor::data_ptr() const {
   check_dtype<T>(*this, "data_ptr");
-  ir::View view = evaluated_view(*this);
-  if (view.strides != ir::contiguous_strides(sizes()))
+  const ir::View& view = evaluated_view(*this);
+  if (!ir::is_contiguous(sizes(), view.strides))
     throw InternalError("data_ptr: evaluated tensors are contiguous");
   return static_cast<T*>(view.storage->data()) + view.offset;
 }

@@ -64,7 +64,7 @@ std::string describe_node(const Graph& graph, NodeId id) {
       if (node.params.chunk) text += " chunk=" + std::to_string(node.params.chunk);
       break;
     case OpCode::Input:
-      if (node.data.strides != contiguous_strides(node.shape) || node.data.offset != 0)
+      if (!is_contiguous(node.shape, node.data.strides) || node.data.offset != 0)
         text += " strides=" + shape_string(node.data.strides) +
                 " offset=" + std::to_string(node.data.offset);
       break;

@@ -10,6 +10,8 @@ namespace fusejit::ir {
 
 class KeyWriter {
  public:
+  KeyWriter() = default;
+  explicit KeyWriter(size_t expected_bytes) { key_.reserve(expected_bytes); }
   template <class T>
   void put(T value) {
     static_assert(std::is_trivially_copyable_v<T>);

@@ -62,6 +62,10 @@ struct Node {
   std::vector<std::shared_ptr<Node>> inputs;
   OpParams params;
   View value;  // set when evaluated (and from the start for Input nodes)
+  // Scratch of the frontend's lowering (under its mutex): this node's position in the graph
+  // numbered by lowering `lowering`. Saves a node-to-id map on every evaluation.
+  uint64_t lowering = 0;
+  int32_t lowered_id = -1;
 
   Node(OpCode op, DType dtype, Shape shape, std::vector<std::shared_ptr<Node>> inputs = {},
        OpParams params = {})

@@ -39,6 +39,16 @@ Strides contiguous_strides(const Shape& shape) {
   return strides;
 }
 
+bool is_contiguous(const Shape& shape, const Strides& strides) {
+  if (strides.size() != shape.size()) return false;
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (strides[i] != stride) return false;
+    stride *= shape[i];
+  }
+  return true;
+}
+
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
   size_t rank = std::max(a.size(), b.size());
   Shape out(rank);

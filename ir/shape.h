@@ -19,6 +19,7 @@ std::optional<int64_t> checked_numel(const Shape& shape);
 int64_t numel(const Shape& shape);  // for shapes already checked
 
 Strides contiguous_strides(const Shape& shape);
+bool is_contiguous(const Shape& shape, const Strides& strides);  // == contiguous_strides(shape)
 
 // NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch), or nullopt.
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);

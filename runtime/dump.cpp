@@ -29,7 +29,9 @@ DumpStages parse_dump_stages(const std::string& list) {
 
 DumpSink DumpSink::from_environment() {
   DumpSink sink;
-  if (const char* list = std::getenv("FUSEJIT_DUMP")) sink.stages_ = parse_dump_stages(list);
+  const char* list = std::getenv("FUSEJIT_DUMP");
+  if (!list) return sink;  // the common case, on every evaluation: one lookup
+  sink.stages_ = parse_dump_stages(list);
   if (const char* dir = std::getenv("FUSEJIT_DUMP_DIR")) sink.directory_ = dir;
   return sink;
 }

@@ -47,6 +47,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
   buffers.resize(schedule.buffers.size());
 
   std::string cache_log;
+  std::vector<void*> args;
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
     const ir::ScheduledKernel& scheduled = schedule.kernels[k];
     const ir::Kernel& kernel = scheduled.kernel;
@@ -67,13 +68,15 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
         std::snprintf(line, sizeof line, "kernel %zu: compiled in %.2f ms\n", k, lookup.compile_ms);
       cache_log += line;
     }
-    std::string name = "kernel" + std::to_string(k);
-    if (stages.llvm) dump.write(name + ".ll", texts.llvm);
-    if (stages.opt) dump.write(name + ".opt.ll", texts.opt);
-    if (stages.assembly) dump.write(name + ".s", texts.assembly);
+    if (stages.llvm || stages.opt || stages.assembly) {
+      std::string name = "kernel" + std::to_string(k);
+      if (stages.llvm) dump.write(name + ".ll", texts.llvm);
+      if (stages.opt) dump.write(name + ".opt.ll", texts.opt);
+      if (stages.assembly) dump.write(name + ".s", texts.assembly);
+    }
     if (!run) continue;
 
-    std::vector<void*> args;
+    args.clear();
     for (const ir::BufferRef& input : scheduled.inputs) {
       const ir::View& view = buffers[input.buffer];
       auto* base = static_cast<char*>(view.storage->data());
