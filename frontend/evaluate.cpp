@@ -23,7 +23,9 @@ LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
   uint64_t lowering = ++lowerings;
   auto numbered = [lowering](const ir::Node* node) { return node->lowering == lowering; };
   LazyOrder order;
+  order.nodes.reserve(16);
   std::vector<std::pair<ir::Node*, bool>> stack;
+  stack.reserve(16);
   for (const auto& root : roots) stack.push_back({root.get(), false});
   std::reverse(stack.begin(), stack.end());
   while (!stack.empty()) {
@@ -40,10 +42,12 @@ LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
     node->lowered_id = static_cast<ir::NodeId>(order.nodes.size());
     order.nodes.push_back(node);
   }
-  std::vector<bool> is_root(order.nodes.size());
+  order.roots.reserve(roots.size());
+  order.outputs.reserve(roots.size());
+  std::vector<bool> is_root(roots.size() > 1 ? order.nodes.size() : 0);
   for (const auto& root : roots) {
-    if (is_root[root->lowered_id]) continue;
-    is_root[root->lowered_id] = true;
+    if (roots.size() > 1 && is_root[root->lowered_id]) continue;
+    if (roots.size() > 1) is_root[root->lowered_id] = true;
     order.roots.push_back(root.get());
     order.outputs.push_back(root->lowered_id);
   }

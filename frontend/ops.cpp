@@ -20,6 +20,8 @@ std::shared_ptr<ir::Node> convert(std::shared_ptr<ir::Node> node, DType dtype) {
 Tensor make(OpCode op, std::initializer_list<Tensor> operands) {
   std::vector<std::shared_ptr<ir::Node>> inputs;
   std::vector<ir::TypedShape> types;
+  inputs.reserve(operands.size());
+  types.reserve(operands.size());
   ir::OpKind kind = ir::op_info(op).kind;
   for (const Tensor& operand : operands) {
     if (!operand.defined())

@@ -34,6 +34,7 @@ std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_c
   key.put(reduction_chunk);
   key.put(order.nodes.size());
   std::vector<const ir::Storage*> storages;
+  storages.reserve(order.nodes.size());
   for (const ir::Node* node : order.nodes) {
     bool input = node->evaluated();
     key.put(input ? ir::OpCode::Input : node->op);

@@ -57,6 +57,10 @@ void check_dtype(const Tensor& t, const char* what) {
 
 // Evaluated values never change, so the reference stays good.
 const ir::View& evaluated_view(const Tensor& t) {
+  {
+    std::lock_guard lock(frontend::graph_mutex());
+    if (t.node()->evaluated()) return t.node()->value;
+  }
   t.eval();
   std::lock_guard lock(frontend::graph_mutex());
   return t.node()->value;

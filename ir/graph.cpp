@@ -104,7 +104,7 @@ TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
   for (size_t i = 1; i < inputs.size(); ++i) {
     auto merged = broadcast_shapes(shape, inputs[i].shape);
     if (!merged) return fail("shapes cannot be broadcast together");
-    shape = *merged;
+    shape = std::move(*merged);
   }
   switch (info.kind) {
     case OpKind::Leaf:
@@ -116,24 +116,24 @@ TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
     case OpKind::Binary:
     case OpKind::Ternary:
       for (size_t i = 0; i < inputs.size(); ++i) expect_dtype(i, DType::Float32);
-      return {DType::Float32, shape};
+      return {DType::Float32, std::move(shape)};
     case OpKind::Compare:
       for (size_t i = 0; i < inputs.size(); ++i) expect_dtype(i, DType::Float32);
-      return {DType::Bool, shape};
+      return {DType::Bool, std::move(shape)};
     case OpKind::Select:
       expect_dtype(0, DType::Bool);
       expect_dtype(1, DType::Float32);
       expect_dtype(2, DType::Float32);
-      return {DType::Float32, shape};
+      return {DType::Float32, std::move(shape)};
     case OpKind::ToFloat:
       if (inputs[0].dtype == DType::Float32) fail("input 0 must be bool or i64");
-      return {DType::Float32, shape};
+      return {DType::Float32, std::move(shape)};
     case OpKind::ToInt64:
       expect_dtype(0, DType::Float32);
-      return {DType::Int64, shape};
+      return {DType::Int64, std::move(shape)};
     case OpKind::ToBool:
       expect_dtype(0, DType::Float32);
-      return {DType::Bool, shape};
+      return {DType::Bool, std::move(shape)};
   }
   return fail("unknown op kind");
 }

@@ -3,6 +3,7 @@
 // evaluation, so no text formatting.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -10,12 +11,14 @@ namespace fusejit::ir {
 
 class KeyWriter {
  public:
-  KeyWriter() = default;
-  explicit KeyWriter(size_t expected_bytes) { key_.reserve(expected_bytes); }
+  explicit KeyWriter(size_t expected_bytes = 256) : key_(expected_bytes, '\0') {}
   template <class T>
   void put(T value) {
     static_assert(std::is_trivially_copyable_v<T>);
-    key_.append(reinterpret_cast<const char*>(&value), sizeof value);
+    // A plain copy into room made ahead: keys are built on every cached evaluation.
+    if (size_ + sizeof value > key_.size()) key_.resize(2 * key_.size() + sizeof value);
+    std::memcpy(key_.data() + size_, &value, sizeof value);
+    size_ += sizeof value;
   }
   // The length, then the elements (so [1],[2] and [1,2] differ).
   template <class List>
@@ -23,10 +26,14 @@ class KeyWriter {
     put(values.size());
     for (auto value : values) put(value);
   }
-  std::string take() { return std::move(key_); }
+  std::string take() {
+    key_.resize(size_);
+    return std::move(key_);
+  }
 
  private:
   std::string key_;
+  size_t size_ = 0;
 };
 
 }  // namespace fusejit::ir

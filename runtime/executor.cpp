@@ -48,6 +48,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
 
   std::string cache_log;
   std::vector<void*> args;
+  args.reserve(16);
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
     const ir::ScheduledKernel& scheduled = schedule.kernels[k];
     const ir::Kernel& kernel = scheduled.kernel;
@@ -96,6 +97,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
   if (stages.fused) dump.write("cache", cache_log);
   if (!run) return {};
   std::vector<ir::View> outputs;
+  outputs.reserve(schedule.outputs.size());
   for (int32_t output : schedule.outputs) outputs.push_back(buffers[output]);
   return outputs;
 }
