@@ -326,12 +326,25 @@ class KernelEmitter {
         });
       });
       for (size_t k = 0; k < reductions.size(); ++k) {
+        ir::OpCode op = kernel_.ops[reductions[k]].op;
         Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+        Value* result;
         if (nan_seen[k]) {
+          // A lane of `acc` is NaN only when a NaN was seen, so the lanes combine with plain
+          // max/min instructions and one test of `nan_seen` decides (in a row of 100 the
+          // NaN-aware combine at each halving cost more than the sweep).
           Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
-          acc = b_.CreateSelect(b_.CreateFCmpUNO(seen, seen), seen, acc);
+          Value* any_nan = b_.CreateOrReduce(b_.CreateFCmpUNO(seen, seen));
+          result = b_.CreateSelect(any_nan, llvm::ConstantFP::getNaN(b_.getFloatTy()),
+                                   horizontal(acc, [&](Value* x, Value* y) {
+                                     Value* keep = op == ir::OpCode::Amax ? b_.CreateFCmpOGT(x, y)
+                                                                          : b_.CreateFCmpOLT(x, y);
+                                     return b_.CreateSelect(keep, x, y);
+                                   }));
+        } else {
+          result = horizontal(acc, [&](Value* x, Value* y) { return ir::apply_combine(math_, op, x, y); });
         }
-        known[reductions[k]] = b_.CreateVectorSplat(lanes_, horizontal(kernel_.ops[reductions[k]].op, acc));
+        known[reductions[k]] = b_.CreateVectorSplat(lanes_, result);
       }
       compute_row_values(s);
     }
@@ -510,13 +523,14 @@ class KernelEmitter {
   Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
   static bool is_extremum(ir::OpCode op) { return op == ir::OpCode::Amax || op == ir::OpCode::Amin; }
 
-  // Combines the lanes of `value` pairwise, halves first: a fixed order for a given width.
-  Value* horizontal(ir::OpCode op, Value* value) {
+  // Combines the lanes of `value` pairwise with `combine`, halves first: a fixed order for a
+  // given width.
+  template <class Combine>
+  Value* horizontal(Value* value, Combine&& combine) {
     for (int width = lanes_; width > 1; width /= 2) {
       std::vector<int> low(width / 2), high(width / 2);
       for (int i = 0; i < width / 2; ++i) low[i] = i, high[i] = i + width / 2;
-      value = ir::apply_combine(math_, op, b_.CreateShuffleVector(value, low),
-                                b_.CreateShuffleVector(value, high));
+      value = combine(b_.CreateShuffleVector(value, low), b_.CreateShuffleVector(value, high));
     }
     return b_.CreateExtractElement(value, uint64_t{0});
   }

@@ -1,5 +1,6 @@
 // Reductions and what is composed of them: values against the reference interpreter, the
 // kernels they fuse into, determinism across threads, accuracy of long sums, edge cases.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -135,6 +136,30 @@ TEST(Reductions, NanAndInfinityPropagate) {
     EXPECT_EQ(fj::amin(y).item<float>(), -inf) << n;
     EXPECT_EQ(fj::amax(y).item<float>(), 1.0f) << n;
     EXPECT_EQ(fj::sum(y).item<float>(), -inf) << n;
+  }
+}
+
+// Row by row: a NaN decides only its own row, wherever it sits in the row (first step, partial
+// last step), and the rows beside it keep their extremes.
+TEST(Reductions, NanDecidesOnlyItsOwnRow) {
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t cols : {7, 37, 100, 1000}) {
+    std::vector<float> data(4 * cols);
+    for (int64_t i = 0; i < 4 * cols; ++i) data[i] = static_cast<float>((i * 7919) % 1013) - 500.0f;
+    data[1 * cols + cols - 1] = nan;
+    data[2 * cols] = nan;
+    Tensor x = fj::tensor(data, {4, cols});
+    std::vector<float> max = fj::amax(x, {1}).to_vector<float>();
+    std::vector<float> min = fj::amin(x, {1}).to_vector<float>();
+    for (int64_t r : {0, 3}) {
+      auto row = data.begin() + r * cols;
+      EXPECT_EQ(max[r], *std::max_element(row, row + cols)) << cols << " row " << r;
+      EXPECT_EQ(min[r], *std::min_element(row, row + cols)) << cols << " row " << r;
+    }
+    for (int64_t r : {1, 2}) {
+      EXPECT_TRUE(std::isnan(max[r])) << cols << " row " << r;
+      EXPECT_TRUE(std::isnan(min[r])) << cols << " row " << r;
+    }
   }
 }
 
