@@ -5,6 +5,7 @@
 #include "frontend/lazy.h"
 #include "ir/node.h"
 #include "runtime/buffer_pool.h"
+#include "runtime/parallel.h"
 
 namespace fusejit {
 
@@ -133,12 +134,27 @@ template float* Tensor::data_ptr<float>() const;
 template bool* Tensor::data_ptr<bool>() const;
 template int64_t* Tensor::data_ptr<int64_t>() const;
 
-Tensor tensor(std::vector<float> data, Shape shape) {
+namespace {
+
+void check_values_fill(size_t values, const Shape& shape) {
   checked_shape("tensor", shape);
-  if (static_cast<int64_t>(data.size()) != ir::numel(shape))
-    throw Error("tensor: " + std::to_string(data.size()) + " values do not fill shape " +
+  if (static_cast<int64_t>(values) != ir::numel(shape))
+    throw Error("tensor: " + std::to_string(values) + " values do not fill shape " +
                 ir::shape_string(shape) + " (" + std::to_string(ir::numel(shape)) + " elements)");
-  // The tensor adopts the vector's memory: no copy beyond the one made (or moved) into `data`.
+}
+
+}  // namespace
+
+Tensor tensor(const std::vector<float>& data, Shape shape) {
+  check_values_fill(data.size(), shape);
+  int64_t bytes = static_cast<int64_t>(data.size() * sizeof(float));
+  std::shared_ptr<ir::Storage> storage = runtime::allocate(bytes);
+  runtime::parallel_copy(storage->data(), data.data(), bytes);
+  return input(DType::Float32, std::move(shape), std::move(storage));
+}
+
+Tensor tensor(std::vector<float>&& data, Shape shape) {
+  check_values_fill(data.size(), shape);
   auto owner = std::make_shared<std::vector<float>>(std::move(data));
   auto storage = std::make_shared<ir::Storage>(owner->data(), static_cast<int64_t>(owner->size() * sizeof(float)),
                                                [owner](void*, int64_t) mutable { owner.reset(); });

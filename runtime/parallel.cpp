@@ -4,6 +4,8 @@
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -54,6 +56,16 @@ void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body) {
   arena->execute([&] {
     tbb::parallel_for(int64_t{0}, parts, [&](int64_t part) { body(part); },
                       tbb::static_partitioner());
+  });
+}
+
+void parallel_copy(void* to, const void* from, int64_t bytes) {
+  constexpr int64_t kMinPartBytes = int64_t{1} << 18;  // below, a fork/join costs more than it saves
+  int64_t parts = std::clamp<int64_t>(bytes / kMinPartBytes, 1, num_threads());
+  int64_t part_bytes = (bytes / parts + 63) / 64 * 64;
+  parallel_parts(parts, [&](int64_t part) {
+    int64_t begin = part * part_bytes, end = std::min(bytes, begin + part_bytes);
+    if (begin < end) std::memcpy(static_cast<char*>(to) + begin, static_cast<const char*>(from) + begin, end - begin);
   });
 }
 

@@ -12,4 +12,7 @@ int num_threads();
 // Runs body(part) for part in [0, parts), on up to num_threads() threads.
 void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body);
 
+// memcpy, split across the threads when large enough to pay for it.
+void parallel_copy(void* to, const void* from, int64_t bytes);
+
 }  // namespace fusejit::runtime

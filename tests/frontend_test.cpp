@@ -35,6 +35,26 @@ TEST(Creation, TensorAndAccessors) {
   EXPECT_EQ(fj::tensor({2.5f}, {}).item<float>(), 2.5f);
 }
 
+// An lvalue vector is copied (split across threads when large); a moved one is adopted.
+TEST(Creation, TensorCopiesAnLvalueAndAdoptsAMovedVector) {
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    for (int64_t n : {int64_t{0}, int64_t{5}, int64_t{1} << 20, (int64_t{1} << 20) + 13}) {
+      std::vector<float> data(n);
+      for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>(i % 4099);
+      Tensor copied = fj::tensor(data, {n});
+      std::vector<float> expected = data;
+      std::fill(data.begin(), data.end(), -1.0f);
+      EXPECT_EQ(copied.to_vector<float>(), expected) << n << " elements, " << threads << " threads";
+      const float* memory = expected.data();
+      Tensor adopted = fj::tensor(std::move(expected), {n});
+      if (n > 0) {
+        EXPECT_EQ(adopted.data_ptr<float>(), memory);
+      }
+    }
+  }
+}
+
 TEST(Creation, FromBlobDoesNotCopy) {
   std::vector<float> data = {1, 2, 3};
   Tensor t = fj::from_blob(data.data(), {3});

@@ -58,7 +58,10 @@ class Tensor {
 };
 
 // ---- creation ----
-Tensor tensor(std::vector<float> data, Shape shape);  // keeps `data`: std::move it for no copy
+// From values in row-major order. An lvalue vector is copied (into pooled memory, in parallel
+// when large); an rvalue one (std::move, or a braced list) is adopted without a copy.
+Tensor tensor(const std::vector<float>& data, Shape shape);
+Tensor tensor(std::vector<float>&& data, Shape shape);
 Tensor from_blob(float* data, Shape shape);  // no copy: the caller keeps `data` alive
 Tensor zeros(Shape shape);
 Tensor ones(Shape shape);
