@@ -1,6 +1,7 @@
 // From pending tensors to computed values: lower, optimize, schedule, execute, bind.
 #include <algorithm>
 #include <atomic>
+#include <span>
 
 #include "frontend/lazy.h"
 #include "frontend/schedule_cache.h"
@@ -83,7 +84,7 @@ std::atomic<bool> fusion_on{true};
 std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
 
 // Evaluates the pending ones among `outputs`; with `run` false, only compiles and dumps.
-void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump, bool run) {
+void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink& dump, bool run) {
   for (const Tensor& t : outputs)
     if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
   const runtime::DumpStages& stages = dump.stages();
@@ -105,7 +106,7 @@ void evaluate(const std::vector<Tensor>& outputs, const runtime::DumpSink& dump,
       if (!run || !t.node()->evaluated()) pending.push_back(t.node());
     if (pending.empty()) return;
     LazyOrder order = order_nodes(pending);
-    roots = order.roots;
+    roots = std::move(order.roots);
     if (cacheable) {
       key = structure_key(order, fuse, chunk);
       cached = find_schedule(key);
@@ -168,13 +169,13 @@ void eval(const std::vector<Tensor>& outputs) {
 }
 
 const Tensor& Tensor::eval() const {
-  if (!is_evaluated()) fusejit::eval({*this});
+  if (!is_evaluated()) evaluate({this, 1}, runtime::DumpSink::from_environment(), true);
   return *this;
 }
 
 std::string Tensor::dump(const std::string& stages) const {
   std::string text;
-  evaluate({*this}, runtime::DumpSink::into(text, runtime::parse_dump_stages(stages)), false);
+  evaluate({this, 1}, runtime::DumpSink::into(text, runtime::parse_dump_stages(stages)), false);
   return text;
 }
 

@@ -18,10 +18,11 @@ std::shared_ptr<ir::Node> convert(std::shared_ptr<ir::Node> node, DType dtype) {
 }
 
 Tensor make(OpCode op, std::initializer_list<Tensor> operands) {
+  constexpr size_t kMaxOperands = 3;  // the widest op kind, Select
+  if (operands.size() > kMaxOperands) throw InternalError(std::string(ir::op_name(op)) + ": too many operands");
   std::vector<std::shared_ptr<ir::Node>> inputs;
-  std::vector<ir::TypedShape> types;
   inputs.reserve(operands.size());
-  types.reserve(operands.size());
+  ir::OperandType types[kMaxOperands];
   ir::OpKind kind = ir::op_info(op).kind;
   for (const Tensor& operand : operands) {
     if (!operand.defined())
@@ -29,9 +30,9 @@ Tensor make(OpCode op, std::initializer_list<Tensor> operands) {
                   " is an undefined tensor");
     bool condition = kind == ir::OpKind::Select && inputs.empty();
     inputs.push_back(convert(operand.node(), condition ? DType::Bool : DType::Float32));
-    types.push_back({inputs.back()->dtype, inputs.back()->shape});
+    types[inputs.size() - 1] = {inputs.back()->dtype, &inputs.back()->shape};
   }
-  ir::TypedShape type = ir::infer_type(op, types);
+  ir::TypedShape type = ir::infer_type(op, {types, inputs.size()});
   return Tensor(std::make_shared<ir::Node>(op, type.dtype, std::move(type.shape), std::move(inputs)));
 }
 

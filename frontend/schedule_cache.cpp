@@ -29,7 +29,7 @@ bool same_view(const ir::View& a, const ir::View& b) {
 }  // namespace
 
 std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk) {
-  ir::KeyWriter key(64 * order.nodes.size());
+  ir::KeyWriter key(128 * order.nodes.size());  // room for a node's fields and a few dims
   key.put(fuse);
   key.put(reduction_chunk);
   key.put(order.nodes.size());

@@ -24,11 +24,11 @@ std::string type_string(DType dtype, const Shape& shape) {
   return std::string(dtype_name(dtype)) + shape_string(shape);
 }
 
-std::string types_string(const std::vector<TypedShape>& inputs) {
+std::string types_string(std::span<const OperandType> inputs) {
   std::string text;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (i) text += ", ";
-    text += type_string(inputs[i].dtype, inputs[i].shape);
+    text += type_string(inputs[i].dtype, *inputs[i].shape);
   }
   return text;
 }
@@ -89,7 +89,7 @@ std::string print(const Graph& graph) {
   return text + "\n";
 }
 
-TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
+TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
   const OpInfo& info = op_info(op);
   auto fail = [&](const std::string& why) -> TypedShape {
     throw Error(std::string(info.name) + ": " + why + " (inputs: " + types_string(inputs) + ")");
@@ -100,9 +100,9 @@ TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs) {
     if (inputs[i].dtype != dtype)
       fail("input " + std::to_string(i) + " must be " + dtype_name(dtype));
   };
-  Shape shape = inputs.empty() ? Shape{} : inputs[0].shape;
+  Shape shape = inputs.empty() ? Shape{} : *inputs[0].shape;
   for (size_t i = 1; i < inputs.size(); ++i) {
-    auto merged = broadcast_shapes(shape, inputs[i].shape);
+    auto merged = broadcast_shapes(shape, *inputs[i].shape);
     if (!merged) return fail("shapes cannot be broadcast together");
     shape = std::move(*merged);
   }
@@ -147,17 +147,17 @@ void verify(const Graph& graph) {
     const GraphNode& node = graph.nodes[id];
     const OpInfo& info = op_info(node.op);
     if (static_cast<int>(node.inputs.size()) != info.arity) fail(id, "wrong number of inputs");
-    std::vector<TypedShape> inputs;
+    std::vector<OperandType> inputs;
     for (NodeId input : node.inputs) {
       if (input < 0 || static_cast<size_t>(input) >= id) fail(id, "input not defined before use");
-      inputs.push_back({graph.nodes[input].dtype, graph.nodes[input].shape});
+      inputs.push_back({graph.nodes[input].dtype, &graph.nodes[input].shape});
     }
     if (!checked_numel(node.shape)) fail(id, "invalid shape");
     if (node.op == OpCode::Input) {
       if (!node.data.storage) fail(id, "input without data");
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");
     } else if (info.kind == OpKind::Reduce) {
-      const Shape& in = inputs[0].shape;
+      const Shape& in = *inputs[0].shape;
       uint64_t axes = node.params.axes;
       if (inputs[0].dtype != DType::Float32 || node.dtype != DType::Float32) fail(id, "must be f32");
       if (axes == 0 || (in.size() < 64 && axes >> in.size() != 0)) fail(id, "dims out of range");

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "ir/node.h"
@@ -50,6 +51,10 @@ struct TypedShape {
   DType dtype;
   Shape shape;
 };
-TypedShape infer_type(OpCode op, const std::vector<TypedShape>& inputs);
+struct OperandType {  // refers to a shape that outlives the call
+  DType dtype;
+  const Shape* shape;
+};
+TypedShape infer_type(OpCode op, std::span<const OperandType> inputs);
 
 }  // namespace fusejit::ir

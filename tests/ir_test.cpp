@@ -25,8 +25,8 @@ struct Builder {
     return graph.add({OpCode::Constant, DType::Float32, shape, {}, {.value = value}, {}});
   }
   NodeId op(OpCode code, std::vector<NodeId> inputs) {
-    std::vector<TypedShape> types;
-    for (NodeId i : inputs) types.push_back({graph.nodes[i].dtype, graph.nodes[i].shape});
+    std::vector<OperandType> types;
+    for (NodeId i : inputs) types.push_back({graph.nodes[i].dtype, &graph.nodes[i].shape});
     TypedShape type = infer_type(code, types);
     return graph.add({code, type.dtype, type.shape, inputs, {}, {}});
   }
@@ -72,7 +72,9 @@ TEST(Verifier, RejectsBrokenGraphs) {
   d.graph.add({OpCode::Neg, DType::Float32, {2}, {1}, {}, {}});  // input defined later
   d.input({2});
   EXPECT_THROW(verify(d.graph), InternalError);
-  EXPECT_THROW(infer_type(OpCode::Add, {{DType::Float32, {2}}, {DType::Float32, {3}}}), Error);
+  Shape two{2}, three{3};
+  std::vector<OperandType> mismatched = {{DType::Float32, &two}, {DType::Float32, &three}};
+  EXPECT_THROW(infer_type(OpCode::Add, mismatched), Error);
 }
 
 TEST(Passes, FoldSimplifyCseDce) {
