@@ -25,8 +25,8 @@ LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
   auto numbered = [lowering](const ir::Node* node) { return node->lowering == lowering; };
   LazyOrder order;
   order.nodes.reserve(16);
-  std::vector<std::pair<ir::Node*, bool>> stack;
-  stack.reserve(16);
+  static std::vector<std::pair<ir::Node*, bool>> stack;  // scratch, guarded by graph_mutex()
+  stack.clear();
   for (const auto& root : roots) stack.push_back({root.get(), false});
   std::reverse(stack.begin(), stack.end());
   while (!stack.empty()) {

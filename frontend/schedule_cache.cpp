@@ -33,8 +33,8 @@ std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_c
   key.put(fuse);
   key.put(reduction_chunk);
   key.put(order.nodes.size());
-  std::vector<const ir::Storage*> storages;
-  storages.reserve(order.nodes.size());
+  static std::vector<const ir::Storage*> storages;  // scratch, guarded by graph_mutex()
+  storages.clear();
   for (const ir::Node* node : order.nodes) {
     bool input = node->evaluated();
     key.put(input ? ir::OpCode::Input : node->op);

@@ -100,12 +100,11 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
     if (inputs[i].dtype != dtype)
       fail("input " + std::to_string(i) + " must be " + dtype_name(dtype));
   };
-  Shape shape = inputs.empty() ? Shape{} : *inputs[0].shape;
-  for (size_t i = 1; i < inputs.size(); ++i) {
-    auto merged = broadcast_shapes(shape, *inputs[i].shape);
-    if (!merged) return fail("shapes cannot be broadcast together");
-    shape = std::move(*merged);
-  }
+  std::optional<Shape> merged = inputs.size() < 2 ? std::optional<Shape>(inputs.empty() ? Shape{} : *inputs[0].shape)
+                                                 : broadcast_shapes(*inputs[0].shape, *inputs[1].shape);
+  for (size_t i = 2; i < inputs.size() && merged; ++i) merged = broadcast_shapes(*merged, *inputs[i].shape);
+  if (!merged) return fail("shapes cannot be broadcast together");
+  Shape& shape = *merged;
   switch (info.kind) {
     case OpKind::Leaf:
     case OpKind::Generator:
