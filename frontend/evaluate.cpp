@@ -83,28 +83,33 @@ namespace {
 std::atomic<bool> fusion_on{true};
 std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
 
-// Evaluates the pending ones among `outputs`; with `run` false, only compiles and dumps.
-void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink& dump, bool run) {
+// Evaluates the pending ones among `outputs` into `requested` dumps, or those FUSEJIT_DUMP asks
+// for when it is null (read only when something is pending); with `run` false, only compiles
+// and dumps.
+void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requested, bool run) {
   for (const Tensor& t : outputs)
     if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
-  const runtime::DumpStages& stages = dump.stages();
   bool fuse = fusion_on.load();
   int64_t chunk = reduction_chunk.load();
-  // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
-  // schedule afresh.
-  bool cacheable = !stages.any();
 
   std::vector<std::shared_ptr<ir::Node>> pending;  // keeps the roots alive
   std::vector<ir::Node*> roots;
+  runtime::DumpSink from_environment;
   std::string key;
   std::shared_ptr<const CachedSchedule> cached;
   std::vector<ir::View> external;
   ir::Graph graph;
+  std::unique_lock lock(graph_mutex());
+  for (const Tensor& t : outputs)
+    if (!run || !t.node()->evaluated()) pending.push_back(t.node());
+  if (pending.empty()) return;
+  if (!requested) from_environment = runtime::DumpSink::from_environment();
+  const runtime::DumpSink& dump = requested ? *requested : from_environment;
+  const runtime::DumpStages& stages = dump.stages();
+  // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
+  // schedule afresh.
+  bool cacheable = !stages.any();
   {
-    std::lock_guard lock(graph_mutex());
-    for (const Tensor& t : outputs)
-      if (!run || !t.node()->evaluated()) pending.push_back(t.node());
-    if (pending.empty()) return;
     LazyOrder order = order_nodes(pending);
     roots = std::move(order.roots);
     if (cacheable) {
@@ -116,6 +121,7 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink& dump, bo
     else
       graph = lower(order);
   }
+  lock.unlock();  // compiling and running need no lazy node
 
   std::vector<ir::View> values;
   if (cached) {
@@ -141,7 +147,7 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink& dump, bo
     if (cacheable) remember_schedule(key, unbind(schedule, graph, std::move(kernels)));
   }
   if (!run) return;
-  std::lock_guard lock(graph_mutex());
+  lock.lock();
   for (size_t i = 0; i < roots.size(); ++i) {
     if (roots[i]->evaluated()) continue;  // another thread got there first
     roots[i]->value = std::move(values[i]);
@@ -159,23 +165,17 @@ void set_reduction_chunk(int64_t elements) {
 
 using frontend::evaluate;
 
-void eval(const std::vector<Tensor>& outputs) {
-  bool pending = false;
-  {
-    std::lock_guard lock(frontend::graph_mutex());
-    for (const Tensor& t : outputs) pending = pending || !t.defined() || !t.node()->evaluated();
-  }
-  if (pending) evaluate(outputs, runtime::DumpSink::from_environment(), true);
-}
+void eval(const std::vector<Tensor>& outputs) { evaluate(outputs, nullptr, true); }
 
 const Tensor& Tensor::eval() const {
-  if (!is_evaluated()) evaluate({this, 1}, runtime::DumpSink::from_environment(), true);
+  evaluate({this, 1}, nullptr, true);
   return *this;
 }
 
 std::string Tensor::dump(const std::string& stages) const {
   std::string text;
-  evaluate({this, 1}, runtime::DumpSink::into(text, runtime::parse_dump_stages(stages)), false);
+  runtime::DumpSink sink = runtime::DumpSink::into(text, runtime::parse_dump_stages(stages));
+  evaluate({this, 1}, &sink, false);
   return text;
 }
 

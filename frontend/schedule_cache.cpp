@@ -1,5 +1,6 @@
 #include "frontend/schedule_cache.h"
 
+#include <bit>
 #include <mutex>
 #include <unordered_map>
 
@@ -14,7 +15,7 @@ constexpr size_t kMaxSchedules = 1024;
 
 struct Cache {
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<const CachedSchedule>> schedules;
+  std::unordered_map<std::string, std::shared_ptr<const CachedSchedule>, ir::KeyHash> schedules;
 };
 
 Cache& cache() {
@@ -43,6 +44,13 @@ std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_c
     if (!input) {
       key.put(node->inputs.size());
       for (const auto& operand : node->inputs) key.put(operand->lowered_id);
+      // Most ops (the elementwise ones) carry no parameters: one byte says so. Compared by bits,
+      // so that a constant -0.0 does not pass for "none".
+      const ir::OpParams& p = node->params;
+      bool parameters = std::bit_cast<uint64_t>(p.value) != 0 || std::bit_cast<uint64_t>(p.step) != 0 ||
+                        p.seed != 0 || p.axes != 0 || p.chunk != 0;
+      key.put(parameters);
+      if (!parameters) continue;
       key.put(node->params.value);
       key.put(node->params.step);
       key.put(node->params.seed);

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstring>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 namespace fusejit::ir {
@@ -34,6 +36,28 @@ class KeyWriter {
  private:
   std::string key_;
   size_t size_ = 0;
+};
+
+// Hashes a key word by word (std::hash of a string goes byte-wise); for the hash maps that keys
+// index.
+struct KeyHash {
+  size_t operator()(std::string_view key) const noexcept {
+    uint64_t hash = 0x9e3779b97f4a7c15ull ^ key.size();
+    size_t at = 0;
+    auto mix = [&hash](uint64_t word) {
+      hash = (hash ^ word) * 0xff51afd7ed558ccdull;
+      hash ^= hash >> 32;
+    };
+    for (; at + 8 <= key.size(); at += 8) {
+      uint64_t word;
+      std::memcpy(&word, key.data() + at, 8);
+      mix(word);
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, key.data() + at, key.size() - at);
+    mix(tail);
+    return static_cast<size_t>(hash);
+  }
 };
 
 }  // namespace fusejit::ir

@@ -371,6 +371,11 @@ TEST(Caching, SchedulesAreReusedPerStructureNotPerData) {
     expect_matches_reference(fj::tanh(x * x + 1) - x, 4 * kUlp, 1e-6, "x*x (aliased inputs)");
     expect_matches_reference(fj::softmax(x, -1) + fj::sum(x), 1e-5, 1e-5, "reductions");
   }
+  // Constants are part of the structure, by their bits: +0 and -0 schedule apart.
+  for (float zero : {0.0f, -0.0f, 0.0f}) {
+    std::vector<float> reciprocal = (1.0f / fj::full({3}, zero)).to_vector<float>();
+    for (float v : reciprocal) EXPECT_EQ(v, std::signbit(zero) ? -INFINITY : INFINITY) << zero;
+  }
   std::weak_ptr<fj::ir::Storage> data;
   {
     Tensor x = random_tensor({1000}, 7);
