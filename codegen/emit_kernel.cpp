@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <map>
 #include <numbers>
 
 #include "codegen/vector_math.h"
@@ -557,9 +556,9 @@ class KernelEmitter {
 
   // One sweep of the innermost dim over [start, stop) at the outer `indices`: a loop of full
   // steps of `lanes_` elements with no partial-step test in it (a test in every step cost 10-15%
-  // on memory-bound reductions and more on rows of 100), then at most one partial step, which
-  // copies its inputs into stack buffers with masked loads, runs the body there, and leaves
-  // `consume` to handle its valid lanes. Computes the `wanted` ops that are not `known`.
+  // on memory-bound reductions and more on rows of 100), then at most one partial step, whose
+  // loads are masked and whose valid lanes `consume` handles. Computes the `wanted` ops that are
+  // not `known`.
   struct StashUse {
     Value* buffer = nullptr;  // the op's row buffer
     bool read = false;        // read it (else compute the op and write it)
@@ -585,29 +584,20 @@ class KernelEmitter {
 
     // One step at j: a full one, or the partial one at the end.
     auto step_at = [&](Value* j, bool whole) {
-      Value* remaining = b_.CreateSub(stop, j);
       // Contiguous loads: their addresses at this step.
-      std::vector<std::pair<size_t, Value*>> loads;  // op index, address
+      std::vector<Value*> load_addresses(count, nullptr);
       for (size_t i = 0; i < count; ++i) {
         const ir::KernelOp& op = kernel_.ops[i];
         if (wanted[i] && op.op == ir::OpCode::Input && !invariant[i] && op.strides[inner] == 1)
-          loads.push_back({i, b_.CreateInBoundsGEP(element_type(op.dtype), pointers_[op.slot],
-                                                   b_.CreateAdd(offsets[i], j))});
+          load_addresses[i] = b_.CreateInBoundsGEP(element_type(op.dtype), pointers_[op.slot],
+                                                   b_.CreateAdd(offsets[i], j));
       }
+      // The valid lanes: all of them in a full step (the masked loads become plain ones).
       Value* mask = llvm::Constant::getAllOnesValue(llvm::VectorType::get(b_.getInt1Ty(), lanes_, false));
-      std::vector<Value*> load_addresses(count, nullptr);
-      for (auto& [i, address] : loads) load_addresses[i] = address;
       if (!whole) {
         // remaining < lanes_ here, so 32-bit lanes suffice (cheaper than 64-bit compares).
-        Value* remaining32 = b_.CreateTrunc(remaining, b_.getInt32Ty());
+        Value* remaining32 = b_.CreateTrunc(b_.CreateSub(stop, j), b_.getInt32Ty());
         mask = b_.CreateICmpSLT(lane_ids32_, b_.CreateVectorSplat(lanes_, remaining32));
-        for (auto& [i, address] : loads) {
-          llvm::Type* type = vector_of(element_type(kernel_.ops[i].dtype));
-          Value* part = b_.CreateMaskedLoad(type, address, element_align(kernel_.ops[i].dtype), mask,
-                                            llvm::Constant::getNullValue(type));
-          b_.CreateStore(part, stack_buffer(i, type));
-          load_addresses[i] = stack_buffer(i, type);
-        }
       }
       std::vector<Value*> values = invariant;
       for (size_t i = 0; i < count; ++i) {
@@ -658,16 +648,6 @@ class KernelEmitter {
     return aligned && bytes >= 2 * target_.last_level_cache_bytes;
   }
   llvm::Align element_align(DType dtype) const { return llvm::Align(dtype_size(dtype)); }
-
-  // A stack buffer of one vector for load `op`, allocated once in the entry block.
-  Value* stack_buffer(size_t op, llvm::Type* type) {
-    auto [it, fresh] = stack_buffers_.try_emplace(op, nullptr);
-    if (fresh) {
-      llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
-      it->second = entry.CreateAlloca(type);
-    }
-    return it->second;
-  }
 
   llvm::VectorType* vector_of(llvm::Type* element) {
     return llvm::FixedVectorType::get(element, lanes_);
@@ -729,7 +709,9 @@ class KernelEmitter {
       Value* scalar = b_.CreateLoad(element, b_.CreateInBoundsGEP(element, base, offset));
       loaded = b_.CreateVectorSplat(lanes_, scalar);
     } else if (stride == 1) {
-      loaded = b_.CreateAlignedLoad(vector_of(element), address, element_align(op.dtype));
+      // Lanes past the end read as 0, which every consumer of a partial step masks again.
+      loaded = b_.CreateMaskedLoad(vector_of(element), address, element_align(op.dtype), mask,
+                                   llvm::Constant::getNullValue(vector_of(element)));
     } else {
       Value* addresses = b_.CreateInBoundsGEP(element, base, lane_indices(offset, j, stride));
       loaded = b_.CreateMaskedGather(vector_of(element), addresses, element_align(op.dtype), mask);
@@ -776,7 +758,6 @@ class KernelEmitter {
   Value* lane_ids32_ = nullptr;  // the same as i32 (masks)
   VectorMath math_;
   std::vector<Value*> pointers_;
-  std::map<size_t, Value*> stack_buffers_;
   bool streaming_ = false;
 };
 
