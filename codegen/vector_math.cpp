@@ -176,8 +176,11 @@ Value* scale_by_pow2(IRBuilderBase& b, Value* x, Value* n) {
 // scale * e^(hi + lo), with lo a small correction to hi and scale in (0, 1] (either may be
 // null). Overflows to inf above ~88.72 and underflows gradually to 0 below ~-103.97; NaN
 // propagates. Folding scale in saves the rounding of a separate product.
-Value* exp_core(IRBuilderBase& b, Value* hi, Value* lo = nullptr, Value* scale = nullptr) {
-  Value* x = clamp(b, hi, -104.0f, 89.0f);  // keeps n in [-150, 128]
+Value* exp_core(IRBuilderBase& b, Value* hi, Value* lo = nullptr, Value* scale = nullptr,
+                bool nonpositive = false) {
+  // Keeps n in [-150, 128]; a caller whose hi is never positive saves the upper bound.
+  Value* x = nonpositive ? b.CreateSelect(b.CreateFCmpOLT(hi, c(hi, -104.0f)), c(hi, -104.0f), hi)
+                         : clamp(b, hi, -104.0f, 89.0f);
   // t = kShifter + round(x / ln2) leaves m = n + 254 in the low mantissa bits (as round_to_int).
   constexpr float kShifter = 0x1.8p23f + 254;
   Value* t = mad(b, x, c(x, kLog2e), c(x, kShifter));
@@ -345,7 +348,7 @@ Value* sigmoid(IRBuilderBase& b, Value* x) {
   NoFastMath guard(b);
   // t = e^-|x| <= 1: 1 / (1 + t) for x >= 0 and t / (1 + t) below, so very negative x keeps its
   // relative accuracy instead of cancelling in 1 - 1/(1 + e^x).
-  Value* t = exp_core(b, b.CreateFNeg(fabs(b, x)));
+  Value* t = exp_core(b, b.CreateFNeg(fabs(b, x)), nullptr, nullptr, /*nonpositive=*/true);
   Value* num = b.CreateSelect(b.CreateFCmpOGE(x, c(x, 0.0f)), c(x, 1.0f), t);
   return b.CreateFDiv(num, b.CreateFAdd(c(x, 1.0f), t));
 }
