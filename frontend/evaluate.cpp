@@ -19,7 +19,7 @@ std::mutex& graph_mutex() {
   return mutex;
 }
 
-LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
+LazyOrder order_nodes(std::span<ir::Node* const> roots) {
   static uint64_t lowerings = 0;  // guarded by graph_mutex()
   uint64_t lowering = ++lowerings;
   auto numbered = [lowering](const ir::Node* node) { return node->lowering == lowering; };
@@ -27,7 +27,7 @@ LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
   order.nodes.reserve(16);
   static std::vector<std::pair<ir::Node*, bool>> stack;  // scratch, guarded by graph_mutex()
   stack.clear();
-  for (const auto& root : roots) stack.push_back({root.get(), false});
+  for (ir::Node* root : roots) stack.push_back({root, false});
   std::reverse(stack.begin(), stack.end());
   while (!stack.empty()) {
     auto [node, inputs_done] = stack.back();
@@ -46,10 +46,10 @@ LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots) {
   order.roots.reserve(roots.size());
   order.outputs.reserve(roots.size());
   std::vector<bool> is_root(roots.size() > 1 ? order.nodes.size() : 0);
-  for (const auto& root : roots) {
+  for (ir::Node* root : roots) {
     if (roots.size() > 1 && is_root[root->lowered_id]) continue;
     if (roots.size() > 1) is_root[root->lowered_id] = true;
-    order.roots.push_back(root.get());
+    order.roots.push_back(root);
     order.outputs.push_back(root->lowered_id);
   }
   return order;
@@ -72,8 +72,8 @@ ir::Graph lower(const LazyOrder& order) {
 }
 
 ir::Graph graph_of(const std::vector<Tensor>& outputs) {
-  std::vector<std::shared_ptr<ir::Node>> roots;
-  for (const Tensor& t : outputs) roots.push_back(t.node());
+  std::vector<ir::Node*> roots;
+  for (const Tensor& t : outputs) roots.push_back(t.node().get());
   std::lock_guard lock(graph_mutex());
   return lower(order_nodes(roots));
 }
@@ -92,7 +92,11 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   bool fuse = fusion_on.load();
   int64_t chunk = reduction_chunk.load();
 
-  std::vector<std::shared_ptr<ir::Node>> pending;  // keeps the roots alive
+  // The caller's tensors keep the pending nodes alive; up to 8 are listed without allocating.
+  constexpr size_t kFewOutputs = 8;
+  ir::Node* few[kFewOutputs];
+  std::vector<ir::Node*> many;
+  size_t pending = 0;
   std::vector<ir::Node*> roots;
   runtime::DumpSink from_environment;
   std::string key;
@@ -100,9 +104,11 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   std::vector<ir::View> external;
   ir::Graph graph;
   std::unique_lock lock(graph_mutex());
+  if (outputs.size() > kFewOutputs) many.resize(outputs.size());
+  ir::Node** listed = outputs.size() > kFewOutputs ? many.data() : few;
   for (const Tensor& t : outputs)
-    if (!run || !t.node()->evaluated()) pending.push_back(t.node());
-  if (pending.empty()) return;
+    if (!run || !t.node()->evaluated()) listed[pending++] = t.node().get();
+  if (pending == 0) return;
   if (!requested) from_environment = runtime::DumpSink::from_environment();
   const runtime::DumpSink& dump = requested ? *requested : from_environment;
   const runtime::DumpStages& stages = dump.stages();
@@ -110,11 +116,12 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   // schedule afresh.
   bool cacheable = !stages.any();
   {
-    LazyOrder order = order_nodes(pending);
+    LazyOrder order = order_nodes({listed, pending});
     roots = std::move(order.roots);
     if (cacheable) {
-      key = structure_key(order, fuse, chunk);
-      cached = find_schedule(key);
+      std::string_view written = structure_key(order, fuse, chunk);
+      cached = find_schedule(written);
+      if (!cached) key = written;  // kept past the lock to remember the new schedule
     }
     if (cached)
       external = bind(*cached, order);

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "fusejit/fusejit.h"
@@ -22,7 +23,7 @@ struct LazyOrder {
   std::vector<ir::Node*> roots;      // without repeats
   std::vector<ir::NodeId> outputs;   // each root's position in `nodes`
 };
-LazyOrder order_nodes(const std::vector<std::shared_ptr<ir::Node>>& roots);
+LazyOrder order_nodes(std::span<ir::Node* const> roots);
 
 // The graph of `order`; evaluated nodes enter as Input leaves. Call with graph_mutex() held.
 ir::Graph lower(const LazyOrder& order);

@@ -15,7 +15,7 @@ constexpr size_t kMaxSchedules = 1024;
 
 struct Cache {
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<const CachedSchedule>, ir::KeyHash> schedules;
+  std::unordered_map<std::string, std::shared_ptr<const CachedSchedule>, ir::KeyHash, std::equal_to<>> schedules;
 };
 
 Cache& cache() {
@@ -29,8 +29,9 @@ bool same_view(const ir::View& a, const ir::View& b) {
 
 }  // namespace
 
-std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk) {
-  ir::KeyWriter key(128 * order.nodes.size());  // room for a node's fields and a few dims
+std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk) {
+  static ir::KeyWriter key;  // scratch, guarded by graph_mutex(): a hit allocates no key
+  key.clear();
   key.put(fuse);
   key.put(reduction_chunk);
   key.put(order.nodes.size());
@@ -67,7 +68,7 @@ std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_c
     key.put(alias);
   }
   key.put_list(order.outputs);
-  return key.take();
+  return key.view();
 }
 
 std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
@@ -96,7 +97,7 @@ std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order)
   return external;
 }
 
-std::shared_ptr<const CachedSchedule> find_schedule(const std::string& key) {
+std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
   auto it = c.schedules.find(key);

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,8 +25,8 @@ struct CachedSchedule {
 // Everything that decides the schedule of `order`'s lowered graph: ops, types, shapes,
 // parameters, edges and outputs, the layout of each input and which inputs share storage, and
 // the settings. Not the data itself. Built from the lazy nodes, so that a cached schedule
-// needs no graph. Call with graph_mutex() held.
-std::string structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk);
+// needs no graph, into a buffer reused by the next call. Call with graph_mutex() held.
+std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk);
 
 // What `schedule` (built from `lowered`, run with `kernels`) needs to be reused for another
 // graph of the same key.
@@ -37,7 +38,7 @@ std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order);
 
 // Thread-safe; holds a bounded number of schedules.
-std::shared_ptr<const CachedSchedule> find_schedule(const std::string& key);
+std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key);
 void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached);
 
 }  // namespace fusejit::frontend

@@ -32,6 +32,9 @@ class KeyWriter {
     key_.resize(size_);
     return std::move(key_);
   }
+  // For a writer reused as scratch: the bytes so far, and starting over.
+  std::string_view view() const { return {key_.data(), size_}; }
+  void clear() { size_ = 0; }
 
  private:
   std::string key_;
@@ -41,6 +44,7 @@ class KeyWriter {
 // Hashes a key word by word (std::hash of a string goes byte-wise); for the hash maps that keys
 // index.
 struct KeyHash {
+  using is_transparent = void;  // lookups by string_view need no std::string
   size_t operator()(std::string_view key) const noexcept {
     uint64_t hash = 0x9e3779b97f4a7c15ull ^ key.size();
     size_t at = 0;

@@ -47,8 +47,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
   buffers.resize(schedule.buffers.size());
 
   std::string cache_log;
-  std::vector<void*> args;
-  args.reserve(16);
+  thread_local std::vector<void*> args;  // reused: one allocation per thread, not per launch
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
     const ir::ScheduledKernel& scheduled = schedule.kernels[k];
     const ir::Kernel& kernel = scheduled.kernel;
