@@ -10,7 +10,7 @@ namespace fusejit::runtime {
 namespace {
 
 constexpr int64_t kAlignment = 64;
-// Pooled bytes beyond this are freed at once rather than kept.
+// The default bound on pooled (free) bytes.
 constexpr int64_t kMaxPooledBytes = int64_t{2} << 30;
 
 class BufferPool {
@@ -21,9 +21,10 @@ class BufferPool {
     {
       std::lock_guard lock(mutex_);
       auto it = free_.find(bytes);
-      if (it != free_.end() && !it->second.empty()) {
-        void* data = it->second.back();
-        it->second.pop_back();
+      if (it != free_.end() && !it->second.buffers.empty()) {
+        void* data = it->second.buffers.back();
+        it->second.buffers.pop_back();
+        it->second.last_use = ++uses_;
         pooled_bytes_ -= bytes;
         return data;
       }
@@ -31,30 +32,64 @@ class BufferPool {
     return std::aligned_alloc(kAlignment, static_cast<size_t>(bytes));
   }
 
+  // Keeps `data` for the next request of its size. Over the limit, the sizes least recently
+  // used make room: a pool full of some sizes must not turn every other size into fresh
+  // allocations (and page faults) for good.
   void give_back(void* data, int64_t bytes) {
+    std::vector<void*> evicted;
     {
       std::lock_guard lock(mutex_);
-      if (pooled_bytes_ + bytes <= kMaxPooledBytes) {
-        free_[bytes].push_back(data);
+      while (bytes <= limit_ && pooled_bytes_ + bytes > limit_) {
+        auto victim = free_.end();
+        for (auto it = free_.begin(); it != free_.end(); ++it)
+          if (it->first != bytes && !it->second.buffers.empty() &&
+              (victim == free_.end() || it->second.last_use < victim->second.last_use))
+            victim = it;
+        if (victim == free_.end()) break;
+        evicted.push_back(victim->second.buffers.back());
+        victim->second.buffers.pop_back();
+        pooled_bytes_ -= victim->first;
+      }
+      if (pooled_bytes_ + bytes <= limit_) {
+        SizeClass& size = free_[bytes];
+        size.buffers.push_back(data);
+        size.last_use = ++uses_;
         pooled_bytes_ += bytes;
-        return;
+        data = nullptr;
       }
     }
+    for (void* buffer : evicted) std::free(buffer);
     std::free(data);
   }
 
   void release_all() {
     std::lock_guard lock(mutex_);
-    for (auto& [bytes, buffers] : free_)
-      for (void* data : buffers) std::free(data);
+    for (auto& [bytes, size] : free_)
+      for (void* data : size.buffers) std::free(data);
     free_.clear();
     pooled_bytes_ = 0;
   }
 
+  void set_limit(int64_t bytes) {
+    std::lock_guard lock(mutex_);
+    limit_ = bytes;
+  }
+
+  int64_t pooled_bytes() {
+    std::lock_guard lock(mutex_);
+    return pooled_bytes_;
+  }
+
  private:
+  struct SizeClass {
+    std::vector<void*> buffers;
+    uint64_t last_use = 0;  // when a buffer of this size was last taken or given back
+  };
   std::mutex mutex_;
-  std::map<int64_t, std::vector<void*>> free_;
+  std::map<int64_t, SizeClass> free_;
   int64_t pooled_bytes_ = 0;
+  int64_t limit_ = kMaxPooledBytes;
+  uint64_t uses_ = 0;
 };
 
 BufferPool& pool() {
@@ -76,5 +111,8 @@ std::shared_ptr<ir::Storage> allocate(int64_t bytes) {
 }
 
 void release_pooled_buffers() { pool().release_all(); }
+
+void set_pooled_bytes_limit(int64_t bytes) { pool().set_limit(bytes > 0 ? bytes : kMaxPooledBytes); }
+int64_t pooled_bytes() { return pool().pooled_bytes(); }
 
 }  // namespace fusejit::runtime

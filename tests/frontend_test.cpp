@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "runtime/buffer_pool.h"
 #include "test_util.h"
 
 namespace fj = fusejit;
@@ -364,6 +365,26 @@ TEST(Dump, EveryStageFromTheApi) {
 
 // The schedule of a graph is reused for the same structure on other data; structure includes
 // which inputs are the same tensor, and the cache keeps no tensor's data alive.
+// Over its bound the buffer pool drops the sizes least recently used, not the one coming back:
+// a pool full of earlier sizes must not make every new size a fresh allocation for good.
+TEST(Memory, PoolMakesRoomForRecentSizes) {
+  namespace rt = fj::runtime;
+  rt::release_pooled_buffers();
+  rt::set_pooled_bytes_limit(1 << 20);
+  { auto older = rt::allocate(600 << 10); }
+  EXPECT_EQ(rt::pooled_bytes(), 600 << 10);
+  { auto recent = rt::allocate(700 << 10); }
+  EXPECT_EQ(rt::pooled_bytes(), 700 << 10);
+  { auto too_large = rt::allocate(2 << 20); }  // beyond the bound: freed, evicting nothing
+  EXPECT_EQ(rt::pooled_bytes(), 700 << 10);
+  {
+    auto again = rt::allocate(700 << 10);  // served from the pool
+    EXPECT_EQ(rt::pooled_bytes(), 0);
+  }
+  rt::set_pooled_bytes_limit(0);
+  rt::release_pooled_buffers();
+}
+
 TEST(Caching, SchedulesAreReusedPerStructureNotPerData) {
   for (int round = 0; round < 3; ++round) {
     Tensor x = random_tensor({33, 65}, 100 + round), y = random_tensor({65}, 200 + round);
