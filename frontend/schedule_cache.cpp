@@ -98,10 +98,19 @@ std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order)
 }
 
 std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
+  // A loop evaluates one structure over and over: its last hit is checked first, without
+  // hashing or touching the table. (A schedule stays right for its key even after the cache is
+  // cleared.)
+  thread_local std::string last_key;
+  thread_local std::shared_ptr<const CachedSchedule> last;
+  if (last && key == last_key) return last;
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
   auto it = c.schedules.find(key);
-  return it == c.schedules.end() ? nullptr : it->second;
+  if (it == c.schedules.end()) return nullptr;
+  last_key = key;
+  last = it->second;
+  return last;
 }
 
 void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached) {

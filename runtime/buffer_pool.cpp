@@ -1,9 +1,9 @@
 #include "runtime/buffer_pool.h"
 
 #include <cstdlib>
-#include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace fusejit::runtime {
@@ -86,7 +86,7 @@ class BufferPool {
     uint64_t last_use = 0;  // when a buffer of this size was last taken or given back
   };
   std::mutex mutex_;
-  std::map<int64_t, SizeClass> free_;
+  std::unordered_map<int64_t, SizeClass> free_;  // by size
   int64_t pooled_bytes_ = 0;
   int64_t limit_ = kMaxPooledBytes;
   uint64_t uses_ = 0;
