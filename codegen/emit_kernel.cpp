@@ -201,9 +201,8 @@ class KernelEmitter {
       return b_.CreateInBoundsGEP(element_type(output_dtype(o)), output_pointer(o),
                                   b_.CreateAdd(output_offset, step.j));
     };
-    bool full = step.full;
     for (auto& [o, value] : stores) {
-      if (!full) {
+      if (!step.full) {
         b_.CreateMaskedStore(value, address(o), element_align(output_dtype(o)), step.mask);
       } else if (!streaming_) {
         b_.CreateAlignedStore(value, address(o), element_align(output_dtype(o)));
@@ -290,17 +289,15 @@ class KernelEmitter {
       sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
         // Only a partial step masks its lanes: a mask in every step would turn each load into
         // a masked one.
-        bool full = step.full;
         for (size_t k = 0; k < reductions.size(); ++k) {
           ir::OpCode op = kernel_.ops[reductions[k]].op;
           Value* value = step.values[sinks[k]];
-          if (!full) value = b_.CreateSelect(step.mask, value, identity(op));
+          if (!step.full) value = b_.CreateSelect(step.mask, value, identity(op));
           Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
           if (nan_seen[k]) {
             Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
             b_.CreateStore(b_.CreateSelect(b_.CreateFCmpUNO(value, value), value, seen), nan_seen[k]);
-            Value* keep = op == ir::OpCode::Amax ? b_.CreateFCmpOGT(acc, value) : b_.CreateFCmpOLT(acc, value);
-            b_.CreateStore(b_.CreateSelect(keep, acc, value), accumulators[k]);
+            b_.CreateStore(plain_extreme(op, acc, value), accumulators[k]);
             continue;
           }
           b_.CreateStore(ir::apply_combine(math_, op, acc, value), accumulators[k]);
@@ -317,11 +314,7 @@ class KernelEmitter {
           Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
           Value* any_nan = b_.CreateOrReduce(b_.CreateFCmpUNO(seen, seen));
           result = b_.CreateSelect(any_nan, llvm::ConstantFP::getNaN(b_.getFloatTy()),
-                                   horizontal(acc, [&](Value* x, Value* y) {
-                                     Value* keep = op == ir::OpCode::Amax ? b_.CreateFCmpOGT(x, y)
-                                                                          : b_.CreateFCmpOLT(x, y);
-                                     return b_.CreateSelect(keep, x, y);
-                                   }));
+                                   horizontal(acc, [&](Value* x, Value* y) { return plain_extreme(op, x, y); }));
         } else {
           result = horizontal(acc, [&](Value* x, Value* y) { return ir::apply_combine(math_, op, x, y); });
         }
@@ -484,14 +477,13 @@ class KernelEmitter {
       return ir::apply_combine(math_, op, old, step.values[kernel_.ops[kernel_.outputs[o]].args[0]]);
     };
     llvm::Align align = element_align(DType::Float32);
-    bool full = step.full;
     for (size_t o : outputs) {
       Value* old = nullptr;
       if (!reset)
-        old = full ? static_cast<Value*>(b_.CreateAlignedLoad(float_vector_, address(o), align))
+        old = step.full ? static_cast<Value*>(b_.CreateAlignedLoad(float_vector_, address(o), align))
                    : b_.CreateMaskedLoad(float_vector_, address(o), align, step.mask,
                                          llvm::Constant::getNullValue(float_vector_));
-      if (full)
+      if (step.full)
         b_.CreateAlignedStore(update(o, old), address(o), align);
       else
         b_.CreateMaskedStore(update(o, old), address(o), align, step.mask);
@@ -502,6 +494,12 @@ class KernelEmitter {
 
   Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
   static bool is_extremum(ir::OpCode op) { return op == ir::OpCode::Amax || op == ir::OpCode::Amin; }
+  // The larger (Amax) or smaller (Amin) of x and y, y when either is NaN: one vmaxps/vminps,
+  // for callers that keep NaNs apart.
+  Value* plain_extreme(ir::OpCode op, Value* x, Value* y) {
+    Value* keep = op == ir::OpCode::Amax ? b_.CreateFCmpOGT(x, y) : b_.CreateFCmpOLT(x, y);
+    return b_.CreateSelect(keep, x, y);
+  }
 
   // Combines the lanes of `value` pairwise with `combine`, halves first: a fixed order for a
   // given width.
