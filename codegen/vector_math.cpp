@@ -86,10 +86,13 @@ Value* poly(IRBuilderBase& b, Value* x, std::initializer_list<float> coeffs) {
   return acc;
 }
 
-// x limited to [lo, hi]; NaN passes through (both compares are false), so callers need no
-// separate NaN select.
+// x limited to [lo, inf) or [lo, hi]; NaN passes through (the compares are false), so callers
+// need no separate NaN select.
+Value* clamp_below(IRBuilderBase& b, Value* x, float lo) {
+  return b.CreateSelect(b.CreateFCmpOLT(x, c(x, lo)), c(x, lo), x);
+}
 Value* clamp(IRBuilderBase& b, Value* x, float lo, float hi) {
-  x = b.CreateSelect(b.CreateFCmpOLT(x, c(x, lo)), c(x, lo), x);
+  x = clamp_below(b, x, lo);
   return b.CreateSelect(b.CreateFCmpOGT(x, c(x, hi)), c(x, hi), x);
 }
 
@@ -179,8 +182,7 @@ Value* scale_by_pow2(IRBuilderBase& b, Value* x, Value* n) {
 Value* exp_core(IRBuilderBase& b, Value* hi, Value* lo = nullptr, Value* scale = nullptr,
                 bool nonpositive = false) {
   // Keeps n in [-150, 128]; a caller whose hi is never positive saves the upper bound.
-  Value* x = nonpositive ? b.CreateSelect(b.CreateFCmpOLT(hi, c(hi, -104.0f)), c(hi, -104.0f), hi)
-                         : clamp(b, hi, -104.0f, 89.0f);
+  Value* x = nonpositive ? clamp_below(b, hi, -104.0f) : clamp(b, hi, -104.0f, 89.0f);
   // t = kShifter + round(x / ln2) leaves m = n + 254 in the low mantissa bits (as round_to_int).
   constexpr float kShifter = 0x1.8p23f + 254;
   Value* t = mad(b, x, c(x, kLog2e), c(x, kShifter));

@@ -52,11 +52,11 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
                         p.seed != 0 || p.axes != 0 || p.chunk != 0;
       key.put(parameters);
       if (!parameters) continue;
-      key.put(node->params.value);
-      key.put(node->params.step);
-      key.put(node->params.seed);
-      key.put(node->params.axes);
-      key.put(node->params.chunk);
+      key.put(p.value);
+      key.put(p.step);
+      key.put(p.seed);
+      key.put(p.axes);
+      key.put(p.chunk);
       continue;
     }
     key.put_list(node->value.strides);

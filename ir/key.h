@@ -3,8 +3,8 @@
 // evaluation, so no text formatting.
 #pragma once
 
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
