@@ -46,7 +46,7 @@ class VectorMath {
   Value cos(Value x) { return vmath::cos(b_, x); }
   Value tanh(Value x) { return vmath::tanh(b_, x); }
   Value sigmoid(Value x) { return vmath::sigmoid(b_, x); }
-  Value erf(Value x) { return vmath::erf(b_, x); }
+  Value gelu(Value x) { return vmath::gelu(b_, x); }
   Value pow(Value x, Value y) { return vmath::pow(b_, x, y); }
   Value eq(Value x, Value y) { return b_.CreateFCmpOEQ(x, y); }
   Value ne(Value x, Value y) { return b_.CreateFCmpUNE(x, y); }

@@ -16,7 +16,7 @@ llvm::Value* log(llvm::IRBuilderBase& b, llvm::Value* x);
 llvm::Value* log1p(llvm::IRBuilderBase& b, llvm::Value* x);
 llvm::Value* tanh(llvm::IRBuilderBase& b, llvm::Value* x);
 llvm::Value* sigmoid(llvm::IRBuilderBase& b, llvm::Value* x);
-llvm::Value* erf(llvm::IRBuilderBase& b, llvm::Value* x);
+llvm::Value* gelu(llvm::IRBuilderBase& b, llvm::Value* x);
 llvm::Value* sin(llvm::IRBuilderBase& b, llvm::Value* x);
 llvm::Value* cos(llvm::IRBuilderBase& b, llvm::Value* x);
 llvm::Value* pow(llvm::IRBuilderBase& b, llvm::Value* x, llvm::Value* y);

@@ -20,7 +20,7 @@ V ReferenceMath::sin(V a) { return std::sin(a); }
 V ReferenceMath::cos(V a) { return std::cos(a); }
 V ReferenceMath::tanh(V a) { return std::tanh(a); }
 V ReferenceMath::sigmoid(V a) { return 1 / (1 + std::exp(-a)); }
-V ReferenceMath::erf(V a) { return std::erf(a); }
+V ReferenceMath::gelu(V a) { return 0.5 * a * std::erfc(-a * M_SQRT1_2); }
 V ReferenceMath::pow(V a, V b) { return std::pow(a, b); }
 
 double evaluate_scalar(OpCode op, const std::vector<double>& args) {

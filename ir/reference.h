@@ -30,7 +30,7 @@ struct ReferenceMath {
   Value cos(Value a);
   Value tanh(Value a);
   Value sigmoid(Value a);
-  Value erf(Value a);
+  Value gelu(Value a);  // x Phi(x), Phi the standard normal distribution
   Value pow(Value a, Value b);
   Value eq(Value a, Value b) { return a == b; }
   Value ne(Value a, Value b) { return a != b; }
