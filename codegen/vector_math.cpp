@@ -1,8 +1,8 @@
 // Vectorized float32 math as inline LLVM IR (see vector_math.h).
 //
 // Every function follows one pattern: reduce the argument with exact steps, evaluate a minimax
-// polynomial (for tanh and erf, one rational; for gelu on AVX-512, one of 16 pieces picked per
-// lane) with llvm.fmuladd, rebuild the result, then patch special inputs with selects.
+// polynomial (for tanh and erf, one rational; for gelu, one of 16 or 8 pieces picked per lane)
+// with llvm.fmuladd, rebuild the result, then patch special inputs with selects.
 // Coefficients are minimax fits on relative error (gelu's pieces: absolute), done in 30- to
 // 40-digit arithmetic and rounded to float one at a time (refitting the rest after each; erf's
 // then moved by a few ulps where that lowered the measured maximum). Errors quoted at each
@@ -146,34 +146,36 @@ Value* expm1_tail(IRBuilderBase& b, Value* r) {
   return b.CreateFMul(b.CreateFMul(r, r), p);
 }
 
-// Whether x can be handled 16 lanes at a time with AVX-512 intrinsics: the function being built
-// may use AVX-512 and x is a vector of 16 times a power of two lanes.
-bool fits_avx512(IRBuilderBase& b, Value* x) {
+// Whether x splits into whole registers of `width` lanes of an ISA the function being built may
+// use (16: AVX-512, 8: AVX2), a power of two of them, so that x86 intrinsics can take it apart.
+bool fits_registers(IRBuilderBase& b, Value* x, int width) {
   auto* type = llvm::dyn_cast<llvm::FixedVectorType>(x->getType());
   llvm::Function* fn = b.GetInsertBlock()->getParent();
-  return type && type->getNumElements() % 16 == 0 &&
-         llvm::isPowerOf2_32(type->getNumElements() / 16) &&
-         fn->getFnAttribute("target-features").getValueAsString().contains("+avx512f");
+  return type && type->getNumElements() % width == 0 &&
+         llvm::isPowerOf2_32(type->getNumElements() / width) &&
+         fn->getFnAttribute("target-features").getValueAsString().contains(
+             width == 16 ? "+avx512f" : "+avx2");
 }
 
-// part(slice) for each 16-lane slice of a vector shaped like `like` (see fits_avx512), where
-// slice(v) extracts that slice of v; the results concatenated back to the full width.
+// part(slice) for each `width`-lane register of a vector shaped like `like` (see
+// fits_registers), where slice(v) extracts that register of v; the results concatenated back.
 template <class Part>
-Value* by_16_lanes(IRBuilderBase& b, Value* like, Part part) {
+Value* by_registers(IRBuilderBase& b, Value* like, int width, Part part) {
   auto* type = llvm::cast<llvm::FixedVectorType>(like->getType());
   int lanes = static_cast<int>(type->getNumElements());
   std::vector<Value*> parts;
-  for (int at = 0; at < lanes; at += 16) {
-    std::vector<int> indices(16);
-    for (int i = 0; i < 16; ++i) indices[i] = at + i;
+  for (int at = 0; at < lanes; at += width) {
+    std::vector<int> indices(width);
+    for (int i = 0; i < width; ++i) indices[i] = at + i;
     parts.push_back(part([&](Value* v) { return b.CreateShuffleVector(v, indices); }));
   }
   while (parts.size() > 1) {  // concatenate pairwise
     std::vector<Value*> joined;
     for (size_t i = 0; i < parts.size(); i += 2) {
-      int width = static_cast<int>(llvm::cast<llvm::FixedVectorType>(parts[i]->getType())->getNumElements());
-      std::vector<int> both(2 * width);
-      for (int j = 0; j < 2 * width; ++j) both[j] = j;
+      int half = static_cast<int>(
+          llvm::cast<llvm::FixedVectorType>(parts[i]->getType())->getNumElements());
+      std::vector<int> both(2 * half);
+      for (int j = 0; j < 2 * half; ++j) both[j] = j;
       joined.push_back(b.CreateShuffleVector(parts[i], parts[i + 1], both));
     }
     parts = std::move(joined);
@@ -182,11 +184,11 @@ Value* by_16_lanes(IRBuilderBase& b, Value* like, Part part) {
 }
 
 // x 2^n for integral n, rounded once (denormal results included), as one AVX-512 vscalefps
-// per 16 lanes; null where fits_avx512 does not hold. The same result as the two-product form
-// in exp_core, in one instruction instead of five.
+// per 16 lanes; null where x does not fit AVX-512 registers. The same result as the
+// two-product form in exp_core, in one instruction instead of five.
 Value* scale_by_pow2(IRBuilderBase& b, Value* x, Value* n) {
-  if (!fits_avx512(b, x)) return nullptr;
-  return by_16_lanes(b, x, [&](auto slice) -> Value* {
+  if (!fits_registers(b, x, 16)) return nullptr;
+  return by_registers(b, x, 16, [&](auto slice) -> Value* {
     Value* xs = slice(x);
     return b.CreateIntrinsic(Intrinsic::x86_avx512_mask_scalef_ps_512, {},
                              {xs, slice(n), xs, b.getInt16(-1),
@@ -318,36 +320,92 @@ Value* erf(IRBuilderBase& b, Value* x) {
                        1.30309549e-03f, 6.23375745e-05f});
 }
 
-// erf(a / sqrt2) / 2 on [0, 5.8] as 16 degree-5 polynomials in r = a - 3k/8 (|r| <= 3/16): fits
-// of absolute error (Lawson's iteration in 30-digit arithmetic, each coefficient rounded to float
-// and the higher ones refitted), within 2^-26 with float coefficients, mostly the rounding of the
-// constant terms. Row j holds coefficient j of every piece: the 16-entry table vpermps reads.
-constexpr float kHalfErfPieces[6][16] = {
-    {0.0f, 1.461697668e-01f, 2.733726501e-01f, 3.697054684e-01f, 4.331927896e-01f,
-     4.696036279e-01f, 4.877755344e-01f, 4.956675470e-01f, 4.986501038e-01f, 4.996309280e-01f,
-     4.999115765e-01f, 4.999814630e-01f, 4.999966025e-01f, 4.999994636e-01f, 4.999999106e-01f,
-     5.000000000e-01f},
-    {3.989422619e-01f, 3.718550801e-01f, 3.011374474e-01f, 2.118766457e-01f, 1.295175999e-01f,
-     6.878627837e-02f, 3.173965216e-02f, 1.272418164e-02f, 4.431848414e-03f, 1.341118827e-03f,
-     3.525956708e-04f, 8.054044883e-05f, 1.598374183e-05f, 2.755942660e-06f, 4.128471005e-07f,
-     5.373232526e-08f},
-    {1.063630634e-06f, -6.972146779e-02f, -1.129252911e-01f, -1.191766411e-01f, -9.713659436e-02f,
-     -6.448581070e-02f, -3.570923582e-02f, -1.669965871e-02f, -6.648108363e-03f, -2.264451003e-03f,
-     -6.596604362e-04f, -1.660127018e-04f, -3.599427146e-05f, -8.396211342e-06f, 1.874471423e-06f,
-     -2.204442808e-06f},
-    {-6.650979817e-02f, -5.325897038e-02f, -2.195927873e-02f, 9.379501455e-03f, 2.698210627e-02f,
-     2.883987315e-02f, 2.149049379e-02f, 1.249238383e-02f, 5.909189116e-03f, 2.322509419e-03f,
-     7.676127134e-04f, 2.149741631e-04f, 5.127406621e-05f, 1.045469071e-05f, 1.827144274e-06f,
-     2.742751803e-07f},
-    {1.457110338e-04f, 1.648570038e-02f, 2.279846743e-02f, 1.706747152e-02f, 6.049378309e-03f,
-     -2.758509479e-03f, -6.042246707e-03f, -5.427211523e-03f, -3.318358213e-03f, -1.552486676e-03f,
-     -6.550278631e-04f, -1.990882593e-04f, -5.162752495e-05f, 3.522257975e-05f, -8.523434371e-05f,
-     5.721376874e-05f},
-    {9.560410865e-03f, 6.687576417e-03f, -1.091995218e-04f, -5.240139086e-03f, -5.831929389e-03f,
-     -3.282477381e-03f, -4.743599857e-04f, 9.564282955e-04f, 1.103323651e-03f, 7.200994296e-04f,
-     3.435276740e-04f, 1.288577478e-04f, 3.937912697e-05f, 9.941753888e-06f, 2.102422286e-06f,
-     3.749912310e-07f},
+// Phi(a) - 1/2 = erf(a / sqrt2) / 2 for a in [0, limit] as one polynomial piece per lane of a
+// register: piece k in r = a - k width (|r| <= width / 2), its coefficients looked up per lane
+// with vpermps. Fits of absolute error (Lawson's iteration in 30-digit arithmetic, each
+// coefficient rounded to float and the higher ones refitted), within 2^-26 with float
+// coefficients, mostly the rounding of the constant terms. AVX-512 permutes 16 entries, AVX2 8:
+// the wider pieces need one degree more.
+template <int Pieces, int Terms>
+struct HalfErfPieces {
+  float width;
+  // a is clamped here, where Phi(a) - 1/2 rounds to 1/2 and the last piece evaluates to exactly
+  // 1/2, so that x/2 + |x| (1/2) cancels to 0 for very negative x (the accuracy tests reach
+  // -FLT_MAX).
+  float limit;
+  float coefficients[Terms][Pieces];  // row j: coefficient j of every piece, one permute table
 };
+constexpr HalfErfPieces<16, 6> kHalfErf16 = {
+    0.375f,
+    5.8f,
+    {
+     {0.0f, 1.461697668e-01f, 2.733726501e-01f, 3.697054684e-01f, 4.331927896e-01f,
+      4.696036279e-01f, 4.877755344e-01f, 4.956675470e-01f, 4.986501038e-01f, 4.996309280e-01f,
+      4.999115765e-01f, 4.999814630e-01f, 4.999966025e-01f, 4.999994636e-01f, 4.999999106e-01f,
+      5.000000000e-01f},
+     {3.989422619e-01f, 3.718550801e-01f, 3.011374474e-01f, 2.118766457e-01f, 1.295175999e-01f,
+      6.878627837e-02f, 3.173965216e-02f, 1.272418164e-02f, 4.431848414e-03f, 1.341118827e-03f,
+      3.525956708e-04f, 8.054044883e-05f, 1.598374183e-05f, 2.755942660e-06f, 4.128471005e-07f,
+      5.373232526e-08f},
+     {1.063630634e-06f, -6.972146779e-02f, -1.129252911e-01f, -1.191766411e-01f, -9.713659436e-02f,
+      -6.448581070e-02f, -3.570923582e-02f, -1.669965871e-02f, -6.648108363e-03f, -2.264451003e-03f,
+      -6.596604362e-04f, -1.660127018e-04f, -3.599427146e-05f, -8.396211342e-06f, 1.874471423e-06f,
+      -2.204442808e-06f},
+     {-6.650979817e-02f, -5.325897038e-02f, -2.195927873e-02f, 9.379501455e-03f, 2.698210627e-02f,
+      2.883987315e-02f, 2.149049379e-02f, 1.249238383e-02f, 5.909189116e-03f, 2.322509419e-03f,
+      7.676127134e-04f, 2.149741631e-04f, 5.127406621e-05f, 1.045469071e-05f, 1.827144274e-06f,
+      2.742751803e-07f},
+     {1.457110338e-04f, 1.648570038e-02f, 2.279846743e-02f, 1.706747152e-02f, 6.049378309e-03f,
+      -2.758509479e-03f, -6.042246707e-03f, -5.427211523e-03f, -3.318358213e-03f, -1.552486676e-03f,
+      -6.550278631e-04f, -1.990882593e-04f, -5.162752495e-05f, 3.522257975e-05f, -8.523434371e-05f,
+      5.721376874e-05f},
+     {9.560410865e-03f, 6.687576417e-03f, -1.091995218e-04f, -5.240139086e-03f, -5.831929389e-03f,
+      -3.282477381e-03f, -4.743599857e-04f, 9.564282955e-04f, 1.103323651e-03f, 7.200994296e-04f,
+      3.435276740e-04f, 1.288577478e-04f, 3.937912697e-05f, 9.941753888e-06f, 2.102422286e-06f,
+      3.749912310e-07f},
+    }};
+constexpr HalfErfPieces<8, 7> kHalfErf8 = {
+    0.75f,
+    5.62f,
+    {
+     {0.0f, 2.733726501e-01f, 4.331927896e-01f, 4.877755344e-01f,
+      4.986501038e-01f, 4.999115765e-01f, 4.999966025e-01f, 4.999999106e-01f},
+     {3.989422917e-01f, 3.011375070e-01f, 1.295176744e-01f, 3.173964843e-02f,
+      4.431839101e-03f, 3.525957000e-04f, 1.598483141e-05f, 4.129304330e-07f},
+     {-8.794211226e-07f, -1.129264161e-01f, -9.713797271e-02f, -3.570742160e-02f,
+      -6.647814065e-03f, -6.603841321e-04f, -3.597355317e-05f, 5.877207059e-07f},
+     {-6.647238135e-02f, -2.196307108e-02f, 2.697528526e-02f, 2.149308659e-02f,
+      5.910230335e-03f, 7.675027009e-04f, 5.115404565e-05f, 1.817334464e-06f},
+     {-1.577566873e-04f, 2.293123305e-02f, 6.072009914e-03f, -6.132970564e-03f,
+      -3.324256279e-03f, -6.224825047e-04f, -5.152705853e-05f, -3.362429197e-05f},
+     {1.065306365e-02f, -6.794062938e-05f, -5.742604379e-03f, -5.164269242e-04f,
+      1.088870689e-03f, 3.464574984e-04f, 4.102842286e-05f, 2.248017609e-06f},
+     {-1.427739509e-03f, -2.956643002e-03f, 6.192144356e-04f, 9.704054100e-04f,
+      -1.006428138e-04f, -7.434643339e-05f, -2.343724009e-05f, 1.462779619e-04f},
+    }};
+
+// Phi(a) - 1/2 for a >= 0 (or NaN) from `pieces`: Terms vpermps and Terms - 1 fused
+// multiply-adds per register, no division.
+template <int Pieces, int Terms>
+Value* half_erf(IRBuilderBase& b, Value* a, const HalfErfPieces<Pieces, Terms>& pieces) {
+  a = clamp_above(b, a, pieces.limit);
+  Rounded piece = round_to_int(b, a, 1 / pieces.width);
+  // Exact: k width is within width/2 of a, so the difference is a float (Sterbenz for k >= 1).
+  Value* r = mad(b, piece.f, c(a, -pieces.width), a);
+  auto coefficient = [&](int j) {
+    Value* table =
+        llvm::ConstantDataVector::get(b.getContext(), llvm::ArrayRef(pieces.coefficients[j]));
+    return by_registers(b, a, Pieces, [&](auto slice) -> Value* {
+      // vpermps reads the low 4 (AVX-512) or 3 (AVX2) bits of each index: piece k.
+      return b.CreateIntrinsic(Pieces == 16 ? Intrinsic::x86_avx512_permvar_sf_512
+                                            : Intrinsic::x86_avx2_permps,
+                               {}, {table, slice(piece.i)});
+    });
+  };
+  Value* q = coefficient(Terms - 1);
+  for (int j = Terms - 2; j >= 0; --j) q = mad(b, q, r, coefficient(j));
+  return q;
+}
 
 }  // namespace
 
@@ -415,35 +473,19 @@ Value* sigmoid(IRBuilderBase& b, Value* x) {
   return b.CreateFDiv(num, b.CreateFAdd(c(x, 1.0f), t));
 }
 
-// gelu(x) = x Phi(x), Phi the standard normal distribution. With AVX-512: x/2 + |x| (Phi(|x|) -
-// 1/2) in one fma, the bracket a polynomial piece of kHalfErfPieces whose coefficients each lane
-// fetches with vpermps (no division, 6 fused multiply-adds); |x| is clamped at 5.8, where the
-// bracket rounds to 1/2. Max error 1.1 ULP for x >= 0, 2.5 ULP on [-1, 0), absolute error 1.4e-7
-// below -1, where the sum cancels. Otherwise, as PyTorch computes it, x/2 (1 + erf(x / sqrt2)):
-// 2 ULP for x >= 0, 3.9 ULP on [-1, 0), absolute error 2.7e-7 below.
+// gelu(x) = x Phi(x), Phi the standard normal distribution. With AVX-512 or AVX2: x/2 + |x|
+// (Phi(|x|) - 1/2) in one fma, the bracket from half_erf: max error 1.1 ULP for x >= 0, 2.5 ULP
+// on [-1, 0), absolute error 1.5e-7 below -1, where the sum cancels. Narrower vectors take
+// PyTorch's formula, x/2 (1 + erf(x / sqrt2)): 2 ULP for x >= 0, 3.9 ULP on [-1, 0), 2.7e-7
+// below.
 Value* gelu(IRBuilderBase& b, Value* x) {
   NoFastMath guard(b);
   Value* half_x = b.CreateFMul(x, c(x, 0.5f));
-  if (!fits_avx512(b, x)) {
-    Value* e = erf(b, b.CreateFMul(x, c(x, 0.707106781f)));
-    return b.CreateFMul(half_x, b.CreateFAdd(c(x, 1.0f), e));
-  }
   Value* ax = fabs(b, x);
-  Value* a = clamp_above(b, ax, 5.8f);
-  Rounded piece = round_to_int(b, a, 8.0f / 3);
-  // Exact: 3k/8 is within 3/16 of a, so the difference is a float (Sterbenz for k >= 1).
-  Value* r = mad(b, piece.f, c(x, -0.375f), a);
-  auto coefficient = [&](int j) {
-    Value* table = llvm::ConstantDataVector::get(b.getContext(), llvm::ArrayRef(kHalfErfPieces[j]));
-    return by_16_lanes(b, x, [&](auto slice) -> Value* {
-      // vpermps reads the low 4 bits of each index: piece k.
-      return b.CreateIntrinsic(Intrinsic::x86_avx512_permvar_sf_512, {},
-                               {table, slice(piece.i)});
-    });
-  };
-  Value* q = coefficient(5);
-  for (int j = 4; j >= 0; --j) q = mad(b, q, r, coefficient(j));
-  return fma(b, ax, q, half_x);
+  if (fits_registers(b, x, 16)) return fma(b, ax, half_erf(b, ax, kHalfErf16), half_x);
+  if (fits_registers(b, x, 8)) return fma(b, ax, half_erf(b, ax, kHalfErf8), half_x);
+  Value* e = erf(b, b.CreateFMul(x, c(x, 0.707106781f)));
+  return b.CreateFMul(half_x, b.CreateFAdd(c(x, 1.0f), e));
 }
 
 // Max error 1.52 ULP for |x| <= 8192; beyond, 1.7 ULP to 1e6, 5.2 ULP to 2^22, then NaN.
