@@ -155,9 +155,23 @@ def main():
                 row += f" {fmt_time(c_us)} | {fmt_ratio(c_us / fused if c_us and fused else None)} |"
             lines.append(row)
         lines.append("")
-    if compiled:
-        lines += ["torch.compile's first call (compilation) per chain, seconds: "
-                  + ", ".join(f"{k[0]} {k[1]}² t{k[2]}: {v['compile_s']:.2f}" for k, v in sorted(compiled.items())), ""]
+    first_calls = {tuple(key.split()[1:]): value for key, value in context.items() if key.startswith("first_call ")}
+    if first_calls or compiled:
+        lines += ["## first call", "",
+                  "The first evaluation of each chain in a fresh process, on 1 thread: fusejit builds the schedule,",
+                  "compiles its kernels and runs once; torch.compile traces, compiles with Inductor and runs once",
+                  "(its caches reset for every row and its on-disk caches disabled, as on a fresh machine; the",
+                  "first row also pays for loading Inductor).", "",
+                  "| Operation | size | fusejit first call | kernels compiled, compile time | torch.compile first call, 1 thread | 2 threads |",
+                  "|---|---|---|---|---|---|"]
+        chains = sorted({(name, int(n)) for name, n in first_calls} | {(k[0], k[1]) for k in compiled})
+        for name, n in chains:
+            fj_call = first_calls.get((name, str(n)), "—")
+            fj_time, _, fj_rest = fj_call.partition(", ")
+            c1, c2 = compiled.get((name, n, 1)), compiled.get((name, n, 2))
+            tc = [f"{c['compile_s']:.2f} s" if c else "—" for c in (c1, c2)]
+            lines.append(f"| {name} | {n}x{n} | {fj_time} | {fj_rest or '—'} | {tc[0]} | {tc[1]} |")
+        lines.append("")
     notes = os.path.join(HERE, "RESULTS_NOTES.md")
     if os.path.exists(notes):
         with open(notes) as f:

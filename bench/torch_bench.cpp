@@ -10,11 +10,17 @@
 //
 // Before a workload is timed, fusejit's result (fused and eager) is compared with libtorch's;
 // a disagreement skips that workload's rows with the worst element in the message.
+//
+// Before any benchmark runs (so nothing is compiled yet), the first call of each fused chain on
+// one thread is timed: building the schedule, compiling its kernels and one run. The JSON context
+// holds it as "first_call <chain> <N>": "<ms> ms, <k> kernels, <c> ms compiling", beside
+// torch.compile's first call from torch_compile.py.
 #include <benchmark/benchmark.h>
 #include <fusejit/fusejit.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -164,6 +170,11 @@ std::vector<Workload> workloads() {
   };
 }
 
+const std::vector<Workload>& all_workloads() {
+  static const std::vector<Workload> all = workloads();
+  return all;
+}
+
 std::vector<int64_t> sizes_of(Family family) {
   switch (family) {
     case Family::Chain: return {1000, 4096};
@@ -228,6 +239,34 @@ std::string check(const Workload& w, int64_t n, bool fused) {
   return problem;
 }
 
+void record_first_calls() {
+  fj::NumThreadsGuard one_thread(1);
+  for (const Workload& w : all_workloads()) {
+    if (w.family != Family::Chain) continue;
+    for (int64_t n : sizes_of(w.family)) {
+      std::string value;
+      try {
+        Inputs in = make_inputs(w, n);
+        fj::Stats before = fj::stats();
+        auto start = std::chrono::steady_clock::now();
+        fj::Tensor y = w.fusejit(in.fusejit, n);
+        y.eval();
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        fj::Stats after = fj::stats();
+        int64_t kernels = after.kernels_compiled - before.kernels_compiled;
+        char text[128];
+        std::snprintf(text, sizeof text, "%.2f ms, %lld %s, %.2f ms compiling", ms,
+                      static_cast<long long>(kernels), kernels == 1 ? "kernel" : "kernels",
+                      after.compile_ms - before.compile_ms);
+        value = text;
+      } catch (const std::exception& e) {
+        value = std::string("exception: ") + e.what();
+      }
+      benchmark::AddCustomContext("first_call " + std::string(w.name) + " " + std::to_string(n), value);
+    }
+  }
+}
+
 void set_torch_threads(int threads) {
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
 }
@@ -262,7 +301,7 @@ const char* torch_mode_name(Mode mode) { return mode == Mode::Hand ? "torch" : m
 }  // namespace
 
 void register_torch() {
-  static const std::vector<Workload> all = workloads();
+  const std::vector<Workload>& all = all_workloads();
   for (int t : {1, 2})
     for (const Workload& w : all)
       for (int64_t n : sizes_of(w.family))
@@ -281,6 +320,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("fusejit_target", fusejit::target_description());
   benchmark::AddCustomContext("torch_version", TORCH_VERSION);
   benchmark::AddCustomContext("torch_parallel_info", at::get_parallel_info());
+  fjbench::record_first_calls();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -2,13 +2,20 @@
 """Times torch.compile (Inductor's C++/OpenMP CPU backend) on fusejit's fused chains.
 
 For each chain, size and thread count: the first call (compilation) is timed apart, then the
-median of repeated calls after warm-up. Writes JSON for bench/report.py:
+median of repeated calls after warm-up. Inductor's on-disk caches are disabled, so every first
+call compiles as on a fresh machine (with them, a repeated run of this script finds most
+kernels compiled: 0.04 s instead of 0.7 s). Writes JSON for bench/report.py:
   {"torch_version": ..., "results": [{"name", "n", "threads", "compile_s", "median_us"}]}
 """
 import argparse
 import json
+import os
 import statistics
 import time
+import warnings
+
+os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
 
 import torch
 import torch.nn.functional as F

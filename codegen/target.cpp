@@ -51,11 +51,16 @@ Target detect() {
     return it != features.end() && it->second;
   };
   target.vector_bits = has("avx512f") ? 512 : has("avx2") && has("fma") ? 256 : 128;
-  // "32768K" from sysfs; kept at the default where the file is missing.
-  std::ifstream llc("/sys/devices/system/cpu/cpu0/cache/index3/size");
-  int64_t kib = 0;
-  if (llc >> kib && kib > 0) target.last_level_cache_bytes = kib << 10;
-  target.key = target.triple + "|" + target.cpu + "|" + target.features + "|llc " +
+  // "1024K", "32768K" from sysfs; kept at the defaults where the files are missing.
+  auto cache_bytes = [](const char* index, int64_t& bytes) {
+    std::ifstream size(std::string("/sys/devices/system/cpu/cpu0/cache/") + index + "/size");
+    int64_t kib = 0;
+    if (size >> kib && kib > 0) bytes = kib << 10;
+  };
+  cache_bytes("index2", target.l2_cache_bytes);
+  cache_bytes("index3", target.last_level_cache_bytes);
+  target.key = target.triple + "|" + target.cpu + "|" + target.features + "|l2 " +
+               std::to_string(target.l2_cache_bytes) + "|llc " +
                std::to_string(target.last_level_cache_bytes);
   return target;
 }

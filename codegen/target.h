@@ -11,6 +11,7 @@ struct Target {
   std::string cpu;       // e.g. "znver4"
   std::string features;  // LLVM feature string, "+avx2,+fma,-avx512f,..."
   int vector_bits = 128; // widest native float vector: 128, 256 or 512
+  int64_t l2_cache_bytes = 1 << 20;  // per core
   int64_t last_level_cache_bytes = 32 << 20;
   // Floats per vector in generated loops: two native registers per step, which hides the
   // latency of dependent ops without a separate unroll.

@@ -2,6 +2,7 @@
 // fusion structure, threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "runtime/buffer_pool.h"
@@ -62,6 +63,23 @@ TEST(Creation, FromBlobDoesNotCopy) {
   EXPECT_EQ(t.data_ptr<float>(), data.data());
   data[1] = 20;
   EXPECT_EQ((t + 0).to_vector<float>()[1], 20);
+}
+
+// Large fills are written by a string instruction over each thread's range, small ones by the
+// vector loop: every element, and only those, takes the value on both paths.
+TEST(Creation, LargeFillsCoverExactlyTheirRange) {
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    for (fj::Shape shape : {fj::Shape{1001, 999}, fj::Shape{3, 7}, fj::Shape{600, 600}}) {
+      Tensor big = fj::full(shape, -2.5f);
+      Tensor after = fj::full({64}, 4.0f);
+      std::vector<float> values = big.to_vector<float>();
+      ASSERT_EQ(static_cast<int64_t>(values.size()), big.numel());
+      EXPECT_EQ(std::count(values.begin(), values.end(), -2.5f), big.numel());
+      EXPECT_EQ(after.to_vector<float>(), std::vector<float>(64, 4.0f));
+      EXPECT_EQ(fj::sum(fj::zeros(shape)).item<float>(), 0);
+    }
+  }
 }
 
 TEST(Creation, ConstantsAndArange) {
