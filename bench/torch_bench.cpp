@@ -115,7 +115,7 @@ std::vector<Workload> workloads() {
        [](const TT& in, int64_t) { return torch::sigmoid(in[0]); }, read1_write1},
       {"tanh", Family::Activation, 1, -4, 4, 1e-6, [](const FJ& in, int64_t) { return fj::tanh(in[0]); },
        [](const TT& in, int64_t) { return torch::tanh(in[0]); }, read1_write1},
-      // libtorch's erf-gelu is off by up to 1.1e-6 near x = -3.5 (fusejit's by 2.7e-7).
+      // libtorch's erf-gelu is off by up to 1.1e-6 near x = -3.5 (fusejit's by at most 2.7e-7).
       {"gelu", Family::Activation, 1, -4, 4, 2e-6, [](const FJ& in, int64_t) { return fj::gelu(in[0]); },
        [](const TT& in, int64_t) { return torch::gelu(in[0]); }, read1_write1},
       {"softmax", Family::Activation, 1, -4, 4, 1e-6,

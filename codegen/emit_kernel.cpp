@@ -203,8 +203,7 @@ class KernelEmitter {
   // stores); a smaller one stays in the L2, where vector stores are faster (512 KiB: 2.1 µs
   // against 3.1 µs). The output is contiguous, so the range [begin, end) of dim 0 is one run.
   void emit_fill(Value* begin, Value* end) {
-    int64_t per_index = 1;
-    for (size_t d = 1; d < rank(); ++d) per_index *= kernel_.domain[d];
+    int64_t per_index = ir::contiguous_strides(kernel_.domain)[0];
     Value* count = b_.CreateMul(b_.CreateSub(end, begin), b_.getInt64(per_index));
     int64_t string_minimum = target_.l2_cache_bytes / 8 * 7 / dtype_size(DType::Float32);
     auto* string_fill = llvm::BasicBlock::Create(context_, "fill.string", fn_);
@@ -596,15 +595,15 @@ class KernelEmitter {
     return nullptr;
   }
 
+  struct StashUse {
+    Value* buffer = nullptr;  // the op's row buffer
+    bool read = false;        // read it (else compute the op and write it)
+  };
   // One sweep of the innermost dim over [start, stop) at the outer `indices`: a loop of full
   // steps of `lanes_` elements with no partial-step test in it (a test in every step cost 10-15%
   // on memory-bound reductions and more on rows of 100), then at most one partial step, whose
   // loads are masked and whose valid lanes `consume` handles. Computes the `wanted` ops that are
   // not `known`.
-  struct StashUse {
-    Value* buffer = nullptr;  // the op's row buffer
-    bool read = false;        // read it (else compute the op and write it)
-  };
   void emit_sweep(Value* start, Value* stop, const std::vector<Value*>& indices,
                   const std::vector<Value*>& known, const std::vector<bool>& wanted,
                   const Consume& consume, const std::vector<StashUse>& stash = {},

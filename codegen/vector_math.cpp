@@ -87,8 +87,8 @@ Value* poly(IRBuilderBase& b, Value* x, std::initializer_list<float> coeffs) {
   return acc;
 }
 
-// x limited to [lo, inf), (-inf, hi] or [lo, hi]; NaN passes through (the compares are false), so callers
-// need no separate NaN select.
+// x limited to [lo, inf), (-inf, hi] or [lo, hi]; NaN passes through (the compares are false),
+// so callers need no separate NaN select.
 Value* clamp_below(IRBuilderBase& b, Value* x, float lo) {
   return b.CreateSelect(b.CreateFCmpOLT(x, c(x, lo)), c(x, lo), x);
 }

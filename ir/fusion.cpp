@@ -71,8 +71,9 @@ struct Group {
 // Nodes are taken in order; each joins the first group of its operands (or of another consumer
 // of the same value over the same space, so eval({x * 2, exp(x)}) and eval({x * 2, sum(x, {1})})
 // are one pass over x) that can hold it without a cycle between groups, and the other such
-// groups are merged in when they are independent of it. A group iterates over one space: an elementwise group over its shape, a
-// reduction group over the reductions' input. There, nodes of that shape compute per element
+// groups are merged in when they are independent of it. A group iterates over one space: an
+// elementwise group over its shape, a reduction group over the reductions' input. There, nodes
+// of that shape compute per element
 // (the prologue, and for row reductions also what broadcasts a per-row value back); other
 // nodes of a row reduction group compute per row. Elementwise groups over `max_ops` are cut
 // into runs of consecutive nodes.

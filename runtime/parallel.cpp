@@ -65,7 +65,8 @@ void parallel_copy(void* to, const void* from, int64_t bytes) {
   int64_t part_bytes = (bytes / parts + 63) / 64 * 64;
   parallel_parts(parts, [&](int64_t part) {
     int64_t begin = part * part_bytes, end = std::min(bytes, begin + part_bytes);
-    if (begin < end) std::memcpy(static_cast<char*>(to) + begin, static_cast<const char*>(from) + begin, end - begin);
+    if (begin < end)
+      std::memcpy(static_cast<char*>(to) + begin, static_cast<const char*>(from) + begin, end - begin);
   });
 }
 

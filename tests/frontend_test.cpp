@@ -381,8 +381,6 @@ TEST(Dump, EveryStageFromTheApi) {
   EXPECT_FALSE(y.is_evaluated());  // dumping compiles but does not run
 }
 
-// The schedule of a graph is reused for the same structure on other data; structure includes
-// which inputs are the same tensor, and the cache keeps no tensor's data alive.
 // Over its bound the buffer pool drops the sizes least recently used, not the one coming back:
 // a pool full of earlier sizes must not make every new size a fresh allocation for good.
 TEST(Memory, PoolMakesRoomForRecentSizes) {
@@ -403,6 +401,8 @@ TEST(Memory, PoolMakesRoomForRecentSizes) {
   rt::release_pooled_buffers();
 }
 
+// The schedule of a graph is reused for the same structure on other data; structure includes
+// which inputs are the same tensor, and the cache keeps no tensor's data alive.
 TEST(Caching, SchedulesAreReusedPerStructureNotPerData) {
   for (int round = 0; round < 3; ++round) {
     Tensor x = random_tensor({33, 65}, 100 + round), y = random_tensor({65}, 200 + round);

@@ -1,8 +1,8 @@
 // Reductions and what is composed of them: values against the reference interpreter, the
 // kernels they fuse into, determinism across threads, accuracy of long sums, edge cases.
-#include <algorithm>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
