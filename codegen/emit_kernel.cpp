@@ -320,8 +320,8 @@ class KernelEmitter {
       // not a NaN-propagating compare-and-blend chain.
       std::vector<Value*> accumulators, nan_seen;
       for (int32_t r : reductions) {
-        accumulators.push_back(entry_alloca(float_vector_));
-        b_.CreateStore(identity(kernel_.ops[r].op), accumulators.back());
+        accumulators.push_back(entry_alloca(accumulator_type(kernel_.ops[r].op)));
+        b_.CreateStore(accumulator_identity(kernel_.ops[r].op), accumulators.back());
         nan_seen.push_back(nullptr);
         if (is_extremum(kernel_.ops[r].op)) {
           nan_seen.back() = entry_alloca(float_vector_);
@@ -336,11 +336,15 @@ class KernelEmitter {
           ir::OpCode op = kernel_.ops[reductions[k]].op;
           Value* value = step.values[sinks[k]];
           if (!step.full) value = b_.CreateSelect(step.mask, value, identity(op));
-          Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+          Value* acc = b_.CreateLoad(accumulator_type(op), accumulators[k]);
           if (nan_seen[k]) {
             Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
             b_.CreateStore(b_.CreateSelect(b_.CreateFCmpUNO(value, value), value, seen), nan_seen[k]);
             b_.CreateStore(plain_extreme(op, acc, value), accumulators[k]);
+            continue;
+          }
+          if (accumulates_in_double(op)) {
+            b_.CreateStore(b_.CreateFMul(acc, b_.CreateFPExt(value, acc->getType())), accumulators[k]);
             continue;
           }
           b_.CreateStore(ir::apply_combine(math_, op, acc, value), accumulators[k]);
@@ -348,9 +352,12 @@ class KernelEmitter {
       });
       for (size_t k = 0; k < reductions.size(); ++k) {
         ir::OpCode op = kernel_.ops[reductions[k]].op;
-        Value* acc = b_.CreateLoad(float_vector_, accumulators[k]);
+        Value* acc = b_.CreateLoad(accumulator_type(op), accumulators[k]);
         Value* result;
-        if (nan_seen[k]) {
+        if (accumulates_in_double(op)) {
+          Value* product = horizontal(acc, [&](Value* x, Value* y) { return b_.CreateFMul(x, y); });
+          result = b_.CreateFPTrunc(product, b_.getFloatTy());
+        } else if (nan_seen[k]) {
           // A lane of `acc` is NaN only when a NaN was seen, so the lanes combine with plain
           // max/min instructions and one test of `nan_seen` decides (in a row of 100 the
           // NaN-aware combine at each halving cost more than the sweep).
@@ -393,6 +400,20 @@ class KernelEmitter {
     return sinks;
   }
 
+  // Per op: whether its value changes along the innermost dim. The others are computed once
+  // per sweep (emit_sweep), never per step, so they must never be kept in a row buffer.
+  std::vector<bool> varies_along_rows() const {
+    size_t inner = rank() - 1;
+    std::vector<bool> varies(kernel_.ops.size(), false);
+    for (size_t i = 0; i < kernel_.ops.size(); ++i) {
+      const ir::KernelOp& op = kernel_.ops[i];
+      if (op.row) continue;
+      varies[i] = !op.strides.empty() && op.strides[inner] != 0;
+      for (int32_t a : op.args) varies[i] = varies[i] || varies[a];
+    }
+    return varies;
+  }
+
   // Expensive per-element values that several sweeps of a row need (softmax's exp(x - max))
   // are kept in a row-sized stack buffer by the first sweep and read back by the others,
   // instead of being recomputed: rows of one reduced dim up to kStashElements.
@@ -417,8 +438,9 @@ class KernelEmitter {
       for (size_t i = 0; i < count; ++i) sweeps[i] += wanted[i] && !kernel_.ops[i].row;
     }
     int64_t padded = (length + lanes_ - 1) / lanes_ * lanes_;
+    std::vector<bool> varies = varies_along_rows();
     for (size_t i = 0; i < count; ++i) {
-      if (sweeps[i] < 2 || ir::op_info(kernel_.ops[i].op).cost < ir::kTranscendental) continue;
+      if (sweeps[i] < 2 || !varies[i] || ir::op_info(kernel_.ops[i].op).cost < ir::kTranscendental) continue;
       llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
       llvm::AllocaInst* buffer = entry.CreateAlloca(b_.getFloatTy(), b_.getInt64(padded));
       buffer->setAlignment(llvm::Align(64));
@@ -536,6 +558,15 @@ class KernelEmitter {
   // ---- shared pieces ----
 
   Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
+  // A row's prod accumulates in double: float32 partial products overflow (and then 0 * inf
+  // gives NaN, as in prod(arange(0, 100))) long before the product itself leaves float's range.
+  static bool accumulates_in_double(ir::OpCode op) { return op == ir::OpCode::Prod; }
+  llvm::Type* accumulator_type(ir::OpCode op) {
+    return accumulates_in_double(op) ? vector_of(b_.getDoubleTy()) : float_vector_;
+  }
+  Value* accumulator_identity(ir::OpCode op) {
+    return llvm::ConstantFP::get(accumulator_type(op), ir::reduction_identity(op));
+  }
   static bool is_extremum(ir::OpCode op) { return op == ir::OpCode::Amax || op == ir::OpCode::Amin; }
   // The larger (Amax) or smaller (Amin) of x and y, y when either is NaN: one vmaxps/vminps,
   // for callers that keep NaNs apart.
@@ -716,6 +747,12 @@ class KernelEmitter {
       case ir::OpCode::Constant:
         if (op.dtype == DType::Bool)
           return llvm::ConstantInt::get(vector_of(b_.getInt1Ty()), op.params.value != 0);
+        if (op.dtype == DType::Int64) {
+          // As cvttsd2si converts what int64 cannot hold: to INT64_MIN.
+          double value = op.params.value;
+          bool fits = value >= -0x1p63 && value < 0x1p63;
+          return llvm::ConstantInt::get(index_vector_, fits ? static_cast<int64_t>(value) : INT64_MIN, true);
+        }
         return math.c(op.params.value);
       case ir::OpCode::Arange: {
         llvm::Type* doubles = vector_of(b_.getDoubleTy());

@@ -40,7 +40,7 @@ bool reduces_trailing_dims(const Space& space) {
   bool reduced_seen = false;
   for (size_t d = 0; d < space.domain.size(); ++d) {
     if (space.domain[d] == 1) continue;
-    bool reduced = space.axes >> d & 1;
+    bool reduced = reduces_dim(space.axes, d);
     if (reduced_seen && !reduced) return false;
     reduced_seen = reduced_seen || reduced;
   }
@@ -54,7 +54,7 @@ Strides row_strides(const Shape& shape, const Strides& strides, const Shape& dom
   Strides out;
   size_t next = 0;
   for (size_t d = 0; d < domain.size(); ++d)
-    out.push_back(axes >> d & 1 ? 0 : strides[next++]);
+    out.push_back(reduces_dim(axes, d) ? 0 : strides[next++]);
   return out;
 }
 
@@ -260,7 +260,7 @@ void collapse_domain(Kernel& kernel, const Space& space) {
   for (size_t d = 0; d < kernel.domain.size(); ++d) {
     int64_t size = kernel.domain[d];
     if (size == 1) continue;
-    bool reduces = space.axes >> d & 1;
+    bool reduces = reduces_dim(space.axes, d);
     bool merge = !domain.empty() && reduced.back() == reduces;
     for (size_t a = 0; a < accesses.size() && merge; ++a)
       merge = collapsed[a].back() == (*accesses[a])[d] * size;
@@ -401,13 +401,16 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     auto load = [&](NodeId id, const Shape& frame, int32_t buffer, const Strides& strides,
                     int64_t offset) {
       Strides over_domain = to_domain(frame, broadcast_strides(graph.nodes[id].shape, strides, frame));
+      // A load serves only its own frame: a per-row value is computed between sweeps, where a
+      // per-element load has no value.
+      bool row = frame != space.domain;
       for (size_t s = 0; s < kernel.ops.size(); ++s) {
         const KernelOp& op = kernel.ops[s];
-        if (op.op == OpCode::Input && scheduled.inputs[op.slot].buffer == buffer &&
+        if (op.op == OpCode::Input && op.row == row && scheduled.inputs[op.slot].buffer == buffer &&
             scheduled.inputs[op.slot].offset == offset && op.strides == over_domain)
           return static_cast<int32_t>(s);
       }
-      KernelOp op{OpCode::Input, graph.nodes[id].dtype, {}, 0, {}, over_domain, frame != space.domain};
+      KernelOp op{OpCode::Input, graph.nodes[id].dtype, {}, 0, {}, over_domain, row};
       op.slot = static_cast<int32_t>(scheduled.inputs.size());
       scheduled.inputs.push_back({buffer, offset});
       kernel.input_dtypes.push_back(graph.nodes[id].dtype);
