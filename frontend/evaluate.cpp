@@ -190,7 +190,9 @@ void set_fusion_enabled(bool enabled) { frontend::fusion_on = enabled; }
 bool fusion_enabled() { return frontend::fusion_on; }
 
 void set_num_threads(int threads) {
-  if (threads < 1) throw Error("set_num_threads: expected at least 1 thread, got " + std::to_string(threads));
+  if (threads < 1 || threads > runtime::kMaxThreads)
+    throw Error("set_num_threads: expected 1 to " + std::to_string(runtime::kMaxThreads) +
+                " threads, got " + std::to_string(threads));
   runtime::set_num_threads(threads);
 }
 int num_threads() { return runtime::num_threads(); }

@@ -20,15 +20,18 @@ const Tensor& checked(const char* op, const Tensor& x) {
 }
 
 // The reduced dims as a bit set: negative dims count from the end; an empty list means all.
+// A 0-d tensor has no dims to reduce (none set), but accepts dim 0 or -1, as in PyTorch.
 uint64_t axes_of(const char* op, const Tensor& x, const Shape& dims) {
   int64_t rank = x.dim();
   if (dims.empty()) return rank == 64 ? ~uint64_t{0} : (uint64_t{1} << rank) - 1;
   uint64_t axes = 0;
+  int64_t range = std::max<int64_t>(rank, 1);
   for (int64_t dim : dims) {
-    int64_t d = dim < 0 ? dim + rank : dim;
-    if (d < 0 || d >= rank)
+    int64_t d = dim < 0 ? dim + range : dim;
+    if (d < 0 || d >= range)
       throw Error(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for " +
                   describe(x));
+    if (rank == 0) continue;
     if (axes >> d & 1)
       throw Error(std::string(op) + ": dim " + std::to_string(dim) + " appears twice in " +
                   ir::shape_string(dims));
@@ -40,7 +43,7 @@ uint64_t axes_of(const char* op, const Tensor& x, const Shape& dims) {
 int64_t reduced_count(const Shape& shape, uint64_t axes) {
   int64_t count = 1;
   for (size_t d = 0; d < shape.size(); ++d)
-    if (axes >> d & 1) count *= shape[d];
+    if (ir::reduces_dim(axes, d)) count *= shape[d];
   return count;
 }
 
@@ -61,6 +64,7 @@ Tensor reduce_node(OpCode op, const Tensor& x, uint64_t axes, bool keepdim) {
 Tensor reduce(OpCode op, const char* name, const Tensor& input, const Shape& dims, bool keepdim) {
   Tensor x = as_float(name, input);
   uint64_t axes = axes_of(name, x, dims);
+  if (axes == 0) return x;  // a 0-d tensor: its one element is the result
   const Shape& shape = x.sizes();
   if (reduced_count(shape, axes) == 0) {
     if (op == OpCode::Amax || op == OpCode::Amin)
@@ -74,7 +78,7 @@ Tensor reduce(OpCode op, const char* name, const Tensor& input, const Shape& dim
   bool in_run = false;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
-    bool reduced = axes >> d & 1;
+    bool reduced = ir::reduces_dim(axes, d);
     if (reduced && !in_run) runs.push_back(0);
     if (reduced) runs.back() |= uint64_t{1} << d;
     in_run = reduced;
@@ -110,9 +114,15 @@ namespace {
 // The first index along `dim` of the row's max (or min), NaN counting as the extreme, as in
 // PyTorch: the rows' extreme m, then the least index i with x[i] == m or x[i] NaN. Indices
 // are carried as floats, exact up to 2^24.
+Tensor as_index(const Tensor& first) {
+  return Tensor(std::make_shared<ir::Node>(OpCode::ToInt64, DType::Int64, first.sizes(),
+                                           std::vector<std::shared_ptr<ir::Node>>{first.node()}));
+}
+
 Tensor arg_extreme(OpCode extreme, const char* name, const Tensor& input, int64_t dim, bool keepdim) {
   Tensor x = as_float(name, input);
   uint64_t axes = axes_of(name, x, {dim});
+  if (axes == 0) return as_index(full({}, 0));  // a 0-d tensor: its one element is at 0
   int64_t d = std::countr_zero(axes);
   int64_t size = x.size(d);
   if (size == 0)
@@ -131,10 +141,8 @@ Tensor arg_extreme(OpCode extreme, const char* name, const Tensor& input, int64_
   Tensor index(std::make_shared<ir::Node>(OpCode::Arange, DType::Float32, index_shape,
                                           std::vector<std::shared_ptr<ir::Node>>{}, counting));
   Tensor hit = where(ne(x, x), 1.0f, eq(x, m));
-  Tensor first = reduce(OpCode::Amin, name, where(hit, index, std::numeric_limits<float>::infinity()),
-                        {dim}, keepdim);
-  return Tensor(std::make_shared<ir::Node>(OpCode::ToInt64, DType::Int64, first.sizes(),
-                                           std::vector<std::shared_ptr<ir::Node>>{first.node()}));
+  return as_index(reduce(OpCode::Amin, name,
+                         where(hit, index, std::numeric_limits<float>::infinity()), {dim}, keepdim));
 }
 
 }  // namespace
@@ -167,13 +175,17 @@ Tensor std(const Tensor& x, Shape dims, double correction, bool keepdim) {
 // Scales by the reciprocal of the row sum, as PyTorch's CPU kernel does: one divide per row
 // instead of one per element.
 Tensor softmax(const Tensor& x, int64_t dim) {
-  Tensor shifted = x - amax(checked("softmax", x), {dim}, true);
+  axes_of("softmax", checked("softmax", x), {dim});
+  if (x.numel() == 0) return as_float("softmax", x);  // nothing to normalize, no max to take
+  Tensor shifted = x - amax(x, {dim}, true);
   Tensor e = exp(shifted);
   return e * (1.0f / sum(e, {dim}, true));
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  Tensor shifted = x - amax(checked("log_softmax", x), {dim}, true);
+  axes_of("log_softmax", checked("log_softmax", x), {dim});
+  if (x.numel() == 0) return as_float("log_softmax", x);  // nothing to normalize, no max to take
+  Tensor shifted = x - amax(x, {dim}, true);
   return shifted - log(sum(exp(shifted), {dim}, true));
 }
 

@@ -68,8 +68,7 @@ const ir::View& evaluated_view(const Tensor& t) {
 }
 
 Shape checked_shape(const char* op, const Shape& shape) {
-  if (!ir::checked_numel(shape) ||
-      *ir::checked_numel(shape) > INT64_MAX / 8)
+  if (!ir::addressable(shape))
     throw Error(std::string(op) + ": invalid shape " + ir::shape_string(shape) +
                 " (negative size or element count overflows)");
   return shape;

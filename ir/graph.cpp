@@ -105,6 +105,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
   for (size_t i = 2; i < inputs.size() && merged; ++i) merged = broadcast_shapes(*merged, *inputs[i].shape);
   if (!merged) return fail("shapes cannot be broadcast together");
   Shape& shape = *merged;
+  if (!addressable(shape))
+    return fail("the result of shape " + shape_string(shape) + " has too many elements to address");
   switch (info.kind) {
     case OpKind::Leaf:
     case OpKind::Generator:
@@ -151,7 +153,7 @@ void verify(const Graph& graph) {
       if (input < 0 || static_cast<size_t>(input) >= id) fail(id, "input not defined before use");
       inputs.push_back({graph.nodes[input].dtype, &graph.nodes[input].shape});
     }
-    if (!checked_numel(node.shape)) fail(id, "invalid shape");
+    if (!addressable(node.shape)) fail(id, "invalid shape");
     if (node.op == OpCode::Input) {
       if (!node.data.storage) fail(id, "input without data");
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");

@@ -3,6 +3,7 @@
 // history is freed as soon as it has been computed.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,7 +53,13 @@ struct OpParams {
   // first dim larger than 1, a reduced one (see split_reductions); that dim of the result
   // counts blocks.
   int64_t chunk = 0;
-  bool operator==(const OpParams&) const = default;
+  // Values compare by their bits: 0.0 and -0.0 (or two NaNs) are different constants to fold,
+  // merge or key on.
+  bool operator==(const OpParams& other) const {
+    return std::bit_cast<uint64_t>(value) == std::bit_cast<uint64_t>(other.value) &&
+           std::bit_cast<uint64_t>(step) == std::bit_cast<uint64_t>(other.step) &&
+           seed == other.seed && axes == other.axes && chunk == other.chunk;
+  }
 };
 
 struct Node {

@@ -35,49 +35,57 @@ inline constexpr int kTranscendental = 10;
 // A reduction is never recomputed by another kernel: its value is always materialized there.
 inline constexpr int kReduction = 1 << 20;
 
-// X(Enum, "name", kind, cost, formula). `a`, `b`, `c` are the operands; `m` the backend.
+// How a kernel's float32 result relates to the formula evaluated exactly:
+//   Exact:   the exact result rounded once to float32 (one IEEE operation, or selects and
+//            compares), so a constant folded in double and rounded is bitwise what kernels compute.
+//   Rounded: several roundings or approximated math (exp, rsqrt = 1/sqrt); never folded, so
+//            fused and eager results stay bitwise the same.
+enum class Rounding : uint8_t { Exact, Rounded };
+
+// X(Enum, "name", kind, cost, rounding, formula). `a`, `b`, `c` are the operands; `m` the backend.
 #define FUSEJIT_ELEMENTWISE_OPS(X)                                                             \
-  X(Neg, "neg", Unary, kCheap, m.neg(a))                                                       \
-  X(Abs, "abs", Unary, kCheap, m.abs(a))                                                       \
-  X(Exp, "exp", Unary, kTranscendental, m.exp(a))                                              \
-  X(Log, "log", Unary, kTranscendental, m.log(a))                                              \
-  X(Sqrt, "sqrt", Unary, kDivide, m.sqrt(a))                                                   \
-  X(Rsqrt, "rsqrt", Unary, kDivide, m.div(m.c(1), m.sqrt(a)))                                  \
-  X(Sin, "sin", Unary, kTranscendental, m.sin(a))                                              \
-  X(Cos, "cos", Unary, kTranscendental, m.cos(a))                                              \
-  X(Relu, "relu", Unary, kCheap, m.select(m.lt(a, m.c(0)), m.c(0), a))                         \
-  X(Sigmoid, "sigmoid", Unary, kTranscendental, m.sigmoid(a))                                  \
-  X(Tanh, "tanh", Unary, kTranscendental, m.tanh(a))                                           \
-  X(Gelu, "gelu", Unary, kTranscendental, m.gelu(a))                                          \
-  X(GeluTanh, "gelu_tanh", Unary, kTranscendental,                                             \
+  X(Neg, "neg", Unary, kCheap, Exact, m.neg(a))                                                \
+  X(Abs, "abs", Unary, kCheap, Exact, m.abs(a))                                                \
+  X(Exp, "exp", Unary, kTranscendental, Rounded, m.exp(a))                                     \
+  X(Log, "log", Unary, kTranscendental, Rounded, m.log(a))                                     \
+  X(Sqrt, "sqrt", Unary, kDivide, Exact, m.sqrt(a))                                            \
+  X(Rsqrt, "rsqrt", Unary, kDivide, Rounded, m.div(m.c(1), m.sqrt(a)))                         \
+  X(Sin, "sin", Unary, kTranscendental, Rounded, m.sin(a))                                     \
+  X(Cos, "cos", Unary, kTranscendental, Rounded, m.cos(a))                                     \
+  X(Relu, "relu", Unary, kCheap, Exact, m.select(m.lt(a, m.c(0)), m.c(0), a))                  \
+  X(Sigmoid, "sigmoid", Unary, kTranscendental, Rounded, m.sigmoid(a))                         \
+  X(Tanh, "tanh", Unary, kTranscendental, Rounded, m.tanh(a))                                  \
+  X(Gelu, "gelu", Unary, kTranscendental, Rounded, m.gelu(a))                                  \
+  X(GeluTanh, "gelu_tanh", Unary, kTranscendental, Rounded,                                    \
     m.mul(m.mul(m.c(0.5), a),                                                                  \
           m.add(m.c(1), m.tanh(m.mul(m.c(0.79788456080286535588),                              \
-                                     m.add(a, m.mul(m.c(0.044715), m.mul(a, m.mul(a, a)))))))))  \
-  X(Silu, "silu", Unary, kTranscendental, m.mul(a, m.sigmoid(a)))                              \
-  X(Add, "add", Binary, kCheap, m.add(a, b))                                                   \
-  X(Sub, "sub", Binary, kCheap, m.sub(a, b))                                                   \
-  X(Mul, "mul", Binary, kCheap, m.mul(a, b))                                                   \
-  X(Div, "div", Binary, kDivide, m.div(a, b))                                                  \
-  X(Pow, "pow", Binary, kTranscendental, m.pow(a, b))                                          \
-  X(Maximum, "maximum", Binary, kCheap, m.max(a, b))                                           \
-  X(Minimum, "minimum", Binary, kCheap, m.min(a, b))                                           \
+                                     m.add(a, m.mul(m.c(0.044715), m.mul(a, m.mul(a, a))))))))) \
+  X(Silu, "silu", Unary, kTranscendental, Rounded, m.mul(a, m.sigmoid(a)))                     \
+  X(Add, "add", Binary, kCheap, Exact, m.add(a, b))                                            \
+  X(Sub, "sub", Binary, kCheap, Exact, m.sub(a, b))                                            \
+  X(Mul, "mul", Binary, kCheap, Exact, m.mul(a, b))                                            \
+  X(Div, "div", Binary, kDivide, Exact, m.div(a, b))                                           \
+  X(Pow, "pow", Binary, kTranscendental, Rounded, m.pow(a, b))                                 \
+  X(Maximum, "maximum", Binary, kCheap, Exact, m.max(a, b))                                    \
+  X(Minimum, "minimum", Binary, kCheap, Exact, m.min(a, b))                                    \
   /* b is the negative slope */                                                                \
-  X(LeakyRelu, "leaky_relu", Binary, kCheap, m.select(m.gt(a, m.c(0)), a, m.mul(a, b)))        \
+  X(LeakyRelu, "leaky_relu", Binary, kCheap, Exact, m.select(m.gt(a, m.c(0)), a, m.mul(a, b))) \
   /* b is alpha */                                                                             \
-  X(Elu, "elu", Binary, kTranscendental, m.select(m.gt(a, m.c(0)), a, m.mul(b, m.expm1(a))))   \
+  X(Elu, "elu", Binary, kTranscendental, Rounded,                                              \
+    m.select(m.gt(a, m.c(0)), a, m.mul(b, m.expm1(a))))                                        \
   /* b is beta, c the threshold above which softplus is linear */                              \
-  X(Softplus, "softplus", Ternary, kTranscendental,                                            \
+  X(Softplus, "softplus", Ternary, kTranscendental, Rounded,                                   \
     m.select(m.gt(m.mul(a, b), c), a, m.div(m.log1p(m.exp(m.mul(a, b))), b)))                  \
-  X(Eq, "eq", Compare, kCheap, m.eq(a, b))                                                     \
-  X(Ne, "ne", Compare, kCheap, m.ne(a, b))                                                     \
-  X(Lt, "lt", Compare, kCheap, m.lt(a, b))                                                     \
-  X(Le, "le", Compare, kCheap, m.le(a, b))                                                     \
-  X(Gt, "gt", Compare, kCheap, m.gt(a, b))                                                     \
-  X(Ge, "ge", Compare, kCheap, m.ge(a, b))                                                     \
-  X(Where, "where", Select, kCheap, m.select(a, b, c))                                         \
-  X(ToFloat, "to_float", ToFloat, kCheap, m.to_float(a))                                       \
-  X(ToBool, "to_bool", ToBool, kCheap, m.ne(a, m.c(0)))                                       \
-  X(ToInt64, "to_int64", ToInt64, kCheap, m.to_int64(a))
+  X(Eq, "eq", Compare, kCheap, Exact, m.eq(a, b))                                              \
+  X(Ne, "ne", Compare, kCheap, Exact, m.ne(a, b))                                              \
+  X(Lt, "lt", Compare, kCheap, Exact, m.lt(a, b))                                              \
+  X(Le, "le", Compare, kCheap, Exact, m.le(a, b))                                              \
+  X(Gt, "gt", Compare, kCheap, Exact, m.gt(a, b))                                              \
+  X(Ge, "ge", Compare, kCheap, Exact, m.ge(a, b))                                              \
+  X(Where, "where", Select, kCheap, Exact, m.select(a, b, c))                                  \
+  X(ToFloat, "to_float", ToFloat, kCheap, Exact, m.to_float(a))                                \
+  X(ToBool, "to_bool", ToBool, kCheap, Exact, m.ne(a, m.c(0)))                                 \
+  X(ToInt64, "to_int64", ToInt64, kCheap, Exact, m.to_int64(a))
 
 // Ops that are not a formula over operands: data (Input), constants and generators.
 //   Input:    a materialized buffer (a tensor's storage, possibly a view of it).
@@ -104,7 +112,7 @@ inline constexpr int kReduction = 1 << 20;
 
 enum class OpCode : uint8_t {
 #define FUSEJIT_SPECIAL_ENUM(Enum, name, kind) Enum,
-#define FUSEJIT_ELEMENTWISE_ENUM(Enum, name, kind, cost, formula) Enum,
+#define FUSEJIT_ELEMENTWISE_ENUM(Enum, name, kind, cost, rounding, formula) Enum,
 #define FUSEJIT_REDUCTION_ENUM(Enum, name, identity, combine) Enum,
   FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ENUM) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ENUM)
       FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ENUM)
@@ -118,6 +126,7 @@ struct OpInfo {
   OpKind kind;
   int arity;
   int cost;
+  Rounding rounding;
 };
 
 constexpr int arity_of(OpKind kind) {
@@ -177,7 +186,7 @@ typename M::Value apply_formula(M& m, OpCode op, std::span<const typename M::Val
   V b = args.size() > 1 ? args[1] : V{};
   V c = args.size() > 2 ? args[2] : V{};
   switch (op) {
-#define FUSEJIT_FORMULA_CASE(Enum, name, kind, cost, formula) \
+#define FUSEJIT_FORMULA_CASE(Enum, name, kind, cost, rounding, formula) \
   case OpCode::Enum:                                          \
     return formula;
     FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_FORMULA_CASE)

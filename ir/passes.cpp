@@ -1,6 +1,7 @@
 #include "ir/passes.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <optional>
 #include <unordered_set>
@@ -10,9 +11,11 @@
 namespace fusejit::ir {
 namespace {
 
+// By bits: -0.0 is not 0.0.
 bool is_constant(const Graph& graph, NodeId id, double value) {
   const GraphNode& node = graph.nodes[id];
-  return node.op == OpCode::Constant && node.params.value == value;
+  return node.op == OpCode::Constant &&
+         std::bit_cast<uint64_t>(node.params.value) == std::bit_cast<uint64_t>(value);
 }
 
 }  // namespace
@@ -55,8 +58,8 @@ struct SameValue {
     mix(static_cast<uint64_t>(n.op));
     for (int64_t d : n.shape) mix(static_cast<uint64_t>(d));
     for (NodeId i : n.inputs) mix(static_cast<uint64_t>(i));
-    mix(std::hash<double>()(n.params.value));
-    mix(std::hash<double>()(n.params.step));
+    mix(std::bit_cast<uint64_t>(n.params.value));
+    mix(std::bit_cast<uint64_t>(n.params.step));
     mix(n.params.seed);
     mix(n.params.axes);
     mix(static_cast<uint64_t>(n.params.chunk));
@@ -65,9 +68,10 @@ struct SameValue {
   }
 };
 
-// The constant `node` folds to, if its inputs are all constants.
+// The constant `node` folds to, if its inputs are all constants and kernels would compute
+// exactly the rounded double result (see Rounding): folding never changes a value's bits.
 std::optional<GraphNode> fold(const Graph& graph, const GraphNode& node) {
-  if (!is_elementwise(node.op)) return std::nullopt;
+  if (!is_elementwise(node.op) || op_info(node.op).rounding != Rounding::Exact) return std::nullopt;
   std::vector<double> args;
   for (NodeId input : node.inputs) {
     if (graph.nodes[input].op != OpCode::Constant) return std::nullopt;
@@ -89,9 +93,10 @@ std::optional<NodeId> simplify(const Graph& graph, const GraphNode& node) {
       if (is_constant(graph, in[1], 1) && same_type(in[0])) return in[0];
       if (is_constant(graph, in[0], 1) && same_type(in[1])) return in[1];
       break;
+    // x + -0 and x - +0 are x for every x; x + 0 is not (-0 + 0 is +0).
     case OpCode::Add:
-      if (is_constant(graph, in[1], 0) && same_type(in[0])) return in[0];
-      if (is_constant(graph, in[0], 0) && same_type(in[1])) return in[1];
+      if (is_constant(graph, in[1], -0.0) && same_type(in[0])) return in[0];
+      if (is_constant(graph, in[0], -0.0) && same_type(in[1])) return in[1];
       break;
     case OpCode::Sub:
     case OpCode::Div:
@@ -137,8 +142,10 @@ namespace {
 // else 0.
 int64_t split_rows(const GraphNode& node, const Shape& domain, int64_t chunk) {
   size_t split = first_split_dim(domain);
-  if (!is_reduction(node.op) || node.params.chunk || split == domain.size() ||
-      !(node.params.axes >> split & 1))
+  // A prod's partials would be float32 products that overflow (and 0 * inf is NaN) where the
+  // row kernel's double accumulators do not.
+  if (!is_reduction(node.op) || node.op == OpCode::Prod || node.params.chunk || split == domain.size() ||
+      !reduces_dim(node.params.axes, split))
     return 0;
   int64_t count = numel(domain);
   int64_t rows = domain[split];
@@ -148,9 +155,9 @@ int64_t split_rows(const GraphNode& node, const Shape& domain, int64_t chunk) {
   } else {
     // Leading reduced dims, then only kept ones (a column reduction)?
     size_t d = split;
-    while (d < domain.size() && (node.params.axes >> d & 1)) ++d;
+    while (d < domain.size() && reduces_dim(node.params.axes, d)) ++d;
     for (; d < domain.size(); ++d)
-      if (node.params.axes >> d & 1 && domain[d] != 1) return 0;
+      if (reduces_dim(node.params.axes, d) && domain[d] != 1) return 0;
     if (count <= 2 * chunk) return 0;
     rows = std::max<int64_t>(16, (domain[split] + 63) / 64);
   }

@@ -9,11 +9,12 @@ namespace fusejit::ir {
 Graph eliminate_dead_code(const Graph& graph);
 
 // One forward sweep applying, at each node:
-// - constant folding: elementwise ops on constants become a constant, rounded to float32 as a
-//   kernel would round it;
-// - algebra: x*1, 1*x, x/1, x+0, 0+x, x-0 -> x and neg(neg(x)) -> x, where x already has the
-//   result's shape (x+0 -> x turns -0+0 into -0 instead of +0: equal under every comparison);
-// - CSE: a node equal to an earlier one (same op, type, inputs, parameters) is replaced by it.
+// - constant folding: elementwise ops on constants become a constant, where the kernel's result
+//   is the exact result rounded once (Rounding::Exact), so folding changes no bit;
+// - algebra: x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x and neg(neg(x)) -> x, where x already has
+//   the result's shape: identities that hold bit for bit for every x, signed zeros included;
+// - CSE: a node equal to an earlier one (same op, type, inputs, parameters by their bits) is
+//   replaced by it.
 Graph canonicalize(const Graph& graph);
 
 // Elements per block of a split full reduction (see split_reductions).
@@ -27,6 +28,8 @@ inline constexpr int64_t kReductionChunk = 1 << 14;
 //   `chunk` elements each.
 // - A column reduction (leading dims reduced, trailing kept) of more than 2 x `chunk`
 //   elements: at most 64 blocks of at least 16 rows, so the partials stay small.
+// prod is never split: its float32 partials could overflow where one row's double
+// accumulators do not.
 Graph split_reductions(const Graph& graph, int64_t chunk);
 
 // The standard sequence: canonicalize, DCE, then verify. Appends the graph before and after

@@ -13,14 +13,16 @@ std::string shape_string(const Shape& shape) {
   return text + "]";
 }
 
-std::optional<int64_t> checked_numel(const Shape& shape) {
+bool addressable(const Shape& shape) {
+  // Zero dims are skipped: strides are products of the other dims, and must fit too.
   int64_t count = 1;
   for (int64_t dim : shape) {
-    if (dim < 0) return std::nullopt;
-    if (dim != 0 && count > INT64_MAX / dim) return std::nullopt;
+    if (dim < 0) return false;
+    if (dim == 0) continue;
+    if (count > INT64_MAX / 8 / dim) return false;
     count *= dim;
   }
-  return count;
+  return true;
 }
 
 int64_t numel(const Shape& shape) {
@@ -73,7 +75,7 @@ Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape
 Shape reduced_shape(const Shape& input, uint64_t axes, bool keepdim) {
   Shape out;
   for (size_t d = 0; d < input.size(); ++d) {
-    if (!(axes >> d & 1))
+    if (!reduces_dim(axes, d))
       out.push_back(input[d]);
     else if (keepdim)
       out.push_back(1);

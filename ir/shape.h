@@ -14,8 +14,10 @@ using Strides = std::vector<int64_t>;
 
 std::string shape_string(const Shape& shape);  // "[4096,4096]"
 
-// Element count, or nullopt when a dim is negative or the count overflows int64.
-std::optional<int64_t> checked_numel(const Shape& shape);
+// Whether a tensor of `shape` can be addressed: no negative dim, and its size in bytes (of the
+// widest dtype, 8 bytes) fits int64, and so do its strides (a zero dim does not excuse the
+// others).
+bool addressable(const Shape& shape);
 int64_t numel(const Shape& shape);  // for shapes already checked
 
 Strides contiguous_strides(const Shape& shape);
@@ -27,6 +29,10 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
 // Strides that read a tensor of shape `from` (with strides `strides`) broadcast to shape `to`:
 // stretched and missing dims get stride 0. `from` must broadcast to `to`.
 Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape& to);
+
+// Whether bit `d` of a reduction's `axes` is set. Tensors may have more than 64 dims (only
+// reductions are limited to 64), so `d` may be past the last bit.
+inline bool reduces_dim(uint64_t axes, size_t d) { return d < 64 && (axes >> d & 1); }
 
 // The shape left after reducing the dims whose bits are set in `axes`: those dims become 1
 // (keepdim) or are dropped.

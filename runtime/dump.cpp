@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -32,7 +35,14 @@ DumpSink DumpSink::from_environment() {
   const char* list = std::getenv("FUSEJIT_DUMP");
   if (!list) return sink;  // the common case, on every evaluation: one lookup
   sink.stages_ = parse_dump_stages(list);
-  if (const char* dir = std::getenv("FUSEJIT_DUMP_DIR")) sink.directory_ = dir;
+  if (const char* dir = std::getenv("FUSEJIT_DUMP_DIR"); dir && *dir) {
+    sink.directory_ = dir;
+    std::error_code error;
+    std::filesystem::create_directories(sink.directory_, error);
+    if (error)
+      throw Error("FUSEJIT_DUMP_DIR=" + sink.directory_ + ": cannot create the directory: " +
+                  error.message());
+  }
   return sink;
 }
 
@@ -55,7 +65,11 @@ void DumpSink::write(const std::string& name, const std::string& text) const {
   static std::atomic<int> sequence{0};
   char prefix[16];
   std::snprintf(prefix, sizeof prefix, "%05d-", sequence++);
-  std::ofstream(directory_ + "/" + prefix + name) << text;
+  std::string path = directory_ + "/" + prefix + name;
+  std::ofstream file(path);
+  file << text;
+  file.close();
+  if (!file) throw Error("FUSEJIT_DUMP_DIR: cannot write " + path + ": " + std::strerror(errno));
 }
 
 }  // namespace fusejit::runtime

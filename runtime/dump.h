@@ -16,7 +16,8 @@ DumpStages parse_dump_stages(const std::string& list);
 
 class DumpSink {
  public:
-  // From the environment (FUSEJIT_DUMP, FUSEJIT_DUMP_DIR).
+  // From the environment (FUSEJIT_DUMP, FUSEJIT_DUMP_DIR). The directory is created if missing;
+  // throws Error when it cannot be (write() throws when a file cannot be written).
   static DumpSink from_environment();
   // Into `text` instead of stderr/files.
   static DumpSink into(std::string& text, DumpStages stages);

@@ -1,5 +1,6 @@
 #include "runtime/parallel.h"
 
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
@@ -45,7 +46,11 @@ void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body) {
     Arena& state = arena_state();
     std::lock_guard lock(state.mutex);
     if (state.threads > 1 && parts > 1) {
-      if (!state.arena) state.arena = std::make_shared<tbb::task_arena>(state.threads);
+      // No more concurrency than oneTBB will staff (it warns on every larger request); the
+      // parts stay as many as the threads asked for.
+      if (!state.arena)
+        state.arena = std::make_shared<tbb::task_arena>(
+            std::min(state.threads, tbb::info::default_concurrency()));
       arena = state.arena;
     }
   }

@@ -6,7 +6,11 @@
 
 namespace fusejit::runtime {
 
-void set_num_threads(int threads);  // >= 1
+// More threads than this would only queue behind each other on any machine, and oneTBB's
+// arenas fail far above it (INT_MAX crashes inside oneTBB).
+inline constexpr int kMaxThreads = 1024;
+
+void set_num_threads(int threads);  // 1 .. kMaxThreads
 int num_threads();
 
 // Runs body(part) for part in [0, parts), on up to num_threads() threads.
