@@ -41,9 +41,12 @@ TEST(Shapes, Broadcasting) {
   EXPECT_FALSE(broadcast_shapes({3}, {4}));
   EXPECT_EQ(broadcast_strides({4}, {1}, {3, 4}), (Strides{0, 1}));
   EXPECT_EQ(broadcast_strides({3, 1}, {1, 1}, {3, 4}), (Strides{1, 0}));
-  EXPECT_FALSE(checked_numel({int64_t{1} << 32, int64_t{1} << 32}));
-  EXPECT_FALSE(checked_numel({-2}));
-  EXPECT_EQ(*checked_numel({0, int64_t{1} << 62}), 0);
+  EXPECT_FALSE(addressable({int64_t{1} << 32, int64_t{1} << 32}));
+  EXPECT_FALSE(addressable({int64_t{1} << 31, int64_t{1} << 29}));  // 2^60 elements of 8 bytes
+  EXPECT_TRUE(addressable({int64_t{1} << 30, int64_t{1} << 29}));
+  EXPECT_FALSE(addressable({-2}));
+  EXPECT_TRUE(addressable({0, 5}));
+  EXPECT_FALSE(addressable({0, int64_t{1} << 62}));  // its strides would overflow
 }
 
 TEST(Printer, StableText) {
