@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <functional>
+#include <map>
 #include <numbers>
 
 #include "codegen/vector_math.h"
@@ -101,11 +102,12 @@ class KernelEmitter {
     Value* args = &*arg++;
     Value* begin = &*arg++;
     Value* end = &*arg;
-    size_t slots = kernel_.input_dtypes.size() + kernel_.outputs.size();
+    size_t slots = kernel_.input_dtypes.size() + kernel_.outputs.size() + kernel_.parameters;
     for (size_t slot = 0; slot < slots; ++slot) {
       Value* address = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), args, slot);
       pointers_.push_back(b_.CreateLoad(b_.getPtrTy(), address, "slot" + std::to_string(slot)));
     }
+    load_parameters();
     std::vector<uint64_t> lane_ids(lanes_);
     for (int i = 0; i < lanes_; ++i) lane_ids[i] = i;
     lane_ids_ = llvm::ConstantDataVector::get(context_, lane_ids);
@@ -145,6 +147,31 @@ class KernelEmitter {
   };
 
   size_t rank() const { return kernel_.domain.size(); }
+
+  // The run-time values, read once in the entry block: each Scalar's float, and the stream keys
+  // of each generator's seed (ir::random::stream_key).
+  void load_parameters() {
+    size_t first = kernel_.input_dtypes.size() + kernel_.outputs.size();
+    scalars_.resize(kernel_.parameters, nullptr);
+    for (const ir::KernelOp& op : kernel_.ops) {
+      Value* pointer = op.slot >= 0 ? pointers_[first + op.slot] : nullptr;
+      if (op.op == ir::OpCode::Scalar && !scalars_[op.slot]) {
+        scalars_[op.slot] = b_.CreateLoad(b_.getFloatTy(), pointer, "scalar");
+      } else if (op.op == ir::OpCode::Rand || op.op == ir::OpCode::Randn) {
+        Value* seed = b_.CreateLoad(i64_, pointer, "seed");
+        for (uint32_t stream : op.op == ir::OpCode::Rand ? std::vector<uint32_t>{0} : std::vector<uint32_t>{1, 2})
+          if (!stream_keys_.count({op.slot, stream})) stream_keys_[{op.slot, stream}] = stream_key(seed, stream);
+      }
+    }
+  }
+
+  // ir::random::stream_key of a seed loaded at run time.
+  Value* stream_key(Value* seed, uint32_t stream) {
+    llvm::Type* u32 = b_.getInt32Ty();
+    Value* high = mix(b_.CreateXor(b_.CreateTrunc(b_.CreateLShr(seed, 32), u32),
+                                   b_.getInt32(stream * 0x9e3779b9u + 0x632be5abu)));
+    return mix(b_.CreateXor(b_.CreateTrunc(seed, u32), high));
+  }
 
   // Loops over dims [dim, last) (none of them the innermost) around `inner`, collecting their
   // indices; `range` overrides the extent of one of them.
@@ -191,11 +218,12 @@ class KernelEmitter {
     });
   }
 
-  // One float32 output that is one constant (zeros, ones, full) and not streamed: see emit_fill.
+  // One float32 output that is one value (zeros, ones, full) and not streamed: see emit_fill.
   bool fills_constant() const {
-    return !kernel_.reduces() && !streaming_ && kernel_.outputs.size() == 1 &&
-           output_dtype(0) == DType::Float32 &&
-           kernel_.ops[kernel_.outputs[0]].op == ir::OpCode::Constant;
+    if (kernel_.reduces() || streaming_ || kernel_.outputs.size() != 1 || output_dtype(0) != DType::Float32)
+      return false;
+    ir::OpCode op = kernel_.ops[kernel_.outputs[0]].op;
+    return op == ir::OpCode::Constant || op == ir::OpCode::Scalar;
   }
 
   // A thread's range of at least 7/8 of the L2 cache is written with `rep stosd`, which fills
@@ -214,14 +242,17 @@ class KernelEmitter {
     b_.SetInsertPoint(string_fill);
     Value* address = b_.CreateInBoundsGEP(b_.getFloatTy(), output_pointer(0),
                                           b_.CreateMul(begin, b_.getInt64(per_index)));
-    auto value = static_cast<float>(kernel_.ops[kernel_.outputs[0]].params.value);
+    const ir::KernelOp& fill_op = kernel_.ops[kernel_.outputs[0]];
+    Value* bits = fill_op.op == ir::OpCode::Scalar
+                      ? b_.CreateBitCast(scalars_[fill_op.slot], b_.getInt32Ty())
+                      : b_.getInt32(std::bit_cast<uint32_t>(static_cast<float>(fill_op.params.value)));
     llvm::Type* ptr = b_.getPtrTy();
     auto* type = llvm::FunctionType::get(llvm::StructType::get(context_, {ptr, i64_}),
                                          {ptr, i64_, b_.getInt32Ty()}, false);
     auto* fill = llvm::InlineAsm::get(type, "rep stosl",
                                       "={di},={cx},0,1,{ax},~{memory},~{dirflag},~{fpsr},~{flags}",
                                       /*hasSideEffects=*/true);
-    b_.CreateCall(fill, {address, count, b_.getInt32(std::bit_cast<uint32_t>(value))});
+    b_.CreateCall(fill, {address, count, bits});
     b_.CreateBr(done);
 
     b_.SetInsertPoint(vector_fill);
@@ -754,6 +785,8 @@ class KernelEmitter {
           return llvm::ConstantInt::get(index_vector_, fits ? static_cast<int64_t>(value) : INT64_MIN, true);
         }
         return math.c(op.params.value);
+      case ir::OpCode::Scalar:
+        return b_.CreateVectorSplat(lanes_, scalars_[op.slot]);
       case ir::OpCode::Arange: {
         llvm::Type* doubles = vector_of(b_.getDoubleTy());
         Value* index = b_.CreateSIToFP(lane_indices(offset, j, stride), doubles);
@@ -762,11 +795,11 @@ class KernelEmitter {
         return b_.CreateFPTrunc(value, float_vector_);
       }
       case ir::OpCode::Rand:
-        return unit_interval(random_bits(op.params.seed, 0, lane_indices(offset, j, stride)));
+        return unit_interval(random_bits(op.slot, 0, lane_indices(offset, j, stride)));
       case ir::OpCode::Randn: {
         Value* index = lane_indices(offset, j, stride);
-        Value* u1 = math.add(unit_interval(random_bits(op.params.seed, 1, index)), math.c(0x1p-24));
-        Value* u2 = unit_interval(random_bits(op.params.seed, 2, index));
+        Value* u1 = math.add(unit_interval(random_bits(op.slot, 1, index)), math.c(0x1p-24));
+        Value* u2 = unit_interval(random_bits(op.slot, 2, index));
         Value* radius = math.sqrt(math.mul(math.c(-2), math.log(u1)));
         return math.mul(radius, math.cos(math.mul(math.c(2 * std::numbers::pi), u2)));
       }
@@ -799,9 +832,9 @@ class KernelEmitter {
     return loaded;
   }
 
+  // ir::random::mix on an i32 or a vector of them.
   Value* mix(Value* x) {
-    auto* u32 = vector_of(b_.getInt32Ty());
-    auto k = [&](uint32_t value) { return llvm::ConstantInt::get(u32, value); };
+    auto k = [&](uint32_t value) { return llvm::ConstantInt::get(x->getType(), value); };
     x = b_.CreateXor(x, b_.CreateLShr(x, k(16)));
     x = b_.CreateMul(x, k(ir::random::kMix1));
     x = b_.CreateXor(x, b_.CreateLShr(x, k(15)));
@@ -809,12 +842,12 @@ class KernelEmitter {
     return b_.CreateXor(x, b_.CreateLShr(x, k(16)));
   }
 
-  // ir::random::bits on a vector of flat indices.
-  Value* random_bits(uint64_t seed, uint32_t stream, Value* index) {
+  // ir::random::bits on a vector of flat indices, for the seed in parameter `slot`.
+  Value* random_bits(int32_t slot, uint32_t stream, Value* index) {
     auto* u32 = vector_of(b_.getInt32Ty());
     Value* low = b_.CreateTrunc(index, u32);
     Value* high = b_.CreateTrunc(b_.CreateLShr(index, llvm::ConstantInt::get(index_vector_, 32)), u32);
-    Value* key = llvm::ConstantInt::get(u32, ir::random::stream_key(seed, stream));
+    Value* key = b_.CreateVectorSplat(lanes_, stream_keys_.at({slot, stream}));
     return mix(b_.CreateXor(mix(b_.CreateXor(low, key)), high));
   }
 
@@ -836,6 +869,8 @@ class KernelEmitter {
   Value* lane_ids32_ = nullptr;  // the same as i32 (masks)
   VectorMath math_;
   std::vector<Value*> pointers_;
+  std::vector<Value*> scalars_;                                 // per parameter slot
+  std::map<std::pair<int32_t, uint32_t>, Value*> stream_keys_;  // (parameter slot, stream)
   bool streaming_ = false;
 };
 

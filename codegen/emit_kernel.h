@@ -1,9 +1,10 @@
 // Kernel description -> LLVM IR: one module, one function per kernel.
 //
 // The function is `void name(void* const* args, int64_t begin, int64_t end)`: `args` holds
-// the input slots then the output slots (pointers to their first element), and [begin, end)
-// is the range of the domain's outermost dim to run, so threads split a kernel by calling it
-// on disjoint ranges.
+// the input slots then the output slots (pointers to their first element), then the parameter
+// slots (pointers to 8-byte words: a Scalar's float32 in the low bytes, a generator's uint64
+// seed), and [begin, end) is the range of the domain's outermost dim to run, so threads split a
+// kernel by calling it on disjoint ranges.
 #pragma once
 
 #include <llvm/IR/LLVMContext.h>

@@ -65,6 +65,7 @@ ir::Graph lower(const LazyOrder& order) {
     }
     ir::GraphNode lowered{node->op, node->dtype, node->shape, {}, node->params, {}};
     for (const auto& input : node->inputs) lowered.inputs.push_back(input->lowered_id);
+    if (ir::has_run_time_value(node->op)) lowered.source = static_cast<ir::NodeId>(graph.nodes.size());
     graph.add(std::move(lowered));
   }
   graph.outputs = order.outputs;
@@ -102,6 +103,7 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   std::string key;
   std::shared_ptr<const CachedSchedule> cached;
   std::vector<ir::View> external;
+  std::vector<uint64_t> parameters;
   ir::Graph graph;
   std::unique_lock lock(graph_mutex());
   if (outputs.size() > kFewOutputs) many.resize(outputs.size());
@@ -123,16 +125,19 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
       cached = find_schedule(written);
       if (!cached) key = written;  // kept past the lock to remember the new schedule
     }
-    if (cached)
+    if (cached) {
       external = bind(*cached, order);
-    else
+      parameters = bind_parameters(cached->schedule, order);
+    } else {
       graph = lower(order);
+    }
   }
   lock.unlock();  // compiling and running need no lazy node
 
   std::vector<ir::View> values;
   if (cached) {
-    values = runtime::execute(cached->schedule, std::move(external), dump, run, &cached->kernels);
+    values = runtime::execute(cached->schedule, std::move(external), parameters, dump, run,
+                              &cached->kernels);
   } else {
     // `graph` stays as lowered: a cached schedule binds to its Input nodes.
     std::string trace;
@@ -149,8 +154,9 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
                               (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
                               ir::print_schedule(schedule));
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
+    for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
     runtime::KernelFns kernels;
-    values = runtime::execute(schedule, std::move(external), dump, run, nullptr, &kernels);
+    values = runtime::execute(schedule, std::move(external), parameters, dump, run, nullptr, &kernels);
     if (cacheable) remember_schedule(key, unbind(schedule, graph, std::move(kernels)));
   }
   if (!run) return;

@@ -47,7 +47,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
       for (const auto& operand : node->inputs) key.put(operand->lowered_id);
       // Most ops (the elementwise ones) carry no parameters: one byte says so. Compared by bits,
       // so that a constant -0.0 does not pass for "none".
-      const ir::OpParams& p = node->params;
+      const ir::OpParams p = ir::compiled_params(node->op, node->params);
       bool parameters = std::bit_cast<uint64_t>(p.value) != 0 || std::bit_cast<uint64_t>(p.step) != 0 ||
                         p.seed != 0 || p.axes != 0 || p.chunk != 0;
       key.put(parameters);
@@ -95,6 +95,16 @@ std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order)
   std::vector<ir::View> external(cached.schedule.buffers.size());
   for (auto [buffer, node] : cached.bindings) external[buffer] = order.nodes[node]->value;
   return external;
+}
+
+std::vector<uint64_t> bind_parameters(const ir::Schedule& schedule, const LazyOrder& order) {
+  std::vector<uint64_t> values;
+  values.reserve(schedule.parameters.size());
+  for (const ir::ScheduleParameter& parameter : schedule.parameters) {
+    const ir::Node& node = *order.nodes[parameter.source];
+    values.push_back(ir::run_time_value(node.op, node.params));
+  }
+  return values;
 }
 
 std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {

@@ -24,7 +24,7 @@ struct CachedSchedule {
 
 // Everything that decides the schedule of `order`'s lowered graph: ops, types, shapes,
 // parameters, edges and outputs, the layout of each input and which inputs share storage, and
-// the settings. Not the data itself. Built from the lazy nodes, so that a cached schedule
+// the settings. Not the data itself, nor the run-time values (scalars, seeds). Built from the lazy nodes, so that a cached schedule
 // needs no graph, into a buffer reused by the next call. Call with graph_mutex() held.
 std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk);
 
@@ -36,6 +36,9 @@ std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const
 // The external views for a cached schedule, taken from the evaluated nodes of `order` (which
 // lower() makes Input nodes). Call with graph_mutex() held.
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order);
+// The run-time values (scalars, seeds) of `order` for each of the schedule's parameters. Call
+// with graph_mutex() held.
+std::vector<uint64_t> bind_parameters(const ir::Schedule& schedule, const LazyOrder& order);
 
 // Thread-safe; holds a bounded number of schedules.
 std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key);

@@ -10,10 +10,7 @@
 namespace fusejit {
 
 Tensor::Tensor(std::shared_ptr<ir::Node> node) : node_(std::move(node)) {}
-Tensor::Tensor(float value)
-    : node_(std::make_shared<ir::Node>(ir::OpCode::Constant, DType::Float32, Shape{},
-                                       std::vector<std::shared_ptr<ir::Node>>{},
-                                       ir::OpParams{.value = value})) {}
+Tensor::Tensor(float value) : node_(ir::float_leaf({}, value)) {}
 
 const ir::Node& Tensor::checked_node() const {
   if (!node_) throw Error("tensor is undefined (default-constructed)");
@@ -168,7 +165,7 @@ Tensor from_blob(float* data, Shape shape) {
 }
 
 Tensor full(Shape shape, float value) {
-  return leaf(ir::OpCode::Constant, checked_shape("full", shape), {.value = value});
+  return Tensor(ir::float_leaf(checked_shape("full", shape), value));
 }
 Tensor zeros(Shape shape) { return full(checked_shape("zeros", shape), 0); }
 Tensor ones(Shape shape) { return full(checked_shape("ones", shape), 1); }

@@ -21,6 +21,9 @@ struct UnionFind {
 
 std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 
+// A value broadcast over its shape (Constant, Scalar): inlined wherever it is used.
+bool is_value_leaf(OpCode op) { return op == OpCode::Constant || op == OpCode::Scalar; }
+
 // The space a node iterates over: its shape, or a reduction's input shape and reduced dims.
 struct Space {
   Shape domain;
@@ -84,7 +87,7 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   std::vector<bool> is_output(n, false);
   for (NodeId output : graph.outputs) is_output[output] = true;
   auto computed = [&](size_t id) {
-    return !graph.nodes[id].is_leaf() || (graph.nodes[id].op == OpCode::Constant && is_output[id]);
+    return !graph.nodes[id].is_leaf() || (is_value_leaf(graph.nodes[id].op) && is_output[id]);
   };
   std::vector<int32_t> group(n, -1);
   std::vector<Group> groups;
@@ -193,7 +196,7 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
         if (group[input] >= 0) candidates.push_back(find(group[input]));
       Shape domain = space_of(graph, static_cast<NodeId>(id)).domain;
       for (NodeId input : node.inputs) {
-        if (graph.nodes[input].op == OpCode::Constant) continue;
+        if (is_value_leaf(graph.nodes[input].op)) continue;
         auto [it, first] = first_consumer.try_emplace({input, domain}, static_cast<NodeId>(id));
         if (!first && group[it->second] >= 0) candidates.push_back(find(group[it->second]));
       }
@@ -380,6 +383,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     }
   }
 
+  std::vector<int32_t> schedule_parameter(n, -1);  // per node: its Schedule::parameters index
   std::vector<ScheduledKernel> kernels(groups);
   std::vector<std::vector<int32_t>> producer_kernels(groups);
   for (int32_t g = 0; g < groups; ++g) {
@@ -393,6 +397,20 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       return frame == space.domain ? strides : row_strides(frame, strides, space.domain, space.axes);
     };
     std::map<std::pair<NodeId, Shape>, int32_t> op_of;
+    // The kernel's parameter slot for the run-time value of node `id`.
+    auto parameter_slot = [&](NodeId id) {
+      if (schedule_parameter[id] < 0) {
+        schedule_parameter[id] = static_cast<int32_t>(schedule.parameters.size());
+        const GraphNode& node = graph.nodes[id];
+        schedule.parameters.push_back({node.source, run_time_value(node.op, node.params)});
+      }
+      auto& slots = scheduled.parameters;
+      auto found = std::find(slots.begin(), slots.end(), schedule_parameter[id]);
+      if (found != slots.end()) return static_cast<int32_t>(found - slots.begin());
+      slots.push_back(schedule_parameter[id]);
+      kernel.parameters = static_cast<int32_t>(slots.size());
+      return kernel.parameters - 1;
+    };
 
     auto emit = [&](KernelOp op) {
       kernel.ops.push_back(std::move(op));
@@ -453,14 +471,15 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
           continue;
         }
         KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, item.frame != space.domain};
-        if (node.op == OpCode::Constant) op.params = {.value = node.params.value};
+        if (is_value_leaf(node.op)) op.params = {.value = node.params.value};
+        if (has_run_time_value(node.op)) op.slot = parameter_slot(id);
         op.row = op.row || is_reduction(node.op);
         if (op_info(node.op).kind == OpKind::Generator)
           op.strides = to_domain(item.frame, broadcast_strides(node.shape, contiguous_strides(node.shape),
                                                                item.frame));
         for (NodeId input : node.inputs) op.args.push_back(op_of.at({input, frame_of(input)}));
         op_of[{id, item.frame}] = emit(std::move(op));
-        if (options.explain && group[id] != g && node.op != OpCode::Constant)
+        if (options.explain && group[id] != g && !is_value_leaf(node.op))
           scheduled.notes.push_back(node_ref(id) + " " + reason(id));
       }
     };

@@ -47,6 +47,7 @@ std::string describe_node(const Graph& graph, NodeId id) {
   std::string text(op_name(node.op));
   switch (node.op) {
     case OpCode::Constant:
+    case OpCode::Scalar:
       text += " " + number(node.params.value);
       break;
     case OpCode::Arange:

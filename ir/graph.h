@@ -22,9 +22,11 @@ struct GraphNode {
   std::vector<NodeId> inputs;
   OpParams params;
   View data;  // Input only
+  // Ops with a run-time value (has_run_time_value): the node of the lowered graph, before any
+  // pass, whose value it is. A cached schedule reads each new value from there.
+  NodeId source = -1;
 
   bool is_leaf() const { return op_info(op).kind == OpKind::Leaf; }
-  bool is_scalar_constant() const { return op == OpCode::Constant && numel(shape) == 1; }
 };
 
 struct Graph {

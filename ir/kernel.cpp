@@ -41,14 +41,17 @@ std::string print_kernel(const Kernel& kernel) {
       case OpCode::Constant:
         text += "constant " + exact(op.params.value);
         break;
+      case OpCode::Scalar:
+        text += "scalar p" + std::to_string(op.slot) + " = " + exact(op.params.value);
+        break;
       case OpCode::Arange:
         text += "arange start=" + exact(op.params.value) + " step=" + exact(op.params.step) +
                 " strides " + shape_string(op.strides);
         break;
       case OpCode::Rand:
       case OpCode::Randn:
-        text += std::string(op_name(op.op)) + " seed=" + std::to_string(op.params.seed) +
-                " strides " + shape_string(op.strides);
+        text += std::string(op_name(op.op)) + " seed p" + std::to_string(op.slot) + " = " +
+                std::to_string(op.params.seed) + " strides " + shape_string(op.strides);
         break;
       default:
         text += std::string(op_name(op.op)) + "(";
@@ -70,13 +73,15 @@ std::string Kernel::key() const {
   key.put(reduce_end);
   key.put(chunk);
   key.put_list(input_dtypes);
+  key.put(parameters);
   for (const KernelOp& op : ops) {
     key.put(op.op);
     key.put(op.dtype);
     key.put(op.slot);
-    key.put(op.params.value);
-    key.put(op.params.step);
-    key.put(op.params.seed);
+    OpParams params = compiled_params(op.op, op.params);
+    key.put(params.value);
+    key.put(params.step);
+    key.put(params.seed);
     key.put_list(op.args);
     key.put_list(op.strides);
     key.put(op.row);

@@ -26,7 +26,8 @@ struct KernelOp {
   OpCode op = OpCode::Input;  // Input = a load of `slot`; Constant; a generator; elementwise
   DType dtype = DType::Float32;
   std::vector<int32_t> args;  // earlier ops of the same kernel
-  int32_t slot = -1;          // Input: the kernel input slot
+  // Input: the kernel input slot. Scalar, Rand, Randn: the parameter slot of the run-time value.
+  int32_t slot = -1;
   OpParams params;
   Strides strides;  // Input: element strides of the slot; generators: strides of the flat index
   bool row = false;  // row reductions: a value per row, computed once per row
@@ -40,6 +41,7 @@ struct Kernel {
   // is one row whose result is a partial (a later kernel combines the partials in order).
   int64_t chunk = 0;
   std::vector<DType> input_dtypes;  // one per input slot
+  int32_t parameters = 0;           // parameter slots: run-time values (has_run_time_value)
   std::vector<KernelOp> ops;
   std::vector<int32_t> outputs;  // the op each output slot stores
 
@@ -65,6 +67,7 @@ struct BufferRef {
 struct ScheduledKernel {
   Kernel kernel;
   std::vector<BufferRef> inputs;
+  std::vector<int32_t> parameters;  // per parameter slot: an index into Schedule::parameters
   std::vector<int32_t> outputs;     // buffers written
   std::vector<NodeId> nodes;        // graph nodes computed here (in order)
   std::vector<NodeId> output_nodes; // the graph node each output slot holds
@@ -77,8 +80,15 @@ struct ScheduleBuffer {
   View external;  // set for graph inputs; empty for buffers the executor allocates
 };
 
+// A run-time value the kernels read: a Scalar's float32 or a generator's seed.
+struct ScheduleParameter {
+  NodeId source;  // the lowered graph's node holding it (GraphNode::source)
+  uint64_t bits;  // its value when the schedule was made (run_time_value)
+};
+
 struct Schedule {
   std::vector<ScheduleBuffer> buffers;
+  std::vector<ScheduleParameter> parameters;
   std::vector<ScheduledKernel> kernels;  // in execution order
   std::vector<int32_t> outputs;          // buffer holding each graph output
 };

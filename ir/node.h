@@ -62,6 +62,19 @@ struct OpParams {
   }
 };
 
+// Ops with a value supplied when their kernel runs rather than compiled in: a Scalar's value
+// and a generator's seed. Keys leave that value out; passes never fold or merge such nodes.
+inline bool has_run_time_value(OpCode op) {
+  return op == OpCode::Scalar || op == OpCode::Rand || op == OpCode::Randn;
+}
+// The run-time value's bits: a Scalar's float32 (in the low 32 bits), a generator's seed.
+uint64_t run_time_value(OpCode op, const OpParams& params);
+// `params` without the run-time value: what a key holds.
+OpParams compiled_params(OpCode op, const OpParams& params);
+// Whether a float is compiled into kernels as a Constant: the values passes simplify by
+// (x * 1, x + -0, x - 0). Every other float is a Scalar.
+bool compiles_in(float value);
+
 struct Node {
   OpCode op = OpCode::Input;
   DType dtype = DType::Float32;
@@ -84,5 +97,8 @@ struct Node {
 
   bool evaluated() const { return value.storage != nullptr; }
 };
+
+// A Float32 leaf of `shape` holding `value`: a Constant or a Scalar (see compiles_in).
+std::shared_ptr<Node> float_leaf(Shape shape, float value);
 
 }  // namespace fusejit::ir

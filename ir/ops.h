@@ -89,13 +89,19 @@ enum class Rounding : uint8_t { Exact, Rounded };
 
 // Ops that are not a formula over operands: data (Input), constants and generators.
 //   Input:    a materialized buffer (a tensor's storage, possibly a view of it).
-//   Constant: one value broadcast over the node's shape (scalars, zeros, ones, full).
+//   Constant: one value broadcast over the node's shape, compiled into kernels: the values
+//             passes simplify by (0, -0, 1; see compiles_in), and what folding makes.
+//   Scalar:   one float32 value broadcast over the node's shape, passed to kernels when they
+//             run, so that a value changing between evaluations (a learning rate) reuses the
+//             compiled kernels and the cached schedule.
 //   Arange:   start + i * step over the flat index i (any shape: [n, 1] counts along dim 0).
-//   Rand:     uniform [0, 1) from a counter-based hash of (seed, flat index).
+//   Rand:     uniform [0, 1) from a counter-based hash of (seed, flat index); the seed is
+//             passed when the kernel runs, as a Scalar's value is.
 //   Randn:    standard normal from the same hash (Box-Muller).
 #define FUSEJIT_SPECIAL_OPS(X) \
   X(Input, "input", Leaf)      \
   X(Constant, "constant", Leaf) \
+  X(Scalar, "scalar", Leaf)    \
   X(Arange, "arange", Generator) \
   X(Rand, "rand", Generator)   \
   X(Randn, "randn", Generator)

@@ -127,6 +127,11 @@ Graph canonicalize(const Graph& graph) {
       continue;
     }
     if (std::optional<GraphNode> constant = fold(out, node)) node = std::move(*constant);
+    // Two run-time values equal now may differ in the next evaluation of the cached schedule.
+    if (has_run_time_value(node.op)) {
+      renamed[id] = out.add(std::move(node));
+      continue;
+    }
     NodeId added = out.add(std::move(node));
     auto [it, inserted] = seen.insert(added);
     if (!inserted) out.nodes.pop_back();

@@ -14,7 +14,8 @@ Graph eliminate_dead_code(const Graph& graph);
 // - algebra: x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x and neg(neg(x)) -> x, where x already has
 //   the result's shape: identities that hold bit for bit for every x, signed zeros included;
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters by their bits) is
-//   replaced by it.
+//   replaced by it; nodes with a run-time value (Scalar, Rand, Randn) are never merged, since
+//   a cached schedule must hold for any values.
 Graph canonicalize(const Graph& graph);
 
 // Elements per block of a split full reduction (see split_reductions).

@@ -39,7 +39,7 @@ void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
 std::string target_description() { return codegen::host_target().description(); }
 
 std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const DumpSink& dump, bool run, const KernelFns* known,
+                              const std::vector<uint64_t>& parameters, const DumpSink& dump, bool run, const KernelFns* known,
                               KernelFns* resolved) {
   const DumpStages& stages = dump.stages();
   codegen::DumpRequest request{stages.llvm, stages.opt, stages.assembly};
@@ -88,6 +88,8 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
       buffers[output] = {allocate(bytes), ir::contiguous_strides(buffer.shape), 0};
       args.push_back(buffers[output].storage->data());
     }
+    for (int32_t parameter : scheduled.parameters)
+      args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
     if (kernel.elements() > 0) {
       launch(lookup.fn, kernel, args.data());
       counters().kernels_launched++;

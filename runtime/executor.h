@@ -19,11 +19,12 @@ using KernelFn = void (*)(void* const* args, int64_t begin, int64_t end);
 using KernelFns = std::vector<KernelFn>;
 
 // `external` holds the data of the schedule's graph-input buffers (entries of the other
-// buffers are ignored). `run = false` compiles (and dumps) without launching anything; the
+// buffers are ignored), `parameters` the bits of each of its run-time values (scalars, seeds;
+// see ir::run_time_value). `run = false` compiles (and dumps) without launching anything; the
 // result is then empty. `known` (the kernels' code from an earlier execute of this schedule)
 // skips looking each kernel up; `resolved`, when given, receives the code used.
 std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const DumpSink& dump, bool run = true, const KernelFns* known = nullptr,
+                              const std::vector<uint64_t>& parameters, const DumpSink& dump, bool run = true, const KernelFns* known = nullptr,
                               KernelFns* resolved = nullptr);
 
 // The CPU kernels are compiled for, e.g. "znver3 (avx2, 16 floats per loop step)".

@@ -255,3 +255,34 @@ TEST(FusedAndEager, ConstantSubexpressionsAreBitIdentical) {
   std::vector<std::vector<float>> eager = evaluate(build, {false, 1});
   expect_in_every_mode(build, eager);
 }
+
+// Scalars and seeds were compiled in as immediates: a learning-rate schedule or rand(shape, step)
+// compiled a new kernel (and kept a new schedule) on every step.
+TEST(Caching, ChangingScalarsAndSeedsReuseKernelsAndSchedules) {
+  Tensor p = fj::testing::random_tensor({1000}, 1);
+  Tensor g = fj::testing::random_tensor({1000}, 2);
+  fj::reset_stats();
+  for (int step = 0; step < 200; ++step) {
+    float lr = 0.1f / static_cast<float>(1 + step);
+    Tensor next = p - lr * g + fj::rand({1000}, static_cast<uint64_t>(step)) * 1e-3f;
+    if (step % 50 == 49) fj::testing::expect_matches_reference(next, 1e-6, 1e-6, "step " + std::to_string(step));
+    p = next.eval();
+  }
+  EXPECT_EQ(fj::stats().kernels_compiled, 1);
+  EXPECT_GE(fj::stats().cache_hits, 199);
+  // The values really change: two seeds give two different draws, two scalars two results.
+  EXPECT_NE(fj::rand({4}, 1).to_vector<float>(), fj::rand({4}, 2).to_vector<float>());
+  Tensor x = fj::ones({4});
+  EXPECT_EQ((x * 3.0f).to_vector<float>(), repeated(4, 3.0f));
+  EXPECT_EQ((x * 5.0f).to_vector<float>(), repeated(4, 5.0f));
+  EXPECT_EQ(fj::full({3}, 2.5f).to_vector<float>(), repeated(3, 2.5f));
+  EXPECT_EQ(fj::full({1 << 20}, 0.75f).to_vector<float>(), repeated(1 << 20, 0.75f));
+}
+
+// Equal scalars in one evaluation are not merged: the cached schedule must hold when they differ.
+TEST(Caching, EqualScalarsStayApartForLaterValues) {
+  Tensor x = fj::arange(0, 4);
+  auto step = [&](float a, float b) { return (x * a + x * b).to_vector<float>(); };
+  EXPECT_EQ(step(2, 2), (std::vector<float>{0, 4, 8, 12}));
+  EXPECT_EQ(step(2, 3), (std::vector<float>{0, 5, 10, 15}));
+}
