@@ -35,8 +35,9 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
   key.put(fuse);
   key.put(reduction_chunk);
   key.put(order.nodes.size());
-  static std::vector<const ir::Storage*> storages;  // scratch, guarded by graph_mutex()
-  storages.clear();
+  static uint64_t keys = 0;  // guarded by graph_mutex()
+  uint64_t keyed = ++keys;
+  uint32_t storages = 0;
   for (const ir::Node* node : order.nodes) {
     bool input = node->evaluated();
     key.put(input ? ir::OpCode::Input : node->op);
@@ -62,10 +63,12 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
     key.put_list(node->value.strides);
     key.put(node->value.offset);
     // Inputs sharing storage are told apart by their first appearance (CSE merges equal ones).
-    size_t alias = 0;
-    while (alias < storages.size() && storages[alias] != node->value.storage.get()) ++alias;
-    if (alias == storages.size()) storages.push_back(node->value.storage.get());
-    key.put(alias);
+    ir::Storage& storage = *node->value.storage;
+    if (storage.keyed != keyed) {
+      storage.keyed = keyed;
+      storage.alias = storages++;
+    }
+    key.put(storage.alias);
   }
   key.put_list(order.outputs);
   return key.view();
@@ -77,13 +80,16 @@ std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const
   auto cached = std::make_shared<CachedSchedule>();
   cached->schedule = schedule;
   cached->kernels = std::move(kernels);
+  std::unordered_map<const ir::Storage*, std::vector<ir::NodeId>> inputs_of;
+  for (size_t id = 0; id < lowered.nodes.size(); ++id)
+    if (lowered.nodes[id].op == ir::OpCode::Input)
+      inputs_of[lowered.nodes[id].data.storage.get()].push_back(static_cast<ir::NodeId>(id));
   for (size_t b = 0; b < schedule.buffers.size(); ++b) {
     const ir::View& view = schedule.buffers[b].external;
     if (!view.storage) continue;
     ir::NodeId source = -1;
-    for (size_t id = 0; id < lowered.nodes.size() && source < 0; ++id)
-      if (lowered.nodes[id].op == ir::OpCode::Input && same_view(lowered.nodes[id].data, view))
-        source = static_cast<ir::NodeId>(id);
+    for (ir::NodeId id : inputs_of[view.storage.get()])
+      if (source < 0 && same_view(lowered.nodes[id].data, view)) source = id;
     if (source < 0) return nullptr;  // an input the passes made up: do not cache
     cached->bindings.push_back({static_cast<int32_t>(b), source});
     cached->schedule.buffers[b].external = {};

@@ -66,6 +66,7 @@ struct Group {
   Space space;
   bool rows = false;  // a reduction over the trailing dims: may hold per-row values
   std::vector<int32_t> reads;
+  int32_t size = 0;  // nodes
 };
 
 // Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined. Appends
@@ -95,6 +96,22 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   auto find = [&](int32_t g) { return merged.find(g); };
   // Per node: computed per row, or per element after reading a per-row value of its group.
   std::vector<bool> per_row(n, false), after_row(n, false);
+  // Per node: how many reductions of its group it depends on, itself included. A row kernel
+  // sweeps each row once per stage and recomputes earlier stages' values in later sweeps, so
+  // its work and compile time grow with the square of its stages.
+  std::vector<int32_t> stage(n, 0);
+  auto stage_in = [&](int32_t g, size_t id) {
+    int32_t deepest = 0;
+    for (NodeId input : graph.nodes[id].inputs)
+      if (group[input] >= 0 && find(group[input]) == g) deepest = std::max(deepest, stage[input]);
+    return deepest + (is_reduction(graph.nodes[id].op) ? 1 : 0);
+  };
+  // A kernel that reduces is never cut into runs afterwards (see below), so its size is bounded
+  // as it grows.
+  auto over_size = [&](const Group& into, size_t id, int32_t added) {
+    bool reduces = into.space.axes != 0 || is_reduction(graph.nodes[id].op);
+    return reduces && into.size + added > options.max_ops_per_kernel;
+  };
 
   auto depends = [&](int32_t from, int32_t target) {
     std::vector<int32_t> stack{from};
@@ -114,6 +131,7 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   auto fits = [&](int32_t g, size_t id, bool& row) {
     const Group& into = groups[g];
     const GraphNode& node = graph.nodes[id];
+    if (stage_in(g, id) > options.max_reduction_stages || over_size(into, id, 1)) return false;
     Space space = space_of(graph, static_cast<NodeId>(id));
     bool single_pass = into.space.axes == 0 || !into.rows || into.space.chunk;
     // Whether the node reads a per-row value of the group, directly or through a node that
@@ -158,6 +176,8 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
       if (group[input] >= 0 && find(group[input]) != g) groups[g].reads.push_back(group[input]);
   };
   auto join = [&](int32_t g, size_t id, bool row) {
+    stage[id] = stage_in(g, id);
+    ++groups[g].size;
     group[id] = g;
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
@@ -178,6 +198,9 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
     if (a.space.axes != 0 && b.space.axes != 0 &&
         (a.space.axes != b.space.axes || a.space.chunk != b.space.chunk))
       return;
+    if ((a.space.axes != 0 || b.space.axes != 0) && a.size + b.size > options.max_ops_per_kernel)
+      return;
+    a.size += b.size;
     if (a.space.axes == 0) {
       a.space = b.space;
       a.rows = b.rows;
@@ -384,6 +407,9 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   }
 
   std::vector<int32_t> schedule_parameter(n, -1);  // per node: its Schedule::parameters index
+  std::vector<std::vector<NodeId>> members(groups);  // each kernel's nodes, in order
+  for (size_t id = 0; id < n; ++id)
+    if (group[id] >= 0) members[group[id]].push_back(static_cast<NodeId>(id));
   std::vector<ScheduledKernel> kernels(groups);
   std::vector<std::vector<int32_t>> producer_kernels(groups);
   for (int32_t g = 0; g < groups; ++g) {
@@ -483,9 +509,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
           scheduled.notes.push_back(node_ref(id) + " " + reason(id));
       }
     };
-    for (size_t id = 0; id < n; ++id) {
-      if (group[id] != g) continue;
-      NodeId node = static_cast<NodeId>(id);
+    for (NodeId node : members[g]) {
+      size_t id = static_cast<size_t>(node);
       require(node);
       scheduled.nodes.push_back(node);
       if (materialized[id]) {

@@ -96,6 +96,7 @@ struct Schedule {
 struct FusionOptions {
   bool fuse = true;                // false: every op its own kernel (eager)
   int max_ops_per_kernel = 256;    // longer chains are cut (compile time grows with size)
+  int max_reduction_stages = 4;    // a row kernel sweeps each row once per stage (softmax: 2)
   int recompute_cost_limit = 4;    // cheaper values are recomputed per consumer kernel
   bool explain = true;             // write ScheduledKernel::notes (the fused dump's reasons)
 };

@@ -30,6 +30,11 @@ class Storage {
   void* data() const { return data_; }
   int64_t bytes() const { return bytes_; }
 
+  // Scratch of the frontend's structure keys (under its mutex): the key `keyed` numbered this
+  // storage `alias`, so inputs sharing storage are found without a search.
+  uint64_t keyed = 0;
+  uint32_t alias = 0;
+
  private:
   void* data_;
   int64_t bytes_;
