@@ -2,6 +2,7 @@
 // behaviour it checks. Every value is checked fused, eager and at 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <optional>
 
+#include "ir/kernel.h"
 #include "test_util.h"
 
 namespace fj = fusejit;
@@ -65,6 +67,18 @@ void expect_in_every_mode(const std::function<std::vector<Tensor>()>& build,
 }
 
 std::vector<float> repeated(size_t count, float value) { return std::vector<float>(count, value); }
+
+// The most reductions any kernel of `t`'s fused schedule holds.
+size_t most_reductions_per_kernel(const Tensor& t) {
+  fj::ir::Schedule schedule = fj::ir::schedule_kernels(fj::frontend::graph_of({t}), {});
+  size_t most = 0;
+  for (const fj::ir::ScheduledKernel& scheduled : schedule.kernels) {
+    size_t reductions = 0;
+    for (const fj::ir::KernelOp& op : scheduled.kernel.ops) reductions += fj::ir::is_reduction(op.op);
+    most = std::max(most, reductions);
+  }
+  return most;
+}
 
 // A scoped environment variable.
 class EnvironmentVariable {
@@ -285,4 +299,62 @@ TEST(Caching, EqualScalarsStayApartForLaterValues) {
   auto step = [&](float a, float b) { return (x * a + x * b).to_vector<float>(); };
   EXPECT_EQ(step(2, 2), (std::vector<float>{0, 4, 8, 12}));
   EXPECT_EQ(step(2, 3), (std::vector<float>{0, 5, 10, 15}));
+}
+
+// Row kernels were never cut: 2,000 chained row-mean subtractions made one kernel of 2,000
+// stages (21 s to compile, quadratic work per row).
+TEST(Fusion, ChainedRowReductionsAreCutIntoBoundedKernels) {
+  auto chain = [] {
+    Tensor x = fj::testing::random_tensor({8, 100}, 3);
+    for (int i = 0; i < 2000; ++i) x = x - fj::mean(x, {-1}, true);
+    return x;
+  };
+  EXPECT_LE(most_reductions_per_kernel(chain()), 4u);
+  fj::reset_stats();
+  std::vector<float> fused = chain().to_vector<float>();
+  EXPECT_LE(fj::stats().kernels_compiled, 4);
+  fj::FusionGuard eager(false);
+  std::vector<float> expected = chain().to_vector<float>();
+  for (size_t i = 0; i < fused.size(); ++i) EXPECT_NEAR(fused[i], expected[i], 1e-5) << i;
+}
+
+// A residual stack of 200 layers was one kernel whose compile time grew with the square of its
+// depth.
+TEST(Fusion, ResidualStackCompilesAFewBoundedKernels) {
+  Tensor w = fj::testing::random_tensor({64}, 4);
+  auto stack = [&](int layers) {
+    Tensor x = fj::testing::random_tensor({16, 64}, 5);
+    for (int i = 0; i < layers; ++i) x = fj::layer_norm(x + fj::gelu(x * w), {64});
+    return x;
+  };
+  EXPECT_LE(most_reductions_per_kernel(stack(200)), 4u);
+  fj::reset_stats();
+  std::vector<float> fused = stack(200).to_vector<float>();
+  EXPECT_LE(fj::stats().kernels_compiled, 20);
+  fj::FusionGuard eager(false);
+  std::vector<float> expected = stack(200).to_vector<float>();
+  for (size_t i = 0; i < fused.size(); ++i) EXPECT_NEAR(fused[i], expected[i], 1e-3) << i;
+}
+
+// Keying and scheduling a left-deep sum of N distinct inputs took time quadratic in N.
+TEST(Scaling, LeftDeepSumOfFortyThousandInputs) {
+  std::vector<Tensor> inputs;
+  for (int i = 0; i < 40000; ++i) inputs.push_back(fj::tensor({static_cast<float>(i % 7)}, {1}));
+  Tensor sum = inputs[0];
+  for (size_t i = 1; i < inputs.size(); ++i) sum = sum + inputs[i];
+  int64_t expected = 0;
+  for (int i = 0; i < 40000; ++i) expected += i % 7;
+  EXPECT_EQ(sum.item<float>(), static_cast<float>(expected));
+}
+
+// Scheduling an eager chain visited every node once per kernel: 100k steps took 34 s.
+TEST(Scaling, EagerChainOfAHundredThousandSteps) {
+  fj::FusionGuard eager(false);
+  Tensor x = fj::ones({4});
+  float expected = 1;
+  for (int i = 0; i < 100000; ++i) {
+    x = x * 1.0001f;
+    expected *= 1.0001f;
+  }
+  EXPECT_EQ(x.to_vector<float>(), repeated(4, expected));
 }
