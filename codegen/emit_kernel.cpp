@@ -154,10 +154,11 @@ class KernelEmitter {
     size_t first = kernel_.input_dtypes.size() + kernel_.outputs.size();
     scalars_.resize(kernel_.parameters, nullptr);
     for (const ir::KernelOp& op : kernel_.ops) {
-      Value* pointer = op.slot >= 0 ? pointers_[first + op.slot] : nullptr;
+      if (!ir::has_run_time_value(op.op)) continue;
+      Value* pointer = pointers_[first + op.slot];
       if (op.op == ir::OpCode::Scalar && !scalars_[op.slot]) {
         scalars_[op.slot] = b_.CreateLoad(b_.getFloatTy(), pointer, "scalar");
-      } else if (op.op == ir::OpCode::Rand || op.op == ir::OpCode::Randn) {
+      } else if (op.op != ir::OpCode::Scalar) {
         Value* seed = b_.CreateLoad(i64_, pointer, "seed");
         for (uint32_t stream : op.op == ir::OpCode::Rand ? std::vector<uint32_t>{0} : std::vector<uint32_t>{1, 2})
           if (!stream_keys_.count({op.slot, stream})) stream_keys_[{op.slot, stream}] = stream_key(seed, stream);

@@ -34,6 +34,17 @@ void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
   });
 }
 
+// Storage for a kernel's output; the error names what could not be held.
+std::shared_ptr<ir::Storage> allocate_result(const ir::ScheduleBuffer& buffer, size_t kernel) {
+  try {
+    return allocate(ir::numel(buffer.shape) * dtype_size(buffer.dtype));
+  } catch (const Error& error) {
+    throw Error("eval: no room for the " + std::string(dtype_name(buffer.dtype)) +
+                ir::shape_string(buffer.shape) + " result of kernel " + std::to_string(kernel) +
+                ": " + error.what());
+  }
+}
+
 }  // namespace
 
 std::string target_description() { return codegen::host_target().description(); }
@@ -84,8 +95,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
     }
     for (int32_t output : scheduled.outputs) {
       const ir::ScheduleBuffer& buffer = schedule.buffers[output];
-      int64_t bytes = ir::numel(buffer.shape) * dtype_size(buffer.dtype);
-      buffers[output] = {allocate(bytes), ir::contiguous_strides(buffer.shape), 0};
+      buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
       args.push_back(buffers[output].storage->data());
     }
     for (int32_t parameter : scheduled.parameters)
