@@ -5,13 +5,15 @@
 // Program i of a run is generate_program(program_seed(S, i)). Programs run in batches, each in a
 // child process forked from this one (which never evaluates anything itself, so it holds no
 // threads or JIT state to fork); a batch that dies is resumed after the program that killed it.
-// For the first K failures of each kind, the program is minimized, every candidate in a child of
+// For the first K failures of each kind (an exception's message, a crash's signal, a mismatch's
+// verdict), the program is minimized, every candidate in a child of
 // its own, and printed as a C++ reproducer. The last line reads
 // `graphs N, crashes C, mismatches M`.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -131,6 +133,16 @@ void report(const Options& options, int64_t index, fz::Verdict verdict, const st
   std::fflush(stdout);
 }
 
+// Failures of one kind: an exception's message without its numbers (node ids, sizes), else
+// the verdict (a mismatch's message says where, not why).
+std::string signature(fz::Verdict verdict, const std::string& message) {
+  std::string kind = fz::verdict_name(verdict);
+  if (verdict != fz::Verdict::Exception && verdict != fz::Verdict::Crash) return kind;
+  for (char c : message.substr(0, message.find('\n')))
+    if (!std::isdigit(static_cast<unsigned char>(c))) kind += c;
+  return kind;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,7 +153,7 @@ int main(int argc, char** argv) {
   int64_t end = options.only >= 0 ? options.only + 1 : options.count;
   constexpr int64_t kBatch = 100;
   int64_t graphs = 0, crashes = 0, mismatches = 0;
-  std::map<fz::Verdict, int> minimized;
+  std::map<std::string, int> minimized;  // per signature()
   double last_progress = 0;
   for (int64_t next = first; next < end && elapsed() < options.seconds;) {
     int64_t batch_end = std::min(end, next + kBatch);
@@ -178,12 +190,14 @@ int main(int argc, char** argv) {
     }
     for (auto& [index, failure] : failures) {
       ++mismatches;
-      report(options, index, failure.first, failure.second, minimized[failure.first]++ < options.minimize_per_kind);
+      report(options, index, failure.first, failure.second,
+             minimized[signature(failure.first, failure.second)]++ < options.minimize_per_kind);
     }
     if (started > finished) {  // the child died inside program `started`
       ++graphs;
       ++crashes;
-      report(options, started, fz::Verdict::Crash, death(signal), minimized[fz::Verdict::Crash]++ < options.minimize_per_kind);
+      report(options, started, fz::Verdict::Crash, death(signal),
+             minimized[signature(fz::Verdict::Crash, death(signal))]++ < options.minimize_per_kind);
       finished = started;
     } else if (signal != 0) {
       std::printf("batch child %s after its last program\n", death(signal).c_str());

@@ -26,6 +26,7 @@ Bound point(double v) { return std::isnan(v) ? Bound{kInf, -kInf, true} : Bound{
 bool has_values(const Bound& b) { return b.lo <= b.hi; }
 bool contains(const Bound& b, double v) { return b.lo <= v && v <= b.hi; }
 bool has_infinity(const Bound& b) { return has_values(b) && (std::isinf(b.lo) || std::isinf(b.hi)); }
+bool has_finite(const Bound& b) { return has_values(b) && !(b.lo == b.hi && std::isinf(b.lo)); }
 
 Bound join(Bound a, const Bound& b) {
   a.lo = std::min(a.lo, b.lo);
@@ -110,8 +111,9 @@ struct IntervalMath {
   Value sub(Value a, Value b) { return rounded(at_ends([](auto& x) { return x[0] - x[1]; }, {a, b})); }
   Value mul(Value a, Value b) {
     Bound out = at_ends([](auto& x) { return x[0] * x[1]; }, {a, b});
-    // 0 * inf inside the intervals.
+    // Inside the intervals: 0 * inf, and 0 * a finite value when the other's ends are infinite.
     if ((contains(a, 0) && has_infinity(b)) || (contains(b, 0) && has_infinity(a))) out.nan = true;
+    if ((contains(a, 0) && has_finite(b)) || (contains(b, 0) && has_finite(a))) out = join(out, point(0));
     return rounded(out);
   }
   Value div(Value a, Value b) {
@@ -156,6 +158,9 @@ struct IntervalMath {
     if (contains(a, 0))
       for (double zero : {0.0, -0.0}) out = join(out, at_ends([&](auto& x) { return std::pow(zero, x[0]); }, {b}));
     if (has_values(b) && b.lo != b.hi && has_values(a) && a.lo < 0) out = {-kInf, kInf, true};
+    // A fixed non-integer exponent of a negative base is NaN inside the interval too.
+    if (has_values(b) && b.lo == b.hi && std::isfinite(b.lo) && b.lo != std::trunc(b.lo) && has_finite(a) && a.lo < 0)
+      out.nan = true;
     // About 1 + |y ln x| / 32 ULP.
     double worst = 0;
     for (double x : ends(a))
