@@ -193,12 +193,12 @@ class Generator {
       s.distribution = special_ && chance(0.6) ? Distribution::Special
                                                  : one_of({Distribution::Uniform, Distribution::Uniform,
                                                            Distribution::Positive, Distribution::SmallIntegers});
-    } else if (r < 0.68) {
+    } else if (r < 0.65) {
       s.op = Op::Full;
       s.x = interesting_constant();
-    } else if (r < 0.78) {
+    } else if (r < 0.73) {
       s.op = Op::Rand;
-    } else if (r < 0.88) {
+    } else if (r < 0.81) {
       s.op = Op::Randn;
     } else if (!shape.empty() && shape.back() > 1) {
       // arange along the last dim, with steps that make its length exact.
@@ -327,7 +327,9 @@ class Generator {
                                          Op::Softmax, Op::LogSoftmax, Op::LayerNorm, Op::Softmax,
                                          Op::Sum, Op::Mean};
     Step s{.op = kReductions[below(std::size(kReductions))]};
-    int x = pick_value();
+    // Reductions straight of a leaf too (prod(arange(...)), sum(full(...))).
+    int x = chance(0.2) ? add_leaf(base_) : pick_value();
+    if (x < 0) return false;
     if (chance(0.3)) {
       // Row-invariant values inside the reduction, alone or mixed with a varying one.
       int invariant = row_invariant(shape_of(x));
