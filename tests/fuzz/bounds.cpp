@@ -1,0 +1,362 @@
+#include "tests/fuzz/bounds.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <initializer_list>
+#include <numbers>
+
+#include "ir/random.h"
+#include "ir/reference.h"
+
+namespace fusejit::fuzz {
+
+bool Bound::allows(double value) const {
+  return std::isnan(value) ? nan : lo <= value && value <= hi;
+}
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kUlp = 0x1p-23;          // a float's ULP relative to its value (at most)
+constexpr double kDenormalUlp = 0x1p-149;  // the spacing of denormals
+
+Bound nothing() { return {kInf, -kInf, false}; }
+Bound point(double v) { return std::isnan(v) ? Bound{kInf, -kInf, true} : Bound{v, v, false}; }
+bool has_values(const Bound& b) { return b.lo <= b.hi; }
+bool contains(const Bound& b, double v) { return b.lo <= v && v <= b.hi; }
+bool has_infinity(const Bound& b) { return has_values(b) && (std::isinf(b.lo) || std::isinf(b.hi)); }
+bool has_finite(const Bound& b) { return has_values(b) && !(b.lo == b.hi && std::isinf(b.lo)); }
+
+Bound join(Bound a, const Bound& b) {
+  a.lo = std::min(a.lo, b.lo);
+  a.hi = std::max(a.hi, b.hi);
+  a.nan = a.nan || b.nan;
+  return a;
+}
+
+// The values f is evaluated at for an interval argument: its ends, and NaN if possible.
+std::vector<double> ends(const Bound& b) {
+  std::vector<double> points;
+  if (has_values(b)) points = {b.lo, b.hi};
+  if (b.nan) points.push_back(NAN);
+  return points;
+}
+
+// f over every combination of the arguments' ends: the exact range when f is monotone in each
+// argument (callers add what lies inside).
+template <class F>
+Bound at_ends(F f, std::initializer_list<Bound> args) {
+  std::vector<std::vector<double>> points;
+  for (const Bound& b : args) points.push_back(ends(b));
+  Bound out = nothing();
+  std::vector<size_t> at(points.size(), 0);
+  for (const auto& p : points)
+    if (p.empty()) return out;
+  while (true) {
+    std::vector<double> x(points.size());
+    for (size_t k = 0; k < points.size(); ++k) x[k] = points[k][at[k]];
+    out = join(out, point(f(x)));
+    size_t k = 0;
+    while (k < at.size() && ++at[k] == points[k].size()) at[k++] = 0;
+    if (k == at.size()) return out;
+  }
+}
+
+float float_below(double x) {
+  auto f = static_cast<float>(x);
+  return static_cast<double>(f) > x ? std::nextafter(f, -INFINITY) : f;
+}
+float float_above(double x) {
+  auto f = static_cast<float>(x);
+  return static_cast<double>(f) < x ? std::nextafter(f, INFINITY) : f;
+}
+
+// The floats that a correctly rounded result in b can be.
+Bound rounded(Bound b) {
+  if (!has_values(b)) return b;
+  return {float_below(b.lo), float_above(b.hi), b.nan};
+}
+
+// b widened by `ulps` of its values and `absolute`, then rounded.
+Bound widened(Bound b, double ulps, double absolute = 0) {
+  if (!has_values(b)) return b;
+  absolute += ulps * kDenormalUlp;
+  if (std::isfinite(b.lo)) b.lo -= std::fabs(b.lo) * ulps * kUlp + absolute;
+  if (std::isfinite(b.hi)) b.hi += std::fabs(b.hi) * ulps * kUlp + absolute;
+  return rounded(b);
+}
+
+// A monotone function over b (increasing or decreasing), defined on [domain_lo, inf): values
+// below the domain give NaN.
+template <class F>
+Bound monotone(F f, Bound b, double domain_lo = -kInf) {
+  if (has_values(b) && b.lo < domain_lo) {
+    b.nan = true;
+    b.lo = domain_lo;
+  }
+  return at_ends([&](const std::vector<double>& x) { return f(x[0]); }, {b});
+}
+
+// The double-precision math of the reference interpreter, on intervals, with each primitive
+// widened by the float32 error that the kernels' vector math is allowed (README, "Accuracy").
+struct IntervalMath {
+  using Value = Bound;
+  ir::ReferenceMath exact;
+
+  // The kernels' constants are floats.
+  Value c(double value) { return point(static_cast<float>(value)); }
+
+  Value add(Value a, Value b) { return rounded(at_ends([](auto& x) { return x[0] + x[1]; }, {a, b})); }
+  Value sub(Value a, Value b) { return rounded(at_ends([](auto& x) { return x[0] - x[1]; }, {a, b})); }
+  Value mul(Value a, Value b) {
+    Bound out = at_ends([](auto& x) { return x[0] * x[1]; }, {a, b});
+    // Inside the intervals: 0 * inf, and 0 * a finite value when the other's ends are infinite.
+    if ((contains(a, 0) && has_infinity(b)) || (contains(b, 0) && has_infinity(a))) out.nan = true;
+    if ((contains(a, 0) && has_finite(b)) || (contains(b, 0) && has_finite(a))) out = join(out, point(0));
+    return rounded(out);
+  }
+  Value div(Value a, Value b) {
+    Bound out = at_ends([](auto& x) { return x[0] / x[1]; }, {a, b});
+    if (contains(b, 0)) {
+      if (contains(a, 0)) out.nan = true;
+      if (has_values(a) && (a.lo != 0 || a.hi != 0)) out = join(out, {-kInf, kInf, false});
+    }
+    return rounded(out);
+  }
+  Value neg(Value a) { return has_values(a) ? Bound{-a.hi, -a.lo, a.nan} : a; }
+  Value abs(Value a) {
+    Bound out = monotone([](double x) { return std::fabs(x); }, a);
+    if (contains(a, 0)) out.lo = 0;
+    return out;
+  }
+  Value max(Value a, Value b) { return at_ends([&](auto& x) { return exact.max(x[0], x[1]); }, {a, b}); }
+  Value min(Value a, Value b) { return at_ends([&](auto& x) { return exact.min(x[0], x[1]); }, {a, b}); }
+  Value sqrt(Value a) { return rounded(monotone([](double x) { return std::sqrt(x); }, a, 0)); }
+  Value exp(Value a) { return widened(monotone([](double x) { return std::exp(x); }, a), 2); }
+  Value expm1(Value a) { return widened(monotone([](double x) { return std::expm1(x); }, a), 4); }
+  Value log(Value a) { return widened(monotone([](double x) { return std::log(x); }, a, 0), 2); }
+  Value log1p(Value a) { return widened(monotone([](double x) { return std::log1p(x); }, a, -1), 4); }
+  Value tanh(Value a) { return widened(monotone([](double x) { return std::tanh(x); }, a), 4); }
+  // 2.4 ULP where the result is a normal float; a few denormal steps below.
+  Value sigmoid(Value a) {
+    return widened(monotone([&](double x) { return exact.sigmoid(x); }, a), 4, 8 * FLT_MIN);
+  }
+  Value sin(Value a) { return periodic(a, [](double x) { return std::sin(x); }, 0); }
+  Value cos(Value a) { return periodic(a, [](double x) { return std::cos(x); }, std::numbers::pi / 2); }
+  // gelu has one minimum, at x ~ -0.7518 (value ~ -0.17); its error below -1 is absolute.
+  Value gelu(Value a) {
+    Bound out = at_ends([&](auto& x) { return exact.gelu(x[0]); }, {a});
+    constexpr double kArgMin = -0.751791524693564457;
+    if (contains(a, kArgMin)) out.lo = std::min(out.lo, exact.gelu(kArgMin));
+    return widened(out, 4, 2e-7);
+  }
+  Value pow(Value a, Value b) {
+    Bound out = at_ends([](auto& x) { return std::pow(x[0], x[1]); }, {a, b});
+    // Where the base crosses 0 (or -0), and an exponent range over negative bases (the sign
+    // alternates with the exponent's parity).
+    if (contains(a, 0))
+      for (double zero : {0.0, -0.0}) out = join(out, at_ends([&](auto& x) { return std::pow(zero, x[0]); }, {b}));
+    if (has_values(b) && b.lo != b.hi && has_values(a) && a.lo < 0) out = {-kInf, kInf, true};
+    // A fixed non-integer exponent of a negative base is NaN inside the interval too.
+    if (has_values(b) && b.lo == b.hi && std::isfinite(b.lo) && b.lo != std::trunc(b.lo) && has_finite(a) && a.lo < 0)
+      out.nan = true;
+    // About 1 + |y ln x| / 32 ULP.
+    double worst = 0;
+    for (double x : ends(a))
+      for (double y : ends(b))
+        if (std::isfinite(x) && std::isfinite(y) && x != 0) worst = std::max(worst, std::fabs(y * std::log(std::fabs(x))));
+    return widened(out, 2 + worst / 32 + 1);
+  }
+  Value eq(Value a, Value b) { return truth(overlap(a, b), !(single(a) && single(b) && a.lo == b.lo) || a.nan || b.nan); }
+  Value ne(Value a, Value b) { Bound e = eq(a, b); return {1 - e.hi, 1 - e.lo, false}; }
+  Value lt(Value a, Value b) { return order(a, b, [](double x, double y) { return x < y; }); }
+  Value le(Value a, Value b) { return order(a, b, [](double x, double y) { return x <= y; }); }
+  Value gt(Value a, Value b) { return order(a, b, [](double x, double y) { return x > y; }); }
+  Value ge(Value a, Value b) { return order(a, b, [](double x, double y) { return x >= y; }); }
+  Value select(Value cond, Value a, Value b) {
+    bool can_be_true = has_values(cond) && (cond.hi != 0 || cond.lo != 0);
+    bool can_be_false = contains(cond, 0);
+    return can_be_true && can_be_false ? join(a, b) : can_be_true ? a : b;
+  }
+  Value to_float(Value a) { return a; }
+  Value to_int64(Value a) { return monotone([](double x) { return std::trunc(x); }, a); }
+
+ private:
+  static bool single(const Bound& b) { return has_values(b) && b.lo == b.hi; }
+  static bool overlap(const Bound& a, const Bound& b) {
+    return has_values(a) && has_values(b) && a.lo <= b.hi && b.lo <= a.hi;
+  }
+  static Bound truth(bool can_be_true, bool can_be_false) {
+    return {can_be_false ? 0.0 : 1.0, can_be_true ? 1.0 : 0.0, false};
+  }
+  // A monotone comparison: true somewhere iff true at some pair of ends; NaN compares false.
+  template <class F>
+  static Bound order(const Bound& a, const Bound& b, F f) {
+    if (!has_values(a) || !has_values(b)) return truth(false, true);
+    bool can_be_true = false, can_be_false = a.nan || b.nan;
+    for (double x : {a.lo, a.hi})
+      for (double y : {b.lo, b.hi}) (f(x, y) ? can_be_true : can_be_false) = true;
+    return truth(can_be_true, can_be_false);
+  }
+  // sin or cos (`shift`: cos(x) = sin(x + pi/2)): extremes inside the interval count; beyond
+  // 2^22 the kernels give NaN by design (no Payne-Hanek reduction).
+  template <class F>
+  Value periodic(Bound a, F f, double shift) {
+    constexpr double kLimit = 0x1p22;
+    Bound out = nothing();
+    out.nan = a.nan || (has_values(a) && (a.lo < -kLimit || a.hi > kLimit));
+    if (!has_values(a)) return out;
+    a.lo = std::max(a.lo, -kLimit);
+    a.hi = std::min(a.hi, kLimit);
+    if (a.lo > a.hi) return out;
+    if (a.hi - a.lo >= 2 * std::numbers::pi) return join(out, {-1, 1, false});
+    out = join(out, at_ends([&](auto& x) { return f(x[0]); }, {a}));
+    // sin has its maxima at pi/2 + 2k pi and minima at -pi/2 + 2k pi.
+    for (double extreme : {std::numbers::pi / 2, -std::numbers::pi / 2}) {
+      double k = std::ceil((a.lo + shift - extreme) / (2 * std::numbers::pi));
+      if (extreme + 2 * k * std::numbers::pi <= a.hi + shift) out = join(out, point(extreme > 0 ? 1 : -1));
+    }
+    return widened(out, 6, 1e-9);
+  }
+};
+
+// The reduction of one row of intervals.
+Bound reduce_row(ir::OpCode op, const std::vector<Bound>& row) {
+  IntervalMath m;
+  for (const Bound& b : row)
+    if (!has_values(b)) return {kInf, -kInf, true};  // always NaN
+  bool nan = false;
+  for (const Bound& b : row) nan = nan || b.nan;
+  switch (op) {
+    case ir::OpCode::Amax:
+    case ir::OpCode::Amin: {
+      bool is_max = op == ir::OpCode::Amax;
+      Bound out = point(is_max ? -kInf : kInf);
+      for (const Bound& b : row)
+        out = is_max ? Bound{std::max(out.lo, b.lo), std::max(out.hi, b.hi), false}
+                     : Bound{std::min(out.lo, b.lo), std::min(out.hi, b.hi), false};
+      out.nan = nan;
+      return out;
+    }
+    case ir::OpCode::Prod: {
+      // In element order, rounded at each step; then any order's extra error (n ULP).
+      Bound out = point(1);
+      for (const Bound& b : row) out = m.mul(out, b);
+      return widened(out, static_cast<double>(row.size()));
+    }
+    default: {
+      // Any order of float additions is within (n - 1) u sum|x| of the exact sum (u = 2^-24),
+      // as long as no partial sum overflows.
+      double lo = 0, hi = 0, magnitude = 0, positive = 0, negative = 0;
+      bool may_be_inf = false, may_be_minus_inf = false, is_inf = false, is_minus_inf = false;
+      for (const Bound& b : row) {
+        may_be_inf |= b.hi == kInf;
+        may_be_minus_inf |= b.lo == -kInf;
+        is_inf |= b.lo == kInf;
+        is_minus_inf |= b.hi == -kInf;
+        if (std::isfinite(b.lo)) lo += b.lo;
+        if (std::isfinite(b.hi)) hi += b.hi;
+        double largest = std::max(std::isfinite(b.lo) ? std::fabs(b.lo) : 0.0, std::isfinite(b.hi) ? std::fabs(b.hi) : 0.0);
+        magnitude += largest;
+        if (std::isfinite(b.hi) && b.hi > 0) positive += b.hi;
+        if (std::isfinite(b.lo) && b.lo < 0) negative -= b.lo;
+      }
+      double error = static_cast<double>(row.size()) * 0x1p-24 * magnitude;
+      Bound out{lo - error, hi + error, nan || (may_be_inf && may_be_minus_inf)};
+      // A partial sum may overflow in some order although the total does not.
+      if (positive * (1 + 1e-6) >= FLT_MAX) may_be_inf = true;
+      if (negative * (1 + 1e-6) >= FLT_MAX) may_be_minus_inf = true;
+      out.nan = out.nan || (may_be_inf && may_be_minus_inf && (positive >= FLT_MAX || negative >= FLT_MAX));
+      if (may_be_inf) out.hi = kInf;
+      if (may_be_minus_inf) out.lo = -kInf;
+      if (is_inf) out.lo = may_be_minus_inf ? -kInf : kInf;
+      if (is_minus_inf) out.hi = may_be_inf ? kInf : -kInf;
+      return rounded(out);
+    }
+  }
+}
+
+std::vector<Bound> reduce(const ir::GraphNode& node, const std::vector<Bound>& in, const Shape& from) {
+  Shape kept = ir::reduced_shape(from, node.params.axes, true);
+  ir::Strides strides = ir::contiguous_strides(kept);
+  std::vector<std::vector<Bound>> rows(ir::numel(kept));
+  for (int64_t i = 0; i < static_cast<int64_t>(in.size()); ++i) {
+    int64_t o = 0;
+    for (size_t d = from.size(), flat = i; d-- > 0; flat /= from[d])
+      if (kept[d] != 1) o += static_cast<int64_t>(flat % from[d]) * strides[d];
+    rows[o].push_back(in[i]);
+  }
+  std::vector<Bound> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) out.push_back(reduce_row(node.op, row));
+  return out;
+}
+
+double read_input(const ir::GraphNode& node, int64_t flat) {
+  int64_t offset = node.data.offset;
+  for (size_t d = node.shape.size(); d-- > 0;) {
+    offset += (flat % node.shape[d]) * node.data.strides[d];
+    flat /= node.shape[d];
+  }
+  const void* base = node.data.storage->data();
+  if (node.dtype == DType::Float32) return static_cast<const float*>(base)[offset];
+  if (node.dtype == DType::Int64) return static_cast<double>(static_cast<const int64_t*>(base)[offset]);
+  return static_cast<const uint8_t*>(base)[offset] != 0;
+}
+
+// Box-Muller as the kernels compute it, in float32 primitives.
+Bound randn(uint64_t seed, int64_t index) {
+  IntervalMath m;
+  auto u = static_cast<uint64_t>(index);
+  Bound u1 = m.add(point(ir::random::unit_interval(ir::random::bits(ir::random::stream_key(seed, 1), u))),
+                   m.c(0x1p-24));
+  Bound u2 = point(ir::random::unit_interval(ir::random::bits(ir::random::stream_key(seed, 2), u)));
+  Bound radius = m.sqrt(m.mul(m.c(-2), m.log(u1)));
+  return m.mul(radius, m.cos(m.mul(m.c(2 * std::numbers::pi), u2)));
+}
+
+}  // namespace
+
+std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
+  std::vector<std::vector<Bound>> values(graph.nodes.size());
+  IntervalMath math;
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    const ir::GraphNode& node = graph.nodes[id];
+    if (ir::is_reduction(node.op)) {
+      values[id] = reduce(node, values[node.inputs[0]], graph.nodes[node.inputs[0]].shape);
+      continue;
+    }
+    int64_t count = ir::numel(node.shape);
+    std::vector<Bound>& out = values[id];
+    out.resize(count);
+    std::vector<ir::Strides> strides;
+    for (ir::NodeId input : node.inputs) {
+      const Shape& shape = graph.nodes[input].shape;
+      strides.push_back(ir::broadcast_strides(shape, ir::contiguous_strides(shape), node.shape));
+    }
+    std::vector<Bound> args(node.inputs.size());
+    for (int64_t i = 0; i < count; ++i) {
+      switch (node.op) {
+        case ir::OpCode::Input: out[i] = point(read_input(node, i)); break;
+        case ir::OpCode::Constant: out[i] = point(node.params.value); break;
+        case ir::OpCode::Arange: out[i] = point(static_cast<float>(ir::generate(node.op, node.params, i))); break;
+        case ir::OpCode::Rand: out[i] = point(ir::generate(node.op, node.params, i)); break;
+        case ir::OpCode::Randn: out[i] = randn(node.params.seed, i); break;
+        default:
+          for (size_t k = 0; k < node.inputs.size(); ++k) {
+            int64_t index = 0;
+            for (size_t d = node.shape.size(), flat = i; d-- > 0; flat /= node.shape[d])
+              index += static_cast<int64_t>(flat % node.shape[d]) * strides[k][d];
+            args[k] = values[node.inputs[k]][index];
+          }
+          out[i] = ir::apply_formula(math, node.op, std::span<const Bound>(args));
+      }
+    }
+  }
+  std::vector<std::vector<Bound>> outputs;
+  for (ir::NodeId output : graph.outputs) outputs.push_back(values[output]);
+  return outputs;
+}
+
+}  // namespace fusejit::fuzz

@@ -1,0 +1,593 @@
+#include "tests/fuzz/program.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "ir/shape.h"
+
+namespace fusejit::fuzz {
+
+// Compiled here and printed verbatim into reproducers: both draw the same values.
+#define FUSEJIT_FUZZ_COMPILED_AND_PRINTED(...) \
+  __VA_ARGS__                                  \
+  const char* input_value_source() { return #__VA_ARGS__; }
+
+FUSEJIT_FUZZ_COMPILED_AND_PRINTED(
+float input_value(uint64_t seed, int64_t i, Distribution distribution) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(i + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  float unit = static_cast<float>(z >> 40) * 0x1p-24f;
+  const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, -3e-45f, 1e30f,
+                            -1e30f, 3e38f, 1.17549435e-38f, 1e-7f, 88.8f, -104.0f};
+  switch (distribution) {
+    case Distribution::Positive: return 0.125f + 4 * unit;
+    case Distribution::SmallIntegers: return static_cast<float>(static_cast<int>(z >> 8 & 7) - 3);
+    case Distribution::Special:
+      if ((z & 3) == 0) return specials[(z >> 2) % (sizeof(specials) / sizeof(float))];
+      break;
+    case Distribution::Uniform: break;
+  }
+  return 6 * unit - 3;
+})
+
+namespace {
+
+bool is_leaf(Op op) { return op <= Op::Scalar; }
+
+Tensor input_tensor(const Step& step) {
+  std::vector<float> values(ir::numel(step.shape));
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = input_value(step.seed, static_cast<int64_t>(i), step.distribution);
+  return tensor(std::move(values), step.shape);
+}
+
+// The value of one step from the values of the earlier ones.
+Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
+  auto arg = [&](size_t k) -> const Tensor& { return v.at(s.args.at(k)); };
+  auto optional_arg = [&](size_t k) { return s.args.at(k) < 0 ? Tensor() : arg(k); };
+  switch (s.op) {
+    case Op::Input: return input_tensor(s);
+    case Op::Full: return full(s.shape, s.x);
+    case Op::Arange: return arange(s.x, s.y, s.z);
+    case Op::Rand: return rand(s.shape, s.seed);
+    case Op::Randn: return randn(s.shape, s.seed);
+    case Op::Scalar: return Tensor(s.x);
+    case Op::Neg: return -arg(0);
+    case Op::Abs: return abs(arg(0));
+    case Op::Exp: return exp(arg(0));
+    case Op::Log: return log(arg(0));
+    case Op::Sqrt: return sqrt(arg(0));
+    case Op::Rsqrt: return rsqrt(arg(0));
+    case Op::Sin: return sin(arg(0));
+    case Op::Cos: return cos(arg(0));
+    case Op::Relu: return relu(arg(0));
+    case Op::Sigmoid: return sigmoid(arg(0));
+    case Op::Tanh: return tanh(arg(0));
+    case Op::Gelu: return gelu(arg(0));
+    case Op::GeluTanh: return gelu(arg(0), "tanh");
+    case Op::Silu: return silu(arg(0));
+    case Op::Add: return arg(0) + arg(1);
+    case Op::Sub: return arg(0) - arg(1);
+    case Op::Mul: return arg(0) * arg(1);
+    case Op::Div: return arg(0) / arg(1);
+    case Op::Pow: return pow(arg(0), arg(1));
+    case Op::Maximum: return maximum(arg(0), arg(1));
+    case Op::Minimum: return minimum(arg(0), arg(1));
+    case Op::Eq: return arg(0) == arg(1);
+    case Op::Ne: return arg(0) != arg(1);
+    case Op::Lt: return arg(0) < arg(1);
+    case Op::Le: return arg(0) <= arg(1);
+    case Op::Gt: return arg(0) > arg(1);
+    case Op::Ge: return arg(0) >= arg(1);
+    case Op::Where: return where(arg(0), arg(1), arg(2));
+    case Op::PowScalar: return pow(arg(0), s.x);
+    case Op::Clamp: return clamp(arg(0), s.x, s.y);
+    case Op::LeakyRelu: return leaky_relu(arg(0), s.x);
+    case Op::Elu: return elu(arg(0), s.x);
+    case Op::Softplus: return softplus(arg(0), s.x, s.y);
+    case Op::Sum: return s.all_elements ? sum(arg(0)) : sum(arg(0), s.dims, s.keepdim);
+    case Op::Mean: return s.all_elements ? mean(arg(0)) : mean(arg(0), s.dims, s.keepdim);
+    case Op::Prod: return s.all_elements ? prod(arg(0)) : prod(arg(0), s.dims, s.keepdim);
+    case Op::Amax: return s.all_elements ? amax(arg(0)) : amax(arg(0), s.dims, s.keepdim);
+    case Op::Amin: return s.all_elements ? amin(arg(0)) : amin(arg(0), s.dims, s.keepdim);
+    case Op::Var: return s.all_elements ? var(arg(0)) : var(arg(0), s.dims, s.x, s.keepdim);
+    case Op::Std: return s.all_elements ? std(arg(0)) : std(arg(0), s.dims, s.x, s.keepdim);
+    case Op::Max: return max(arg(0));
+    case Op::Min: return min(arg(0));
+    case Op::Argmax: return argmax(arg(0), s.dims.at(0), s.keepdim);
+    case Op::Argmin: return argmin(arg(0), s.dims.at(0), s.keepdim);
+    case Op::Softmax: return softmax(arg(0), s.dims.at(0));
+    case Op::LogSoftmax: return log_softmax(arg(0), s.dims.at(0));
+    case Op::LayerNorm: {
+      const Shape& shape = arg(0).sizes();
+      int64_t trailing = s.dims.at(0);
+      if (trailing < 1 || trailing > static_cast<int64_t>(shape.size()))
+        throw Error("fuzz: layer_norm over more dims than the input has");
+      return layer_norm(arg(0), Shape(shape.end() - trailing, shape.end()), optional_arg(1),
+                        optional_arg(2), s.x);
+    }
+    case Op::Eval:
+      if (evaluate_early) arg(0).eval();
+      return arg(0);
+  }
+  throw Error("fuzz: unknown op");
+}
+
+// ---- the generator ----
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed) : gen_(seed) {
+    static const std::vector<Shape> kShapes = {
+        {}, {1}, {1, 1}, {7}, {3, 7}, {5, 1, 4}, {4, 5, 6}, {17, 33}, {2, 1023}, {9, 100}, {1, 130}};
+    base_ = chance(0.03) ? Shape{2, 16411} : kShapes[below(kShapes.size())];
+    special_ = chance(0.25);
+  }
+
+  Program run() {
+    int ops = 3 + static_cast<int>(below(12));
+    bool early_eval = chance(0.15);
+    int eval_at = early_eval ? static_cast<int>(below(ops)) : -1;
+    add_leaf(base_);
+    for (int i = 0; i < ops; ++i) {
+      for (int attempt = 0; attempt < 20; ++attempt)
+        if (add_op()) break;
+      if (i == eval_at) {
+        int target = pick_value();
+        if (!is_leaf(program_.steps[target].op)) add({.op = Op::Eval, .args = {target}});
+      }
+    }
+    int last = static_cast<int>(values_.size()) - 1;
+    program_.outputs.push_back(last);
+    for (int extra = static_cast<int>(below(3)); extra > 0; --extra) program_.outputs.push_back(pick_value());
+    std::reverse(program_.outputs.begin(), program_.outputs.end());
+    return std::move(program_);
+  }
+
+ private:
+  uint64_t below(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(gen_); }
+  bool chance(double p) { return std::bernoulli_distribution(p)(gen_); }
+  template <class T>
+  T one_of(std::initializer_list<T> items) {
+    return items.begin()[below(items.size())];
+  }
+
+  // Adds the step if the API accepts it; returns its index or -1.
+  int add(Step step) {
+    try {
+      Tensor value = apply(step, values_, false);
+      if (value.numel() > 70000) return -1;  // broadcasting two large shapes
+      values_.push_back(std::move(value));
+    } catch (const Error&) {
+      return -1;
+    }
+    program_.steps.push_back(std::move(step));
+    return static_cast<int>(values_.size()) - 1;
+  }
+
+  const Shape& shape_of(int value) const { return values_[value].sizes(); }
+
+  // A shape that broadcasts to `shape`: a suffix of it, some dims 1, sometimes 0-d.
+  Shape broadcastable(const Shape& shape) {
+    if (chance(0.12)) return {};
+    Shape out(shape.end() - static_cast<int64_t>(below(shape.size() + 1)), shape.end());
+    for (int64_t& d : out)
+      if (chance(0.3)) d = 1;
+    return out;
+  }
+
+  float interesting_constant() {
+    if (special_ && chance(0.3)) return one_of<float>({NAN, INFINITY, -INFINITY, 1e30f, 1e-40f, -0.0f});
+    return one_of<float>({0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 2.0f, 3.5f, -2.5f, 1e-3f, 10.0f});
+  }
+
+  int add_leaf(const Shape& shape) {
+    double r = std::uniform_real_distribution<double>(0, 1)(gen_);
+    Step s{.shape = shape, .seed = gen_()};
+    if (r < 0.5) {
+      s.op = Op::Input;
+      s.distribution = special_ && chance(0.6) ? Distribution::Special
+                                                 : one_of({Distribution::Uniform, Distribution::Uniform,
+                                                           Distribution::Positive, Distribution::SmallIntegers});
+    } else if (r < 0.65) {
+      s.op = Op::Full;
+      s.x = interesting_constant();
+    } else if (r < 0.73) {
+      s.op = Op::Rand;
+    } else if (r < 0.81) {
+      s.op = Op::Randn;
+    } else if (!shape.empty() && shape.back() > 1) {
+      // arange along the last dim, with steps that make its length exact.
+      s.op = Op::Arange;
+      s.x = one_of<float>({0, -2, 1.5f, -50, 3});
+      s.z = one_of<float>({1, 0.5f, -1, 0.25f, 3});
+      s.y = s.x + s.z * static_cast<float>(shape.back());
+      s.shape.clear();
+    } else {
+      s.op = Op::Scalar;
+      s.x = interesting_constant();
+      s.shape.clear();
+    }
+    return add(std::move(s));
+  }
+
+  // Mostly the newest value (deep chains), else any.
+  int pick_value() {
+    int n = static_cast<int>(values_.size());
+    return chance(0.55) ? n - 1 : static_cast<int>(below(n));
+  }
+
+  // An operand that broadcasts with `with`: an existing value, a fresh leaf or a scalar.
+  int pick_partner(int with) {
+    double r = std::uniform_real_distribution<double>(0, 1)(gen_);
+    if (r < 0.2) return add({.op = Op::Scalar, .x = interesting_constant()});
+    if (r < 0.6)
+      for (int attempt = 0; attempt < 6; ++attempt) {
+        int other = static_cast<int>(below(values_.size()));
+        if (ir::broadcast_shapes(shape_of(with), shape_of(other))) return other;
+      }
+    return add_leaf(broadcastable(shape_of(with)));
+  }
+
+  // A value constant along the rows of `shape` (what a reduction kernel computes once per
+  // row): a fill, a broadcast row or scalar, possibly through an op.
+  int row_invariant(const Shape& shape) {
+    Shape narrow = shape;
+    for (size_t d = 0; d < narrow.size(); ++d)
+      if (chance(0.7)) narrow[d] = 1;
+    int value;
+    switch (below(4)) {
+      case 0: value = add({.op = Op::Full, .shape = shape, .x = interesting_constant()}); break;
+      case 1: value = add_leaf(narrow); break;
+      case 2: {
+        int small = add_leaf(narrow);
+        int fill = add({.op = Op::Full, .shape = shape, .x = one_of<float>({0.0f, 1.0f, 2.0f})});
+        value = small < 0 || fill < 0 ? -1
+                                      : add({.op = one_of({Op::Mul, Op::Add}), .args = {small, fill}});
+        break;
+      }
+      default: value = add({.op = Op::Scalar, .x = interesting_constant()}); break;
+    }
+    if (value >= 0 && chance(0.4))
+      value = add({.op = one_of({Op::Exp, Op::Sigmoid, Op::Neg, Op::Tanh}), .args = {value}});
+    return value;
+  }
+
+  Shape random_dims(int64_t rank) {
+    Shape dims;
+    for (int64_t d = 0; d < rank; ++d)
+      if (chance(0.5)) dims.push_back(chance(0.4) ? d - rank : d);
+    if (dims.empty() && rank > 0 && chance(0.8)) dims.push_back(static_cast<int64_t>(below(rank)) - (chance(0.5) ? rank : 0));
+    std::shuffle(dims.begin(), dims.end(), gen_);
+    return dims;
+  }
+
+  bool add_op() {
+    double r = std::uniform_real_distribution<double>(0, 1)(gen_);
+    if (r < 0.08) return add_leaf(broadcastable(base_)) >= 0;
+    if (r < 0.38) return add_unary(pick_value());
+    if (r < 0.65) return add_binary(pick_value());
+    return add_reduction();
+  }
+
+  bool add_unary(int a) {
+    static constexpr Op kUnary[] = {Op::Neg, Op::Abs, Op::Exp, Op::Log, Op::Sqrt, Op::Rsqrt,
+                                    Op::Sin, Op::Cos, Op::Relu, Op::Sigmoid, Op::Tanh, Op::Gelu,
+                                    Op::GeluTanh, Op::Silu, Op::PowScalar, Op::Clamp,
+                                    Op::LeakyRelu, Op::Elu, Op::Softplus};
+    Step s{.op = kUnary[below(std::size(kUnary))], .args = {a}};
+    bool needs_positive = s.op == Op::Log || s.op == Op::Sqrt || s.op == Op::Rsqrt || s.op == Op::PowScalar;
+    if (needs_positive && chance(0.6)) {
+      // Mostly keep the domain, so that not everything downstream is NaN.
+      s.args[0] = add({.op = Op::Abs, .args = {a}});
+      if (s.args[0] < 0) return false;
+    }
+    switch (s.op) {
+      case Op::PowScalar: s.x = one_of<float>({2, 3, 0.5f, -1, -2, 1.5f, 0, 4, -0.5f}); break;
+      case Op::Clamp:
+        s.x = one_of<float>({-1, 0, -0.5f, -INFINITY});
+        s.y = one_of<float>({1, 0, 2.5f, INFINITY});
+        break;
+      case Op::LeakyRelu: s.x = one_of<float>({0.01f, 0.2f, 0, 1.5f}); break;
+      case Op::Elu: s.x = one_of<float>({1, 0.5f, 2}); break;
+      case Op::Softplus:
+        s.x = one_of<float>({1, 2, 0.5f});
+        s.y = one_of<float>({20, 1, 5});
+        break;
+      default: break;
+    }
+    return add(std::move(s)) >= 0;
+  }
+
+  bool add_binary(int a) {
+    static constexpr Op kBinary[] = {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Pow, Op::Maximum,
+                                     Op::Minimum, Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge,
+                                     Op::Where, Op::Add, Op::Mul, Op::Sub};
+    Op op = kBinary[below(std::size(kBinary))];
+    int b = pick_partner(a);
+    if (b < 0) return false;
+    if (op == Op::Where) {
+      int c = pick_partner(a);
+      if (c < 0) return false;
+      // The condition: mostly a comparison, sometimes a float tensor (nonzero is true).
+      int cond = chance(0.7) ? add({.op = one_of({Op::Gt, Op::Lt, Op::Eq, Op::Ge}), .args = {a, b}}) : a;
+      return cond >= 0 && add({.op = Op::Where, .args = {cond, chance(0.5) ? b : a, c}}) >= 0;
+    }
+    if (chance(0.25)) std::swap(a, b);  // scalars and broadcast operands on either side
+    return add({.op = op, .args = {a, b}}) >= 0;
+  }
+
+  bool add_reduction() {
+    static constexpr Op kReductions[] = {Op::Sum, Op::Mean, Op::Prod, Op::Amax, Op::Amin, Op::Var,
+                                         Op::Std, Op::Max, Op::Min, Op::Argmax, Op::Argmin,
+                                         Op::Softmax, Op::LogSoftmax, Op::LayerNorm, Op::Softmax,
+                                         Op::Sum, Op::Mean};
+    Step s{.op = kReductions[below(std::size(kReductions))]};
+    // Reductions straight of a leaf too (prod(arange(...)), sum(full(...))).
+    int x = chance(0.2) ? add_leaf(base_) : pick_value();
+    if (x < 0) return false;
+    if (chance(0.3)) {
+      // Row-invariant values inside the reduction, alone or mixed with a varying one.
+      int invariant = row_invariant(shape_of(x));
+      if (invariant < 0) return false;
+      x = chance(0.5) ? invariant
+                      : add({.op = one_of({Op::Add, Op::Mul, Op::Sub}), .args = {x, invariant}});
+      if (x < 0) return false;
+    }
+    s.args = {x};
+    auto rank = static_cast<int64_t>(shape_of(x).size());
+    s.keepdim = chance(0.5);
+    switch (s.op) {
+      case Op::Argmax:
+      case Op::Argmin:
+      case Op::Softmax:
+      case Op::LogSoftmax:
+        if (rank == 0) return false;
+        s.dims = {chance(0.6) ? -1 : static_cast<int64_t>(below(rank)) - (chance(0.5) ? rank : 0)};
+        break;
+      case Op::LayerNorm: {
+        if (rank == 0) return false;
+        int64_t trailing = 1 + static_cast<int64_t>(below(std::min<int64_t>(rank, 2)));
+        s.dims = {trailing};
+        s.x = one_of<float>({1e-5f, 1e-5f, 1e-2f, 0});
+        Shape normalized(shape_of(x).end() - trailing, shape_of(x).end());
+        for (int k = 0; k < 2; ++k) s.args.push_back(chance(0.5) ? add_leaf(normalized) : -1);
+        break;
+      }
+      case Op::Max:
+      case Op::Min: s.all_elements = true; break;
+      default:
+        s.all_elements = chance(0.2);
+        s.dims = chance(0.1) ? Shape{} : random_dims(rank);
+        s.x = one_of<float>({1, 1, 0, 2});  // var/std correction
+        break;
+    }
+    return add(std::move(s)) >= 0;
+  }
+
+  std::mt19937_64 gen_;
+  Shape base_;
+  bool special_;
+  Program program_;
+  std::vector<Tensor> values_;  // lazy, never evaluated: they give shapes and dtypes
+};
+
+// ---- printing ----
+
+std::string literal(float x) {
+  if (std::isnan(x)) return "NAN";
+  if (std::isinf(x)) return x > 0 ? "INFINITY" : "-INFINITY";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(x));
+  std::string s = text;
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s + "f";
+}
+
+std::string shape_literal(const Shape& shape) {
+  std::string s = "{";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "}";
+}
+
+const char* function_name(Op op) {
+  switch (op) {
+    case Op::Abs: return "abs";
+    case Op::Exp: return "exp";
+    case Op::Log: return "log";
+    case Op::Sqrt: return "sqrt";
+    case Op::Rsqrt: return "rsqrt";
+    case Op::Sin: return "sin";
+    case Op::Cos: return "cos";
+    case Op::Relu: return "relu";
+    case Op::Sigmoid: return "sigmoid";
+    case Op::Tanh: return "tanh";
+    case Op::Gelu: return "gelu";
+    case Op::Silu: return "silu";
+    case Op::Pow: case Op::PowScalar: return "pow";
+    case Op::Maximum: return "maximum";
+    case Op::Minimum: return "minimum";
+    case Op::Where: return "where";
+    case Op::Clamp: return "clamp";
+    case Op::LeakyRelu: return "leaky_relu";
+    case Op::Elu: return "elu";
+    case Op::Softplus: return "softplus";
+    case Op::Sum: return "sum";
+    case Op::Mean: return "mean";
+    case Op::Prod: return "prod";
+    case Op::Amax: return "amax";
+    case Op::Amin: return "amin";
+    case Op::Var: return "var";
+    case Op::Std: return "std";
+    case Op::Max: return "max";
+    case Op::Min: return "min";
+    case Op::Argmax: return "argmax";
+    case Op::Argmin: return "argmin";
+    case Op::Softmax: return "softmax";
+    case Op::LogSoftmax: return "log_softmax";
+    case Op::LayerNorm: return "layer_norm";
+    default: return nullptr;
+  }
+}
+
+const char* operator_symbol(Op op) {
+  switch (op) {
+    case Op::Add: return "+";
+    case Op::Sub: return "-";
+    case Op::Mul: return "*";
+    case Op::Div: return "/";
+    case Op::Eq: return "==";
+    case Op::Ne: return "!=";
+    case Op::Lt: return "<";
+    case Op::Le: return "<=";
+    case Op::Gt: return ">";
+    case Op::Ge: return ">=";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+uint64_t program_seed(uint64_t run_seed, uint64_t index) {
+  return run_seed * 0x9e3779b97f4a7c15ull + index * 0xd1b54a32d192ed03ull + 1;
+}
+
+Program generate_program(uint64_t seed) { return Generator(seed).run(); }
+
+std::vector<Tensor> build(const Program& program, bool evaluate_early) {
+  std::vector<Tensor> values;
+  values.reserve(program.steps.size());
+  for (const Step& step : program.steps) {
+    for (int a : step.args)
+      if (a >= static_cast<int>(values.size())) throw Error("fuzz: a step uses a later value");
+    values.push_back(apply(step, values, evaluate_early));
+  }
+  for (int output : program.outputs)
+    if (output < 0 || output >= static_cast<int>(values.size())) throw Error("fuzz: no such output");
+  return values;
+}
+
+int64_t program_size(const Program& program) {
+  int64_t size = 0;
+  for (const Step& step : program.steps)
+    if (is_leaf(step.op)) size += step.op == Op::Arange ? static_cast<int64_t>(std::fabs((step.y - step.x) / step.z))
+                                                        : ir::numel(step.shape);
+  return size;
+}
+
+std::string to_cpp(const Program& program, const RunSettings& settings, const std::string& note) {
+  const std::vector<Tensor> values = build(program, false);  // for dtypes
+  auto name = [&](int v) -> std::string {
+    const Step& s = program.steps[v];
+    return s.op == Op::Scalar ? literal(s.x) : "v" + std::to_string(v);
+  };
+  // A scalar operand of an operator needs a Tensor beside it (2.0f * 3.0f is float math).
+  auto operand = [&](int v, int other) {
+    bool both_scalars = program.steps[v].op == Op::Scalar && program.steps[other].op == Op::Scalar;
+    return both_scalars ? "fj::Tensor(" + name(v) + ")" : name(v);
+  };
+  bool uses_generated_inputs = false;
+  std::string body;
+  for (size_t i = 0; i < program.steps.size(); ++i) {
+    const Step& s = program.steps[i];
+    if (s.op == Op::Scalar) continue;
+    std::string rhs;
+    auto a = [&](size_t k) { return s.args[k] < 0 ? std::string("fj::Tensor()") : name(s.args[k]); };
+    switch (s.op) {
+      case Op::Input: {
+        int64_t count = ir::numel(s.shape);
+        if (count > 24) {
+          uses_generated_inputs = true;
+          rhs = "fj::tensor(input_values(" + std::to_string(count) + ", " + std::to_string(s.seed) +
+                "ull, Distribution(" + std::to_string(static_cast<int>(s.distribution)) + ")), " +
+                shape_literal(s.shape) + ")";
+        } else {
+          rhs = "fj::tensor({";
+          for (int64_t e = 0; e < count; ++e) rhs += (e ? ", " : "") + literal(input_value(s.seed, e, s.distribution));
+          rhs += "}, " + shape_literal(s.shape) + ")";
+        }
+        break;
+      }
+      case Op::Full: rhs = "fj::full(" + shape_literal(s.shape) + ", " + literal(s.x) + ")"; break;
+      case Op::Arange: rhs = "fj::arange(" + literal(s.x) + ", " + literal(s.y) + ", " + literal(s.z) + ")"; break;
+      case Op::Rand:
+      case Op::Randn:
+        rhs = std::string(s.op == Op::Rand ? "fj::rand(" : "fj::randn(") + shape_literal(s.shape) + ", " +
+              std::to_string(s.seed) + "ull)";
+        break;
+      case Op::Neg: rhs = "-" + name(s.args[0]); break;
+      case Op::GeluTanh: rhs = "fj::gelu(" + a(0) + ", \"tanh\")"; break;
+      case Op::Eval: rhs = name(s.args[0]) + ".eval()"; break;
+      default:
+        if (const char* symbol = operator_symbol(s.op)) {
+          rhs = operand(s.args[0], s.args[1]) + " " + symbol + " " + operand(s.args[1], s.args[0]);
+          break;
+        }
+        rhs = std::string("fj::") + function_name(s.op) + "(" + a(0);
+        switch (s.op) {
+          case Op::Pow: case Op::Maximum: case Op::Minimum: rhs += ", " + a(1); break;
+          case Op::Where: rhs += ", " + a(1) + ", " + a(2); break;
+          case Op::PowScalar: case Op::LeakyRelu: case Op::Elu: rhs += ", " + literal(s.x); break;
+          case Op::Clamp: case Op::Softplus: rhs += ", " + literal(s.x) + ", " + literal(s.y); break;
+          case Op::Sum: case Op::Mean: case Op::Prod: case Op::Amax: case Op::Amin: case Op::Var: case Op::Std:
+            if (s.all_elements) break;
+            rhs += ", " + shape_literal(s.dims);
+            if (s.op == Op::Var || s.op == Op::Std) rhs += ", " + literal(s.x);
+            rhs += s.keepdim ? ", true" : ", false";
+            break;
+          case Op::Argmax: case Op::Argmin:
+            rhs += ", " + std::to_string(s.dims[0]) + (s.keepdim ? ", true" : ", false");
+            break;
+          case Op::Softmax: case Op::LogSoftmax: rhs += ", " + std::to_string(s.dims[0]); break;
+          case Op::LayerNorm: {
+            const Shape& shape = values[s.args[0]].sizes();
+            rhs += ", " + shape_literal(Shape(shape.end() - s.dims[0], shape.end())) + ", " + a(1) + ", " +
+                   a(2) + ", " + literal(s.x);
+            break;
+          }
+          default: break;
+        }
+        rhs += ")";
+    }
+    body += "  fj::Tensor v" + std::to_string(i) + " = " + rhs + ";\n";
+  }
+  std::string outputs;
+  for (size_t k = 0; k < program.outputs.size(); ++k) outputs += (k ? ", " : "") + name(program.outputs[k]);
+  body += "  fj::eval({" + outputs + "});\n";
+  for (int output : program.outputs) {
+    DType dtype = values[output].dtype();
+    const char* type = dtype == DType::Float32 ? "float" : dtype == DType::Bool ? "bool" : "int64_t";
+    body += "  show<" + std::string(type) + ">(\"" + name(output) + "\", " + name(output) + ");\n";
+  }
+
+  std::string text = "// " + note + "\n";
+  for (size_t pos = 0; (pos = text.find('\n', pos)) != std::string::npos && pos + 1 < text.size(); pos += 3)
+    text.insert(pos + 1, "// ");
+  text +=
+      "#include <fusejit/fusejit.h>\n\n#include <cmath>\n#include <cstdint>\n#include <cstdio>\n"
+      "#include <vector>\n\nnamespace fj = fusejit;\n\n";
+  if (uses_generated_inputs) {
+    text += "enum class Distribution : uint8_t { Uniform, Positive, SmallIntegers, Special };\n";
+    text += std::string(input_value_source()) + "\n\n";
+    text +=
+        "std::vector<float> input_values(int64_t count, uint64_t seed, Distribution distribution) {\n"
+        "  std::vector<float> values(count);\n"
+        "  for (int64_t i = 0; i < count; ++i) values[i] = input_value(seed, i, distribution);\n"
+        "  return values;\n}\n\n";
+  }
+  text +=
+      "template <class T>\nvoid show(const char* name, const fj::Tensor& t) {\n"
+      "  std::printf(\"%s =\", name);\n"
+      "  for (T v : t.to_vector<T>()) std::printf(\" %.9g\", static_cast<double>(v));\n"
+      "  std::printf(\"\\n\");\n}\n\n";
+  text += "int main() {\n";
+  if (!settings.fused) text += "  fj::set_fusion_enabled(false);\n";
+  text += "  fj::set_num_threads(" + std::to_string(settings.threads) + ");\n";
+  return text + body + "}\n";
+}
+
+}  // namespace fusejit::fuzz
