@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <functional>
+#include <limits>
 #include <map>
 #include <numbers>
 
@@ -348,18 +349,8 @@ class KernelEmitter {
     Stash stash = plan_stash(range, stages, stage);
     for (int s = 1; s <= stages; ++s) {
       std::vector<int32_t> reductions = reductions_of_sweep(s, stage);
-      // amax/amin keep the last NaN seen per lane apart: the running max is then one vmaxps,
-      // not a NaN-propagating compare-and-blend chain.
-      std::vector<Value*> accumulators, nan_seen;
-      for (int32_t r : reductions) {
-        accumulators.push_back(entry_alloca(accumulator_type(kernel_.ops[r].op)));
-        b_.CreateStore(accumulator_identity(kernel_.ops[r].op), accumulators.back());
-        nan_seen.push_back(nullptr);
-        if (is_extremum(kernel_.ops[r].op)) {
-          nan_seen.back() = entry_alloca(float_vector_);
-          b_.CreateStore(math_.c(0), nan_seen.back());
-        }
-      }
+      std::vector<RowAccumulator> accumulators;
+      for (int32_t r : reductions) accumulators.push_back(start_row_reduction(kernel_.ops[r].op));
       std::vector<int32_t> sinks = sweep_sinks(s, stages, stage);
       sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
         // Only a partial step masks its lanes: a mask in every step would turn each load into
@@ -368,38 +359,11 @@ class KernelEmitter {
           ir::OpCode op = kernel_.ops[reductions[k]].op;
           Value* value = step.values[sinks[k]];
           if (!step.full) value = b_.CreateSelect(step.mask, value, identity(op));
-          Value* acc = b_.CreateLoad(accumulator_type(op), accumulators[k]);
-          if (nan_seen[k]) {
-            Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
-            b_.CreateStore(b_.CreateSelect(b_.CreateFCmpUNO(value, value), value, seen), nan_seen[k]);
-            b_.CreateStore(plain_extreme(op, acc, value), accumulators[k]);
-            continue;
-          }
-          if (accumulates_in_double(op)) {
-            b_.CreateStore(b_.CreateFMul(acc, b_.CreateFPExt(value, acc->getType())), accumulators[k]);
-            continue;
-          }
-          b_.CreateStore(ir::apply_combine(math_, op, acc, value), accumulators[k]);
+          accumulate_row(op, accumulators[k], value);
         }
       });
       for (size_t k = 0; k < reductions.size(); ++k) {
-        ir::OpCode op = kernel_.ops[reductions[k]].op;
-        Value* acc = b_.CreateLoad(accumulator_type(op), accumulators[k]);
-        Value* result;
-        if (accumulates_in_double(op)) {
-          Value* product = horizontal(acc, [&](Value* x, Value* y) { return b_.CreateFMul(x, y); });
-          result = b_.CreateFPTrunc(product, b_.getFloatTy());
-        } else if (nan_seen[k]) {
-          // A lane of `acc` is NaN only when a NaN was seen, so the lanes combine with plain
-          // max/min instructions and one test of `nan_seen` decides (in a row of 100 the
-          // NaN-aware combine at each halving cost more than the sweep).
-          Value* seen = b_.CreateLoad(float_vector_, nan_seen[k]);
-          Value* any_nan = b_.CreateOrReduce(b_.CreateFCmpUNO(seen, seen));
-          result = b_.CreateSelect(any_nan, llvm::ConstantFP::getNaN(b_.getFloatTy()),
-                                   horizontal(acc, [&](Value* x, Value* y) { return plain_extreme(op, x, y); }));
-        } else {
-          result = horizontal(acc, [&](Value* x, Value* y) { return ir::apply_combine(math_, op, x, y); });
-        }
+        Value* result = finish_row_reduction(kernel_.ops[reductions[k]].op, accumulators[k]);
         known[reductions[k]] = b_.CreateVectorSplat(lanes_, result);
       }
       compute_row_values(s);
@@ -409,6 +373,82 @@ class KernelEmitter {
     sweep_row(indices, range, known, stash, sinks, [&](const Step& step) {
       store_outputs(step, step.offset, true);
     }, true);
+  }
+
+  // One row reduction's running state, per lane: the accumulator, and what is kept apart from
+  // it. amax/amin keep the last NaN seen apart: the running max is then one vmaxps, not a
+  // NaN-propagating compare-and-blend chain. prod multiplies in double, with its zeros (as +-1)
+  // and infinities noted apart: once lanes combine, a lane's overflow times another's zero
+  // would be NaN where the product is a zero (prod(arange(0, 511)) is 0).
+  struct RowAccumulator {
+    Value* value = nullptr;
+    Value* nan_seen = nullptr;   // amax, amin: a float vector, NaN where a NaN was seen
+    Value* zero_seen = nullptr;  // prod: an i1 vector
+    Value* inf_seen = nullptr;   // prod: an i1 vector
+  };
+
+  RowAccumulator start_row_reduction(ir::OpCode op) {
+    RowAccumulator acc;
+    acc.value = entry_alloca(accumulator_type(op));
+    b_.CreateStore(accumulator_identity(op), acc.value);
+    auto* flags = vector_of(b_.getInt1Ty());
+    if (is_extremum(op)) {
+      acc.nan_seen = entry_alloca(float_vector_);
+      b_.CreateStore(math_.c(0), acc.nan_seen);
+    } else if (accumulates_in_double(op)) {
+      acc.zero_seen = entry_alloca(flags);
+      acc.inf_seen = entry_alloca(flags);
+      b_.CreateStore(llvm::Constant::getNullValue(flags), acc.zero_seen);
+      b_.CreateStore(llvm::Constant::getNullValue(flags), acc.inf_seen);
+    }
+    return acc;
+  }
+
+  void accumulate_row(ir::OpCode op, const RowAccumulator& acc, Value* value) {
+    Value* running = b_.CreateLoad(accumulator_type(op), acc.value);
+    if (acc.nan_seen) {
+      Value* seen = b_.CreateLoad(float_vector_, acc.nan_seen);
+      b_.CreateStore(b_.CreateSelect(b_.CreateFCmpUNO(value, value), value, seen), acc.nan_seen);
+      b_.CreateStore(plain_extreme(op, running, value), acc.value);
+    } else if (acc.zero_seen) {
+      auto* flags = vector_of(b_.getInt1Ty());
+      Value* zero = b_.CreateFCmpOEQ(value, math_.c(0));
+      Value* infinite = b_.CreateFCmpOEQ(math_.abs(value), math_.c(std::numeric_limits<double>::infinity()));
+      b_.CreateStore(b_.CreateOr(b_.CreateLoad(flags, acc.zero_seen), zero), acc.zero_seen);
+      b_.CreateStore(b_.CreateOr(b_.CreateLoad(flags, acc.inf_seen), infinite), acc.inf_seen);
+      Value* factor = b_.CreateSelect(zero, b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, math_.c(1), value), value);
+      b_.CreateStore(b_.CreateFMul(running, b_.CreateFPExt(factor, running->getType())), acc.value);
+    } else {
+      b_.CreateStore(ir::apply_combine(math_, op, running, value), acc.value);
+    }
+  }
+
+  // The row's result, as a float.
+  Value* finish_row_reduction(ir::OpCode op, const RowAccumulator& acc) {
+    Value* running = b_.CreateLoad(accumulator_type(op), acc.value);
+    if (acc.nan_seen) {
+      // A lane of `running` is NaN only when a NaN was seen, so the lanes combine with plain
+      // max/min instructions and one test of `nan_seen` decides (in a row of 100 the NaN-aware
+      // combine at each halving cost more than the sweep).
+      Value* seen = b_.CreateLoad(float_vector_, acc.nan_seen);
+      Value* any_nan = b_.CreateOrReduce(b_.CreateFCmpUNO(seen, seen));
+      return b_.CreateSelect(any_nan, llvm::ConstantFP::getNaN(b_.getFloatTy()),
+                             horizontal(running, [&](Value* x, Value* y) { return plain_extreme(op, x, y); }));
+    }
+    if (acc.zero_seen) {
+      // With a zero among the factors the product is a zero of the product's sign, or NaN when
+      // an infinity (0 * inf) or a NaN is among them too.
+      auto* flags = vector_of(b_.getInt1Ty());
+      Value* product = horizontal(running, [&](Value* x, Value* y) { return b_.CreateFMul(x, y); });
+      Value* any_zero = b_.CreateOrReduce(b_.CreateLoad(flags, acc.zero_seen));
+      Value* any_inf = b_.CreateOrReduce(b_.CreateLoad(flags, acc.inf_seen));
+      Value* nan = b_.CreateOr(any_inf, b_.CreateFCmpUNO(product, product));
+      Value* zero = b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign,
+                                             llvm::ConstantFP::get(product->getType(), 0.0), product);
+      Value* with_zero = b_.CreateSelect(nan, llvm::ConstantFP::getNaN(product->getType()), zero);
+      return b_.CreateFPTrunc(b_.CreateSelect(any_zero, with_zero, product), b_.getFloatTy());
+    }
+    return horizontal(running, [&](Value* x, Value* y) { return ir::apply_combine(math_, op, x, y); });
   }
 
   // The reductions accumulated by sweep s (1 .. stages) of a row.
@@ -590,8 +630,8 @@ class KernelEmitter {
   // ---- shared pieces ----
 
   Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
-  // A row's prod accumulates in double: float32 partial products overflow (and then 0 * inf
-  // gives NaN, as in prod(arange(0, 100))) long before the product itself leaves float's range.
+  // A row's prod accumulates in double: float32 partial products overflow long before the
+  // product itself leaves float's range (see RowAccumulator).
   static bool accumulates_in_double(ir::OpCode op) { return op == ir::OpCode::Prod; }
   llvm::Type* accumulator_type(ir::OpCode op) {
     return accumulates_in_double(op) ? vector_of(b_.getDoubleTy()) : float_vector_;

@@ -158,6 +158,8 @@ struct IntervalMath {
     if (contains(a, 0))
       for (double zero : {0.0, -0.0}) out = join(out, at_ends([&](auto& x) { return std::pow(zero, x[0]); }, {b}));
     if (has_values(b) && b.lo != b.hi && has_values(a) && a.lo < 0) out = {-kInf, kInf, true};
+    // pow(1, y) and pow(x, 0) are 1 even for a NaN y or x.
+    if ((contains(a, 1) && b.nan) || (contains(b, 0) && a.nan)) out = join(out, point(1));
     // A fixed non-integer exponent of a negative base is NaN inside the interval too.
     if (has_values(b) && b.lo == b.hi && std::isfinite(b.lo) && b.lo != std::trunc(b.lo) && has_finite(a) && a.lo < 0)
       out.nan = true;
@@ -240,6 +242,14 @@ Bound reduce_row(ir::OpCode op, const std::vector<Bound>& row) {
       return out;
     }
     case ir::OpCode::Prod: {
+      // A zero among finite factors makes the product a zero, whatever partial products
+      // overflow first (kernels note zeros apart from the running product).
+      bool zero = false, infinite = false;
+      for (const Bound& b : row) {
+        zero = zero || (b.lo == 0 && b.hi == 0 && !b.nan);
+        infinite = infinite || has_infinity(b);
+      }
+      if (zero && !infinite) return {0, 0, nan};
       // In element order, rounded at each step; then any order's extra error (n ULP).
       Bound out = point(1);
       for (const Bound& b : row) out = m.mul(out, b);
@@ -339,7 +349,8 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
     for (int64_t i = 0; i < count; ++i) {
       switch (node.op) {
         case ir::OpCode::Input: out[i] = point(read_input(node, i)); break;
-        case ir::OpCode::Constant: out[i] = point(node.params.value); break;
+        case ir::OpCode::Constant:
+        case ir::OpCode::Scalar: out[i] = point(node.params.value); break;
         case ir::OpCode::Arange: out[i] = point(static_cast<float>(ir::generate(node.op, node.params, i))); break;
         case ir::OpCode::Rand: out[i] = point(ir::generate(node.op, node.params, i)); break;
         case ir::OpCode::Randn: out[i] = randn(node.params.seed, i); break;
