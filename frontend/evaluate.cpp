@@ -7,6 +7,7 @@
 #include "frontend/schedule_cache.h"
 #include "ir/kernel.h"
 #include "ir/passes.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/counters.h"
 #include "runtime/executor.h"
 #include "runtime/parallel.h"
@@ -207,6 +208,8 @@ void set_kernel_cache_capacity(int64_t kernels) {
   runtime::set_kernel_cache_capacity(kernels);
 }
 int64_t kernel_cache_capacity() { return runtime::kernel_cache_capacity(); }
+
+void empty_cache() { runtime::release_pooled_buffers(); }
 
 Stats stats() {
   const runtime::Counters& c = runtime::counters();

@@ -1,6 +1,6 @@
 // What an ordinary loop can grow stays bounded: the kernel cache (a capacity, least recently
-// used kernels evicted and their JIT memory freed) and the schedule cache (bytes). Evicted code
-// that is still reachable keeps running correctly.
+// used kernels evicted and their JIT memory freed), the schedule cache (bytes) and the buffer
+// pool (empty_cache). Evicted code that is still reachable keeps running correctly.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "frontend/schedule_cache.h"
+#include "runtime/buffer_pool.h"
 #include "test_util.h"
 
 namespace fj = fusejit;
@@ -147,6 +148,34 @@ TEST(KernelCache, EvictionWhileOtherThreadsRunCachedSchedules) {
   for (size_t t = 4; t < threads.size(); ++t) threads[t].join();
   EXPECT_EQ(wrong, 0);
   EXPECT_GE(fj::stats().kernels_evicted, 240 - 8);
+}
+
+// Freed tensors' buffers stay pooled for reuse until empty_cache() gives them back. Twice: once
+// glibc has seen a large buffer freed, it serves the next ones from the heap, where free()
+// alone returns nothing to the system.
+TEST(BufferPool, EmptyCacheReturnsPooledMemoryToTheSystem) {
+  constexpr int64_t kBuffers = 32, kFloats = 1 << 20;  // 32 x 4 MiB
+  constexpr int64_t kPooledBytes = kBuffers * kFloats * 4;
+  for (int round = 0; round < 2; ++round) {
+    fj::empty_cache();
+    int64_t before = resident_bytes();
+    {
+      Tensor base = fj::testing::random_tensor({kFloats}, 1);
+      std::vector<Tensor> results;
+      for (int64_t i = 0; i < kBuffers; ++i) results.push_back((base + base).eval());
+      EXPECT_EQ(results.back().to_vector<float>()[5], 2 * base.to_vector<float>()[5]);
+    }
+    EXPECT_GE(fj::runtime::pooled_bytes(), kPooledBytes);
+    int64_t pooled = resident_bytes();
+    fj::empty_cache();
+    EXPECT_EQ(fj::runtime::pooled_bytes(), 0);
+    int64_t emptied = resident_bytes();
+    std::printf("resident memory: %.1f MiB, %.1f MiB with %.0f MiB pooled, %.1f MiB after empty_cache()\n",
+                before / kMiB, pooled / kMiB, kPooledBytes / kMiB, emptied / kMiB);
+    if (kResidentSizeIsMeaningful) {
+      EXPECT_LT(emptied, pooled - kPooledBytes * 3 / 4) << "round " << round;
+    }
+  }
 }
 
 // Large graphs' schedules are counted by their bytes: 20 distinct 20k-op graphs through a cache

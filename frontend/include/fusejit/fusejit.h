@@ -199,6 +199,9 @@ class NumThreadsGuard {
 // evicts at once. Throws Error for kernels < 1.
 void set_kernel_cache_capacity(int64_t kernels);
 int64_t kernel_cache_capacity();
+// Frees every buffer the allocator keeps for reuse (freed tensors' memory, up to 2 GiB or an
+// eighth of the RAM, whichever is less), as torch.cuda.empty_cache does; live tensors keep theirs.
+void empty_cache();
 
 // ---- introspection ----
 struct Stats {
