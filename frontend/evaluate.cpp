@@ -7,6 +7,7 @@
 #include "frontend/schedule_cache.h"
 #include "ir/kernel.h"
 #include "ir/passes.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/counters.h"
 #include "runtime/executor.h"
 #include "runtime/parallel.h"
@@ -136,6 +137,7 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
 
   std::vector<ir::View> values;
   if (cached) {
+    // `cached` holds its kernels' code until they have run, even if both caches drop them.
     values = runtime::execute(cached->schedule, std::move(external), parameters, dump, run,
                               &cached->kernels);
   } else {
@@ -155,7 +157,7 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
                               ir::print_schedule(schedule));
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
     for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
-    runtime::KernelFns kernels;
+    runtime::KernelCodes kernels;
     values = runtime::execute(schedule, std::move(external), parameters, dump, run, nullptr, &kernels);
     if (cacheable) remember_schedule(key, unbind(schedule, graph, std::move(kernels)));
   }
@@ -208,9 +210,19 @@ FusionGuard::~FusionGuard() { set_fusion_enabled(previous_); }
 NumThreadsGuard::NumThreadsGuard(int threads) : previous_(num_threads()) { set_num_threads(threads); }
 NumThreadsGuard::~NumThreadsGuard() { runtime::set_num_threads(previous_); }
 
+void set_kernel_cache_capacity(int64_t kernels) {
+  if (kernels < 1)
+    throw Error("set_kernel_cache_capacity: expected at least 1 kernel, got " + std::to_string(kernels));
+  runtime::set_kernel_cache_capacity(kernels);
+}
+int64_t kernel_cache_capacity() { return runtime::kernel_cache_capacity(); }
+
+void empty_cache() { runtime::release_pooled_buffers(); }
+
 Stats stats() {
   const runtime::Counters& c = runtime::counters();
-  return {c.kernels_compiled, c.cache_hits, c.cache_misses, c.kernels_launched, c.compile_ns / 1e6};
+  return {c.kernels_compiled, c.cache_hits, c.cache_misses, c.kernels_launched, c.kernels_evicted,
+          c.compile_ns / 1e6};
 }
 
 void reset_stats() {
@@ -219,6 +231,7 @@ void reset_stats() {
   c.cache_hits = 0;
   c.cache_misses = 0;
   c.kernels_launched = 0;
+  c.kernels_evicted = 0;
   c.compile_ns = 0;
 }
 

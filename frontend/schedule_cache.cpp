@@ -1,6 +1,8 @@
 #include "frontend/schedule_cache.h"
 
+#include <algorithm>
 #include <bit>
+#include <list>
 #include <mutex>
 #include <unordered_map>
 
@@ -9,18 +11,87 @@
 namespace fusejit::frontend {
 namespace {
 
-// Cleared when full: graphs that change structure on every evaluation (a new constant each
-// time) must not grow it without bound.
-constexpr size_t kMaxSchedules = 1024;
+struct Entry {
+  std::string key;
+  std::shared_ptr<const CachedSchedule> schedule;
+  int64_t bytes = 0;  // estimated, key included
+};
 
 struct Cache {
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<const CachedSchedule>, ir::KeyHash, std::equal_to<>> schedules;
+  std::list<Entry> lru;  // most recently found first
+  std::unordered_map<std::string_view, std::list<Entry>::iterator, ir::KeyHash> index;  // into lru keys
+  int64_t bytes = 0;
+  int64_t bytes_limit = kDefaultScheduleCacheBytes;
+  int64_t kernel_evictions_seen = 0;  // runtime::kernel_evictions_since_start() at the last sweep
 };
 
 Cache& cache() {
   static Cache instance;
   return instance;
+}
+
+using Dropped = std::vector<std::shared_ptr<const CachedSchedule>>;
+
+// With the cache's mutex held; the caller destroys `dropped` after unlocking, since freeing a
+// schedule may free kernels, which takes the JIT's lock.
+void drop(Cache& c, std::list<Entry>::iterator entry, Dropped& dropped) {
+  c.bytes -= entry->bytes;
+  dropped.push_back(std::move(entry->schedule));
+  c.index.erase(entry->key);
+  c.lru.erase(entry);
+}
+
+void evict_beyond_limit(Cache& c, Dropped& dropped) {
+  while (c.bytes > c.bytes_limit) drop(c, std::prev(c.lru.end()), dropped);
+}
+
+// Drops the schedules holding evicted kernels, when kernels were evicted since the last look.
+void drop_evicted_kernels(Cache& c, Dropped& dropped) {
+  int64_t evictions = runtime::kernel_evictions_since_start();
+  if (evictions == c.kernel_evictions_seen) return;
+  c.kernel_evictions_seen = evictions;
+  for (auto entry = c.lru.begin(); entry != c.lru.end();) {
+    const runtime::KernelCodes& kernels = entry->schedule->kernels;
+    auto next = std::next(entry);
+    if (std::any_of(kernels.begin(), kernels.end(), [](const runtime::KernelCode& k) { return k.evicted(); }))
+      drop(c, entry, dropped);
+    entry = next;
+  }
+}
+
+// What malloc hands out for `bytes` (glibc: an 8-byte header, 16-byte granules, 32 at least).
+int64_t heap_block(size_t bytes) {
+  return bytes == 0 ? 0 : std::max<int64_t>(32, static_cast<int64_t>((bytes + 8 + 15) / 16 * 16));
+}
+template <class T>
+int64_t heap_bytes(const std::vector<T>& values) {
+  return heap_block(values.capacity() * sizeof(T));
+}
+int64_t heap_bytes(const std::string& text) {
+  return text.capacity() > std::string().capacity() ? heap_block(text.capacity() + 1) : 0;
+}
+
+// The memory that caching `cached` under `key` takes: the schedule with every vector it owns,
+// the key and the cache's nodes for the entry (not the kernels' code: the kernel cache bounds
+// that).
+int64_t estimated_bytes(const std::string& key, const CachedSchedule& cached) {
+  const ir::Schedule& schedule = cached.schedule;
+  int64_t bytes = heap_block(sizeof(CachedSchedule) + 16) +            // with make_shared's counts
+                  heap_block(sizeof(Entry) + 2 * sizeof(void*)) +      // the list node
+                  heap_block(sizeof(std::string_view) + 4 * sizeof(void*)) +  // the index node
+                  heap_block(key.size() + 1) + heap_bytes(cached.bindings) + heap_bytes(cached.kernels) +
+                  heap_bytes(schedule.buffers) + heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
+  for (const ir::ScheduleBuffer& buffer : schedule.buffers) bytes += heap_bytes(buffer.shape);
+  for (const ir::ScheduledKernel& scheduled : schedule.kernels) {
+    const ir::Kernel& kernel = scheduled.kernel;
+    bytes += heap_bytes(kernel.domain) + heap_bytes(kernel.input_dtypes) + heap_bytes(kernel.ops) +
+             heap_bytes(kernel.outputs) + heap_bytes(scheduled.inputs) + heap_bytes(scheduled.outputs) +
+             heap_bytes(scheduled.nodes) + heap_bytes(scheduled.output_nodes) + heap_bytes(scheduled.notes);
+    for (const ir::KernelOp& op : kernel.ops) bytes += heap_bytes(op.args) + heap_bytes(op.strides);
+    for (const std::string& note : scheduled.notes) bytes += heap_bytes(note);
+  }
+  return bytes;
 }
 
 bool same_view(const ir::View& a, const ir::View& b) {
@@ -75,7 +146,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
 }
 
 std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
-                                             runtime::KernelFns kernels) {
+                                             runtime::KernelCodes kernels) {
   if (kernels.size() != schedule.kernels.size()) return nullptr;
   auto cached = std::make_shared<CachedSchedule>();
   cached->schedule = schedule;
@@ -115,26 +186,52 @@ std::vector<uint64_t> bind_parameters(const ir::Schedule& schedule, const LazyOr
 
 std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
   // A loop evaluates one structure over and over: its last hit is checked first, without
-  // hashing or touching the table. (A schedule stays right for its key even after the cache is
-  // cleared.)
+  // hashing or touching the table. Held weakly, so that it keeps nothing alive once the table
+  // drops it (only the bytes of the schedule object itself, not what it owns), and locking it
+  // costs what copying a shared_ptr would. A schedule stays right for its key after it is
+  // dropped, so one that an execution in flight still holds may be used meanwhile. Hits here
+  // leave the LRU order alone: a structure found only here ages, and is scheduled once more
+  // after its eviction.
   thread_local std::string last_key;
-  thread_local std::shared_ptr<const CachedSchedule> last;
-  if (last && key == last_key) return last;
+  thread_local std::weak_ptr<const CachedSchedule> last;
+  if (key == last_key)
+    if (auto hit = last.lock()) return hit;
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
-  auto it = c.schedules.find(key);
-  if (it == c.schedules.end()) return nullptr;
+  auto found = c.index.find(key);
+  if (found == c.index.end()) return nullptr;
+  c.lru.splice(c.lru.begin(), c.lru, found->second);
   last_key = key;
-  last = it->second;
-  return last;
+  last = found->second->schedule;
+  return found->second->schedule;
 }
 
 void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached) {
   if (!cached) return;
+  int64_t bytes = estimated_bytes(key, *cached);
+  Dropped dropped;  // destroyed after unlocking
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
-  if (c.schedules.size() >= kMaxSchedules) c.schedules.clear();
-  c.schedules.emplace(key, std::move(cached));
+  if (bytes > c.bytes_limit || c.index.contains(key)) return;  // too large; or another thread's
+  c.lru.push_front({key, std::move(cached), bytes});
+  c.index.emplace(c.lru.front().key, c.lru.begin());
+  c.bytes += bytes;
+  drop_evicted_kernels(c, dropped);
+  evict_beyond_limit(c, dropped);
+}
+
+void set_schedule_cache_bytes_limit(int64_t bytes) {
+  Dropped dropped;
+  Cache& c = cache();
+  std::lock_guard lock(c.mutex);
+  c.bytes_limit = bytes > 0 ? bytes : kDefaultScheduleCacheBytes;
+  evict_beyond_limit(c, dropped);
+}
+
+int64_t schedule_cache_bytes() {
+  Cache& c = cache();
+  std::lock_guard lock(c.mutex);
+  return c.bytes;
 }
 
 }  // namespace fusejit::frontend

@@ -19,7 +19,7 @@ namespace fusejit::frontend {
 struct CachedSchedule {
   ir::Schedule schedule;  // external views cleared: the cache keeps no tensor's data alive
   std::vector<std::pair<int32_t, ir::NodeId>> bindings;  // (schedule buffer, Input node)
-  runtime::KernelFns kernels;  // each kernel's compiled code
+  runtime::KernelCodes kernels;  // each kernel's compiled code, alive as long as the schedule
 };
 
 // Everything that decides the schedule of `order`'s lowered graph: ops, types, shapes,
@@ -31,7 +31,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
 // What `schedule` (built from `lowered`, run with `kernels`) needs to be reused for another
 // graph of the same key.
 std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
-                                             runtime::KernelFns kernels);
+                                             runtime::KernelCodes kernels);
 
 // The external views for a cached schedule, taken from the evaluated nodes of `order` (which
 // lower() makes Input nodes). Call with graph_mutex() held.
@@ -40,8 +40,17 @@ std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order)
 // with graph_mutex() held.
 std::vector<uint64_t> bind_parameters(const ir::Schedule& schedule, const LazyOrder& order);
 
-// Thread-safe; holds a bounded number of schedules.
+// Thread-safe. Holds schedules up to a bound on their estimated bytes, evicting the least
+// recently found first. Remembering a schedule also drops those holding a kernel that the kernel
+// cache has evicted since: they would keep its code alive beyond the kernel cache's capacity.
+// (Until then they run correctly: they own their kernels' code.)
 std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key);
 void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached);
+
+// The default bound: a 200k-op graph's schedule takes about 47 MiB, an `a + b` one about 2 KiB.
+inline constexpr int64_t kDefaultScheduleCacheBytes = int64_t{128} << 20;
+// For tests: sets the bound (0: the default), evicting at once; the bytes held now.
+void set_schedule_cache_bytes_limit(int64_t bytes);
+int64_t schedule_cache_bytes();
 
 }  // namespace fusejit::frontend

@@ -1,5 +1,9 @@
 #include "runtime/buffer_pool.h"
 
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -10,8 +14,17 @@ namespace fusejit::runtime {
 namespace {
 
 constexpr int64_t kAlignment = 64;
-// The default bound on pooled (free) bytes.
-constexpr int64_t kMaxPooledBytes = int64_t{2} << 30;
+
+// The default bound on pooled (free) bytes: 2 GiB (32 buffers of 4096x4096 floats), or an
+// eighth of the RAM on smaller machines, where memory nobody uses weighs more.
+int64_t default_pooled_bytes_limit() {
+  static const int64_t limit = [] {
+    long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
+    int64_t two_gib = int64_t{2} << 30;
+    return pages > 0 && page_bytes > 0 ? std::min(two_gib, int64_t{pages} * page_bytes / 8) : two_gib;
+  }();
+  return limit;
+}
 
 class BufferPool {
  public:
@@ -63,11 +76,16 @@ class BufferPool {
   }
 
   void release_all() {
-    std::lock_guard lock(mutex_);
-    for (auto& [bytes, size] : free_)
-      for (void* data : size.buffers) std::free(data);
-    free_.clear();
-    pooled_bytes_ = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [bytes, size] : free_)
+        for (void* data : size.buffers) std::free(data);
+      free_.clear();
+      pooled_bytes_ = 0;
+    }
+    // Buffers below glibc's mmap threshold (which rises up to 32 MiB as large buffers are freed)
+    // come from the heap, whose free pages free() keeps unless they are at its top.
+    malloc_trim(0);
   }
 
   void set_limit(int64_t bytes) {
@@ -88,7 +106,7 @@ class BufferPool {
   std::mutex mutex_;
   std::unordered_map<int64_t, SizeClass> free_;  // by size
   int64_t pooled_bytes_ = 0;
-  int64_t limit_ = kMaxPooledBytes;
+  int64_t limit_ = default_pooled_bytes_limit();
   uint64_t uses_ = 0;
 };
 
@@ -112,7 +130,9 @@ std::shared_ptr<ir::Storage> allocate(int64_t bytes) {
 
 void release_pooled_buffers() { pool().release_all(); }
 
-void set_pooled_bytes_limit(int64_t bytes) { pool().set_limit(bytes > 0 ? bytes : kMaxPooledBytes); }
+void set_pooled_bytes_limit(int64_t bytes) {
+  pool().set_limit(bytes > 0 ? bytes : default_pooled_bytes_limit());
+}
 int64_t pooled_bytes() { return pool().pooled_bytes(); }
 
 }  // namespace fusejit::runtime

@@ -13,10 +13,11 @@ namespace fusejit::runtime {
 // Throws Error when the memory cannot be had.
 std::shared_ptr<ir::Storage> allocate(int64_t bytes);
 
-// Frees every pooled buffer.
+// Frees every pooled buffer and returns the heap's free pages to the system.
 void release_pooled_buffers();
 
-// Bounds the free bytes the pool keeps (0: the default, 2 GiB), and reports them; for tests.
+// Bounds the free bytes the pool keeps (0: the default, 2 GiB or an eighth of the RAM, whichever
+// is less), and reports them; for tests.
 void set_pooled_bytes_limit(int64_t bytes);
 int64_t pooled_bytes();
 

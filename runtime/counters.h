@@ -11,6 +11,7 @@ struct Counters {
   std::atomic<int64_t> cache_hits{0};
   std::atomic<int64_t> cache_misses{0};
   std::atomic<int64_t> kernels_launched{0};
+  std::atomic<int64_t> kernels_evicted{0};
   std::atomic<int64_t> compile_ns{0};
 };
 

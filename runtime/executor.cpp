@@ -50,8 +50,8 @@ std::shared_ptr<ir::Storage> allocate_result(const ir::ScheduleBuffer& buffer, s
 std::string target_description() { return codegen::host_target().description(); }
 
 std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const std::vector<uint64_t>& parameters, const DumpSink& dump, bool run, const KernelFns* known,
-                              KernelFns* resolved) {
+                              const std::vector<uint64_t>& parameters, const DumpSink& dump,
+                              bool run, const KernelCodes* known, KernelCodes* resolved) {
   const DumpStages& stages = dump.stages();
   codegen::DumpRequest request{stages.llvm, stages.opt, stages.assembly};
   std::vector<ir::View> buffers = std::move(external);
@@ -63,14 +63,16 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
     const ir::ScheduledKernel& scheduled = schedule.kernels[k];
     const ir::Kernel& kernel = scheduled.kernel;
     codegen::DumpTexts texts;
-    KernelLookup lookup;
+    KernelLookup lookup;  // holds the code it found until the launch below has returned
+    const KernelCode* code = &lookup.code;
     if (known) {
-      lookup = {(*known)[k], true, 0};
+      code = &(*known)[k];  // no copy: a copy costs an atomic count per kernel and call
+      lookup.cache_hit = true;
       counters().cache_hits++;
     } else {
       lookup = get_kernel(kernel, request, &texts);
     }
-    if (resolved) resolved->push_back(lookup.fn);
+    if (resolved) resolved->push_back(*code);
     if (stages.fused) {
       char line[96];
       if (lookup.cache_hit)
@@ -101,7 +103,7 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
     for (int32_t parameter : scheduled.parameters)
       args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
     if (kernel.elements() > 0) {
-      launch(lookup.fn, kernel, args.data());
+      launch(code->fn(), kernel, args.data());
       counters().kernels_launched++;
     }
   }

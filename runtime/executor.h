@@ -7,6 +7,7 @@
 
 #include "ir/kernel.h"
 #include "runtime/dump.h"
+#include "runtime/kernel_code.h"
 
 namespace fusejit::runtime {
 
@@ -14,18 +15,16 @@ namespace fusejit::runtime {
 // 0.1-0.6 µs here; splitting pays from roughly 64k elements).
 inline constexpr int64_t kParallelThreshold = 1 << 16;
 
-// A compiled kernel: runs [begin, end) of its parallel dim (codegen/emit_kernel.h).
-using KernelFn = void (*)(void* const* args, int64_t begin, int64_t end);
-using KernelFns = std::vector<KernelFn>;
-
 // `external` holds the data of the schedule's graph-input buffers (entries of the other
 // buffers are ignored), `parameters` the bits of each of its run-time values (scalars, seeds;
 // see ir::run_time_value). `run = false` compiles (and dumps) without launching anything; the
 // result is then empty. `known` (the kernels' code from an earlier execute of this schedule)
-// skips looking each kernel up; `resolved`, when given, receives the code used.
+// skips looking each kernel up; the caller keeps it alive until execute returns. `resolved`,
+// when given, receives the code used.
 std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const std::vector<uint64_t>& parameters, const DumpSink& dump, bool run = true, const KernelFns* known = nullptr,
-                              KernelFns* resolved = nullptr);
+                              const std::vector<uint64_t>& parameters, const DumpSink& dump,
+                              bool run = true, const KernelCodes* known = nullptr,
+                              KernelCodes* resolved = nullptr);
 
 // The CPU kernels are compiled for, e.g. "znver3 (avx2, 16 floats per loop step)".
 std::string target_description();

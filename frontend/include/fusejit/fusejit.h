@@ -192,12 +192,24 @@ class NumThreadsGuard {
   int previous_;
 };
 
+// ---- bounds ----
+// Compiled kernels are cached per shape, up to `kernels` of them (default 4096, about 11 KB of
+// JIT memory each); beyond that the least recently looked up is evicted and its memory freed
+// once nothing uses it. An evicted kernel needed again is compiled again. Lowering the capacity
+// evicts at once. Throws Error for kernels < 1.
+void set_kernel_cache_capacity(int64_t kernels);
+int64_t kernel_cache_capacity();
+// Frees every buffer the allocator keeps for reuse (freed tensors' memory, up to 2 GiB or an
+// eighth of the RAM, whichever is less), as torch.cuda.empty_cache does; live tensors keep theirs.
+void empty_cache();
+
 // ---- introspection ----
 struct Stats {
   int64_t kernels_compiled = 0;
   int64_t cache_hits = 0;
   int64_t cache_misses = 0;
   int64_t kernels_launched = 0;
+  int64_t kernels_evicted = 0;
   double compile_ms = 0;
 };
 Stats stats();  // monotonic since process start (or the last reset_stats())
