@@ -482,8 +482,10 @@ Value* gelu(IRBuilderBase& b, Value* x) {
   NoFastMath guard(b);
   Value* half_x = b.CreateFMul(x, c(x, 0.5f));
   Value* ax = fabs(b, x);
-  if (fits_registers(b, x, 16)) return fma(b, ax, half_erf(b, ax, kHalfErf16), half_x);
-  if (fits_registers(b, x, 8)) return fma(b, ax, half_erf(b, ax, kHalfErf8), half_x);
+  // The sum is +0 where it cancels (x = -0, x below the last piece), but gelu(x) takes x's sign.
+  auto signed_as_x = [&](Value* sum) { return b.CreateBinaryIntrinsic(Intrinsic::copysign, sum, x); };
+  if (fits_registers(b, x, 16)) return signed_as_x(fma(b, ax, half_erf(b, ax, kHalfErf16), half_x));
+  if (fits_registers(b, x, 8)) return signed_as_x(fma(b, ax, half_erf(b, ax, kHalfErf8), half_x));
   Value* e = erf(b, b.CreateFMul(x, c(x, 0.707106781f)));
   return b.CreateFMul(half_x, b.CreateFAdd(c(x, 1.0f), e));
 }

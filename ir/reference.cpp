@@ -9,8 +9,10 @@ namespace fusejit::ir {
 
 using V = ReferenceMath::Value;
 V ReferenceMath::abs(V a) { return std::fabs(a); }
-V ReferenceMath::max(V a, V b) { return std::isnan(a) || std::isnan(b) ? NAN : std::fmax(a, b); }
-V ReferenceMath::min(V a, V b) { return std::isnan(a) || std::isnan(b) ? NAN : std::fmin(a, b); }
+// As the kernels choose (codegen's VectorMath::max): a NaN operand wins, and of two zeros the
+// second, so that folding a constant maximum changes no bit.
+V ReferenceMath::max(V a, V b) { return a > b || std::isnan(a) ? a : b; }
+V ReferenceMath::min(V a, V b) { return a < b || std::isnan(a) ? a : b; }
 V ReferenceMath::sqrt(V a) { return std::sqrt(a); }
 V ReferenceMath::exp(V a) { return std::exp(a); }
 V ReferenceMath::expm1(V a) { return std::expm1(a); }

@@ -19,7 +19,7 @@ struct ReferenceMath {
   Value div(Value a, Value b) { return a / b; }
   Value neg(Value a) { return -a; }
   Value abs(Value a);
-  Value max(Value a, Value b);  // NaN-propagating
+  Value max(Value a, Value b);  // NaN-propagating; max(-0, +0) is +0, max(+0, -0) is -0
   Value min(Value a, Value b);
   Value sqrt(Value a);
   Value exp(Value a);

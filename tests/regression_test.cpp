@@ -407,3 +407,15 @@ TEST(FusedAndEager, ElementwiseResultsAndArgExtremaAreBitIdentical) {
     if (HasFailure()) FAIL() << "program " << seed;
   }
 }
+
+// gelu(-0) was +0 (the vector form's fma cancels to +0), and maximum/minimum of two zeros folded
+// differently from the kernels.
+TEST(FusedAndEager, SignedZerosOfGeluAndClamp) {
+  expect_in_every_mode(
+      [] {
+        Tensor z = fj::full({1, 1}, -0.0f);
+        return std::vector<Tensor>{fj::gelu(z), fj::clamp(z, 0.0f, 1.0f), fj::maximum(z, 0.0f),
+                                   fj::minimum(0.0f, z)};
+      },
+      {{-0.0f}, {0.0f}, {0.0f}, {-0.0f}});
+}

@@ -227,6 +227,11 @@ TEST(VectorMathAccuracy, Gelu) {
   check("gelu, x >= 0", gelu, ref, nonnegative, {4});
   check("gelu, -1 <= x < 0", gelu, ref, minus_one_to_zero, {4});
   check("gelu, x < -1", gelu, ref, below_minus_one, Budget{0, 1, 1e-6});
+  // x Phi(x) has x's sign, also where it rounds to zero.
+  std::vector<float> zeros = {-0.0f, 0.0f, -20.0f, -FLT_MAX};
+  std::vector<float> out = fj::gelu(fj::from_blob(zeros.data(), {4})).to_vector<float>();
+  for (size_t i = 0; i < zeros.size(); ++i)
+    EXPECT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(std::copysign(0.0f, zeros[i]))) << zeros[i];
 }
 
 TEST(VectorMathAccuracy, GeluTanh) {  // measured |error| <= 2^-22.6 |x|
