@@ -48,9 +48,6 @@ double generate(OpCode op, const OpParams& params, int64_t index) {
   }
 }
 
-namespace {
-
-// Reads element `flat` (row-major over `shape`) of a strided view.
 double read_input(const GraphNode& node, int64_t flat) {
   int64_t offset = node.data.offset;
   for (size_t d = node.shape.size(); d-- > 0;) {
@@ -62,6 +59,8 @@ double read_input(const GraphNode& node, int64_t flat) {
   if (node.dtype == DType::Int64) return static_cast<double>(static_cast<const int64_t*>(base)[offset]);
   return static_cast<const uint8_t*>(base)[offset] != 0;
 }
+
+namespace {
 
 // Maps a flat index over `to` onto the flat index of `from` broadcast to it.
 int64_t broadcast_index(const Shape& from, const Shape& to, int64_t flat) {

@@ -46,6 +46,9 @@ struct ReferenceMath {
 // One elementwise op on scalar operands.
 double evaluate_scalar(OpCode op, const std::vector<double>& args);
 
+// Element `flat` (row-major over the node's shape) of an Input node's strided view.
+double read_input(const GraphNode& node, int64_t flat);
+
 // The value of a generator op (Arange, Rand, Randn) at a flat index.
 double generate(OpCode op, const OpParams& params, int64_t index);
 

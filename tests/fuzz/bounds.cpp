@@ -157,6 +157,9 @@ struct IntervalMath {
     // alternates with the exponent's parity).
     if (contains(a, 0))
       for (double zero : {0.0, -0.0}) out = join(out, at_ends([&](auto& x) { return std::pow(zero, x[0]); }, {b}));
+    // Inside an exponent range lie odd integers, where a zero base keeps its sign: pow(-0, -1)
+    // is -inf, pow(-0, 3) is -0.
+    if (contains(a, 0) && has_values(b) && b.lo != b.hi) out = join(out, {-kInf, kInf, false});
     if (has_values(b) && b.lo != b.hi && has_values(a) && a.lo < 0) out = {-kInf, kInf, true};
     // pow(1, y) and pow(x, 0) are 1 even for a NaN y or x.
     if ((contains(a, 1) && b.nan) || (contains(b, 0) && a.nan)) out = join(out, point(1));
@@ -303,18 +306,6 @@ std::vector<Bound> reduce(const ir::GraphNode& node, const std::vector<Bound>& i
   return out;
 }
 
-double read_input(const ir::GraphNode& node, int64_t flat) {
-  int64_t offset = node.data.offset;
-  for (size_t d = node.shape.size(); d-- > 0;) {
-    offset += (flat % node.shape[d]) * node.data.strides[d];
-    flat /= node.shape[d];
-  }
-  const void* base = node.data.storage->data();
-  if (node.dtype == DType::Float32) return static_cast<const float*>(base)[offset];
-  if (node.dtype == DType::Int64) return static_cast<double>(static_cast<const int64_t*>(base)[offset]);
-  return static_cast<const uint8_t*>(base)[offset] != 0;
-}
-
 // Box-Muller as the kernels compute it, in float32 primitives.
 Bound randn(uint64_t seed, int64_t index) {
   IntervalMath m;
@@ -348,7 +339,7 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
     std::vector<Bound> args(node.inputs.size());
     for (int64_t i = 0; i < count; ++i) {
       switch (node.op) {
-        case ir::OpCode::Input: out[i] = point(read_input(node, i)); break;
+        case ir::OpCode::Input: out[i] = point(ir::read_input(node, i)); break;
         case ir::OpCode::Constant:
         case ir::OpCode::Scalar: out[i] = point(node.params.value); break;
         case ir::OpCode::Arange: out[i] = point(static_cast<float>(ir::generate(node.op, node.params, i))); break;
