@@ -227,7 +227,9 @@ struct IntervalMath {
 };
 
 // The reduction of one row of intervals.
-Bound reduce_row(ir::OpCode op, const std::vector<Bound>& row) {
+// `trailing`: the reduced dims come after the kept ones (a row kernel, which notes a prod's
+// zeros apart); otherwise columns are multiplied in element order in float32, as a loop would.
+Bound reduce_row(ir::OpCode op, const std::vector<Bound>& row, bool trailing) {
   IntervalMath m;
   for (const Bound& b : row)
     if (!has_values(b)) return {kInf, -kInf, true};  // always NaN
@@ -252,7 +254,7 @@ Bound reduce_row(ir::OpCode op, const std::vector<Bound>& row) {
         zero = zero || (b.lo == 0 && b.hi == 0 && !b.nan);
         infinite = infinite || has_infinity(b);
       }
-      if (zero && !infinite) return {0, 0, nan};
+      if (trailing && zero && !infinite) return {0, 0, nan};
       // In element order, rounded at each step; then any order's extra error (n ULP).
       Bound out = point(1);
       for (const Bound& b : row) out = m.mul(out, b);
@@ -300,9 +302,16 @@ std::vector<Bound> reduce(const ir::GraphNode& node, const std::vector<Bound>& i
       if (kept[d] != 1) o += static_cast<int64_t>(flat % from[d]) * strides[d];
     rows[o].push_back(in[i]);
   }
+  bool trailing = true, reduced_seen = false;
+  for (size_t d = 0; d < from.size(); ++d) {
+    if (from[d] == 1) continue;
+    bool reduced = ir::reduces_dim(node.params.axes, d);
+    trailing = trailing && !(reduced_seen && !reduced);
+    reduced_seen = reduced_seen || reduced;
+  }
   std::vector<Bound> out;
   out.reserve(rows.size());
-  for (const auto& row : rows) out.push_back(reduce_row(node.op, row));
+  for (const auto& row : rows) out.push_back(reduce_row(node.op, row, trailing));
   return out;
 }
 
