@@ -17,7 +17,7 @@ OpParams compiled_params(OpCode op, const OpParams& params) {
 bool compiles_in(float value) {
   uint32_t bits = std::bit_cast<uint32_t>(value);
   return bits == std::bit_cast<uint32_t>(0.0f) || bits == std::bit_cast<uint32_t>(-0.0f) ||
-         value == 1.0f;
+         value == 1.0f || value == 2.0f;
 }
 
 std::shared_ptr<Node> float_leaf(Shape shape, float value) {

@@ -90,7 +90,7 @@ enum class Rounding : uint8_t { Exact, Rounded };
 // Ops that are not a formula over operands: data (Input), constants and generators.
 //   Input:    a materialized buffer (a tensor's storage, possibly a view of it).
 //   Constant: one value broadcast over the node's shape, compiled into kernels: the values
-//             passes simplify by (0, -0, 1; see compiles_in), and what folding makes.
+//             passes and LLVM simplify by (0, -0, 1, 2; see compiles_in), and what folding makes.
 //   Scalar:   one float32 value broadcast over the node's shape, passed to kernels when they
 //             run, so that a value changing between evaluations (a learning rate) reuses the
 //             compiled kernels and the cached schedule.
