@@ -81,12 +81,14 @@ int64_t estimated_bytes(const std::string& key, const CachedSchedule& cached) {
                   heap_block(sizeof(Entry) + 2 * sizeof(void*)) +      // the list node
                   heap_block(sizeof(std::string_view) + 4 * sizeof(void*)) +  // the index node
                   heap_block(key.size() + 1) + heap_bytes(cached.bindings) + heap_bytes(cached.kernels) +
-                  heap_bytes(schedule.buffers) + heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
+                  heap_bytes(schedule.buffers) + heap_bytes(schedule.parameters) +
+                  heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
   for (const ir::ScheduleBuffer& buffer : schedule.buffers) bytes += heap_bytes(buffer.shape);
   for (const ir::ScheduledKernel& scheduled : schedule.kernels) {
     const ir::Kernel& kernel = scheduled.kernel;
     bytes += heap_bytes(kernel.domain) + heap_bytes(kernel.input_dtypes) + heap_bytes(kernel.ops) +
-             heap_bytes(kernel.outputs) + heap_bytes(scheduled.inputs) + heap_bytes(scheduled.outputs) +
+             heap_bytes(kernel.outputs) + heap_bytes(scheduled.inputs) + heap_bytes(scheduled.parameters) +
+             heap_bytes(scheduled.outputs) +
              heap_bytes(scheduled.nodes) + heap_bytes(scheduled.output_nodes) + heap_bytes(scheduled.notes);
     for (const ir::KernelOp& op : kernel.ops) bytes += heap_bytes(op.args) + heap_bytes(op.strides);
     for (const std::string& note : scheduled.notes) bytes += heap_bytes(note);
