@@ -78,7 +78,7 @@ class VectorMath {
 // reductions of cheap values take four: their running sums form a dependency chain per
 // vector, and four chains keep the loads streaming.
 int lanes_for(const ir::Kernel& kernel, const Target& target) {
-  if (!kernel.reduces_rows()) return target.lanes();
+  if (kernel.kind != ir::KernelKind::RowReduction) return target.lanes();
   for (const ir::KernelOp& op : kernel.ops)
     if (ir::op_info(op.op).cost >= ir::kTranscendental && !ir::is_reduction(op.op)) return target.lanes();
   return 2 * target.lanes();
@@ -116,14 +116,17 @@ class KernelEmitter {
     lane_ids32_ = llvm::ConstantDataVector::get(context_, lane_ids32);
 
     streaming_ = streams_outputs();
-    if (fills_constant())
-      emit_fill(begin, end);
-    else if (!kernel_.reduces())
-      emit_elementwise(begin, end);
-    else if (kernel_.reduces_rows())
-      emit_rows(begin, end);
-    else
-      emit_columns(begin, end);
+    switch (kernel_.kind) {
+      case ir::KernelKind::Fill:
+        if (streaming_)
+          emit_elementwise(begin, end);
+        else
+          emit_fill(begin, end);
+        break;
+      case ir::KernelKind::Elementwise: emit_elementwise(begin, end); break;
+      case ir::KernelKind::RowReduction: emit_rows(begin, end); break;
+      case ir::KernelKind::ColumnReduction: emit_columns(begin, end); break;
+    }
     // Non-temporal stores are weakly ordered: make them visible before the caller moves on.
     if (streaming_) b_.CreateFence(llvm::AtomicOrdering::SequentiallyConsistent);
     b_.CreateRetVoid();
@@ -218,14 +221,6 @@ class KernelEmitter {
         store_outputs(step, output_offset, false);
       });
     });
-  }
-
-  // One float32 output that is one value (zeros, ones, full) and not streamed: see emit_fill.
-  bool fills_constant() const {
-    if (kernel_.reduces() || streaming_ || kernel_.outputs.size() != 1 || output_dtype(0) != DType::Float32)
-      return false;
-    ir::OpCode op = kernel_.ops[kernel_.outputs[0]].op;
-    return op == ir::OpCode::Constant || op == ir::OpCode::Scalar;
   }
 
   // A thread's range of at least 7/8 of the L2 cache is written with `rep stosd`, which fills
@@ -561,7 +556,8 @@ class KernelEmitter {
       if (d < lead) output_strides[d] = kept_strides[d];
       else if (d >= trail) output_strides[d] = kept_strides[d - (trail - lead)];
     if (!kernel_.chunk) {
-      emit_column_block(Range{lead > 0 ? 0 : trail, begin, end}, output_strides, b_.getInt64(0));
+      size_t split = static_cast<size_t>(kernel_.parallel_range().dim);
+      emit_column_block(Range{split, begin, end}, output_strides, b_.getInt64(0));
       return;
     }
     emit_for(begin, end, 1, [&](Value* p) {
@@ -779,7 +775,7 @@ class KernelEmitter {
   // vector: buffers are 64-byte aligned, a flat domain is split at whole vectors, and a
   // nested one must have rows of whole vectors.
   bool streams_outputs() const {
-    if (kernel_.reduces() && !kernel_.reduces_rows()) return false;
+    if (kernel_.kind == ir::KernelKind::ColumnReduction) return false;
     int64_t bytes = 0;
     for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
       if (kernel_.ops[kernel_.outputs[o]].row) continue;

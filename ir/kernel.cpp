@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "ir/kernel.h"
@@ -16,18 +17,44 @@ std::string value_ref(int32_t op) { return "v" + std::to_string(op); }
 
 }  // namespace
 
-int64_t Kernel::parallel_extent() const {
-  if (!reduces() || reduce_begin > 0) return domain[0];
-  if (chunk) return (domain[0] + chunk - 1) / chunk;
-  if (!reduces_rows()) return domain[reduce_end];
-  return 1;
+std::string_view kernel_kind_name(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::Fill: return "fill";
+    case KernelKind::Elementwise: return "elementwise";
+    case KernelKind::RowReduction: return "row reduction";
+    case KernelKind::ColumnReduction: return "column reduction";
+  }
+  return "?";
+}
+
+ParallelRange Kernel::parallel_range() const {
+  auto rank = static_cast<int32_t>(domain.size());
+  switch (kind) {
+    case KernelKind::Fill:
+    case KernelKind::Elementwise:
+      return {0, false, domain[0], rank == 1};
+    case KernelKind::RowReduction:
+    case KernelKind::ColumnReduction:
+      if (reduce_begin > 0) return {0, false, domain[0], false};
+      if (chunk) return {0, true, (domain[0] + chunk - 1) / chunk, false};
+      if (kind == KernelKind::RowReduction) return {0, false, 1, false};
+      return {reduce_end, false, domain[reduce_end], reduce_end + 1 == rank};
+  }
+  throw InternalError("parallel_range: unknown kernel kind");
+}
+
+ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
+  ParallelRange range = parallel_range();
+  if (threads <= 1 || elements() < kParallelThreshold || range.extent < 2) return {range.extent, range.extent};
+  int64_t parts = std::min<int64_t>(threads, range.extent);
+  int64_t align = range.innermost ? lanes : 1;
+  return {range.extent, ((range.extent + parts - 1) / parts + align - 1) / align * align};
 }
 
 std::string print_kernel(const Kernel& kernel) {
-  std::string text = "domain " + shape_string(kernel.domain);
+  std::string text = std::string(kernel_kind_name(kernel.kind)) + ", domain " + shape_string(kernel.domain);
   if (kernel.reduces()) {
-    text += std::string(kernel.reduces_rows() ? ", row" : ", column") + " reduction over dims " +
-            std::to_string(kernel.reduce_begin) + ".." + std::to_string(kernel.reduce_end - 1);
+    text += " over dims " + std::to_string(kernel.reduce_begin) + ".." + std::to_string(kernel.reduce_end - 1);
     if (kernel.chunk) text += " in chunks of " + std::to_string(kernel.chunk);
   }
   text += "\n";
@@ -68,6 +95,7 @@ std::string print_kernel(const Kernel& kernel) {
 
 std::string Kernel::key() const {
   KeyWriter key;
+  key.put(kind);
   key.put_list(domain);
   key.put(reduce_begin);
   key.put(reduce_end);

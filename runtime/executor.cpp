@@ -13,24 +13,13 @@ namespace fusejit::runtime {
 namespace {
 
 void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
-  int64_t outer = kernel.parallel_extent();
-  int threads = num_threads();
-  if (threads == 1 || kernel.elements() < kParallelThreshold || outer < 2) {
-    fn(args, 0, outer);
+  ir::ThreadSplit split = kernel.thread_split(num_threads(), codegen::host_target().lanes());
+  if (split.parts() <= 1) {
+    fn(args, 0, split.extent);
     return;
   }
-  // One part per thread. A range of the innermost dim (flat elementwise domains, column
-  // reductions over one trailing dim) is cut at whole vectors, so only the last part has a
-  // masked tail.
-  int64_t parts = std::min<int64_t>(threads, outer);
-  bool innermost = kernel.reduces() ? !kernel.reduces_rows() && !kernel.chunk && kernel.reduce_begin == 0 &&
-                                          kernel.reduce_end + 1 == static_cast<int32_t>(kernel.domain.size())
-                                    : kernel.domain.size() == 1;
-  int64_t align = innermost ? codegen::host_target().lanes() : 1;
-  int64_t chunk = ((outer + parts - 1) / parts + align - 1) / align * align;
-  parts = (outer + chunk - 1) / chunk;
-  parallel_parts(parts, [&](int64_t part) {
-    fn(args, part * chunk, std::min(outer, (part + 1) * chunk));
+  parallel_parts(split.parts(), [&](int64_t part) {
+    fn(args, part * split.part, std::min(split.extent, (part + 1) * split.part));
   });
 }
 

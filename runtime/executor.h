@@ -11,10 +11,6 @@
 
 namespace fusejit::runtime {
 
-// Kernels of at least this many elements are split across threads (fork/join costs
-// 0.1-0.6 µs here; splitting pays from roughly 64k elements).
-inline constexpr int64_t kParallelThreshold = 1 << 16;
-
 // `external` holds the data of the schedule's graph-input buffers (entries of the other
 // buffers are ignored), `parameters` the bits of each of its run-time values (scalars, seeds;
 // see ir::run_time_value). `run = false` compiles (and dumps) without launching anything; the
