@@ -1,7 +1,6 @@
 #include "frontend/schedule_cache.h"
 
 #include <algorithm>
-#include <bit>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -119,18 +118,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
     if (!input) {
       key.put(node->inputs.size());
       for (const auto& operand : node->inputs) key.put(operand->lowered_id);
-      // Most ops (the elementwise ones) carry no parameters: one byte says so. Compared by bits,
-      // so that a constant -0.0 does not pass for "none".
-      const ir::OpParams p = ir::compiled_params(node->op, node->params);
-      bool parameters = std::bit_cast<uint64_t>(p.value) != 0 || std::bit_cast<uint64_t>(p.step) != 0 ||
-                        p.seed != 0 || p.axes != 0 || p.chunk != 0;
-      key.put(parameters);
-      if (!parameters) continue;
-      key.put(p.value);
-      key.put(p.step);
-      key.put(p.seed);
-      key.put(p.axes);
-      key.put(p.chunk);
+      ir::compiled_params(node->op, node->params).write_key(key);
       continue;
     }
     key.put_list(node->value.strides);

@@ -14,12 +14,6 @@ std::vector<int32_t> Graph::use_counts() const {
 
 namespace {
 
-std::string number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.9g", value);
-  return text;
-}
-
 std::string type_string(DType dtype, const Shape& shape) {
   return std::string(dtype_name(dtype)) + shape_string(shape);
 }
@@ -33,51 +27,20 @@ std::string types_string(std::span<const OperandType> inputs) {
   return text;
 }
 
-Shape axes_list(uint64_t axes) {
-  Shape dims;
-  for (int64_t d = 0; d < 64; ++d)
-    if (axes >> d & 1) dims.push_back(d);
-  return dims;
-}
-
 }  // namespace
 
 std::string describe_node(const Graph& graph, NodeId id) {
   const GraphNode& node = graph.nodes[id];
   std::string text(op_name(node.op));
-  switch (node.op) {
-    case OpCode::Constant:
-    case OpCode::Scalar:
-      text += " " + number(node.params.value);
-      break;
-    case OpCode::Arange:
-      text += " start=" + number(node.params.value) + " step=" + number(node.params.step);
-      break;
-    case OpCode::Rand:
-    case OpCode::Randn:
-      text += " seed=" + std::to_string(node.params.seed);
-      break;
-    case OpCode::Sum:
-    case OpCode::Prod:
-    case OpCode::Amax:
-    case OpCode::Amin:
-      text += "(%" + std::to_string(node.inputs[0]) + ") dims=" + shape_string(axes_list(node.params.axes));
-      if (node.params.chunk) text += " chunk=" + std::to_string(node.params.chunk);
-      break;
-    case OpCode::Input:
-      if (!is_contiguous(node.shape, node.data.strides) || node.data.offset != 0)
-        text += " strides=" + shape_string(node.data.strides) +
-                " offset=" + std::to_string(node.data.offset);
-      break;
-    default: {
-      text += "(";
-      for (size_t i = 0; i < node.inputs.size(); ++i) {
-        if (i) text += ", ";
-        text += "%" + std::to_string(node.inputs[i]);
-      }
-      text += ")";
-    }
+  if (!node.inputs.empty()) {
+    text += "(";
+    for (size_t i = 0; i < node.inputs.size(); ++i) text += (i ? ", %" : "%") + std::to_string(node.inputs[i]);
+    text += ")";
   }
+  std::string params = node.params.text(node.op);
+  if (!params.empty()) text += " " + params;
+  if (node.op == OpCode::Input && (!is_contiguous(node.shape, node.data.strides) || node.data.offset != 0))
+    text += " strides=" + shape_string(node.data.strides) + " offset=" + std::to_string(node.data.offset);
   return text + " : " + type_string(node.dtype, node.shape);
 }
 

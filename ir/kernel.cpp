@@ -7,12 +7,6 @@
 namespace fusejit::ir {
 namespace {
 
-std::string exact(double value) {
-  char text[40];
-  std::snprintf(text, sizeof text, "%.17g", value);
-  return text;
-}
-
 std::string value_ref(int32_t op) { return "v" + std::to_string(op); }
 
 }  // namespace
@@ -61,30 +55,17 @@ std::string print_kernel(const Kernel& kernel) {
   for (size_t i = 0; i < kernel.ops.size(); ++i) {
     const KernelOp& op = kernel.ops[i];
     text += "  " + value_ref(static_cast<int32_t>(i)) + " = ";
-    switch (op.op) {
-      case OpCode::Input:
-        text += "load in" + std::to_string(op.slot) + " strides " + shape_string(op.strides);
-        break;
-      case OpCode::Constant:
-        text += "constant " + exact(op.params.value);
-        break;
-      case OpCode::Scalar:
-        text += "scalar p" + std::to_string(op.slot) + " = " + exact(op.params.value);
-        break;
-      case OpCode::Arange:
-        text += "arange start=" + exact(op.params.value) + " step=" + exact(op.params.step) +
-                " strides " + shape_string(op.strides);
-        break;
-      case OpCode::Rand:
-      case OpCode::Randn:
-        text += std::string(op_name(op.op)) + " seed p" + std::to_string(op.slot) + " = " +
-                std::to_string(op.params.seed) + " strides " + shape_string(op.strides);
-        break;
-      default:
-        text += std::string(op_name(op.op)) + "(";
-        for (size_t a = 0; a < op.args.size(); ++a)
-          text += (a ? ", " : "") + value_ref(op.args[a]);
-        text += ")";
+    if (op.op == OpCode::Input) {
+      text += "load in" + std::to_string(op.slot) + " strides " + shape_string(op.strides);
+    } else if (is_elementwise(op.op) || is_reduction(op.op)) {
+      text += std::string(op_name(op.op)) + "(";
+      for (size_t a = 0; a < op.args.size(); ++a) text += (a ? ", " : "") + value_ref(op.args[a]);
+      text += ")";
+    } else {
+      text += op_name(op.op);
+      if (op.slot >= 0) text += " p" + std::to_string(op.slot);
+      text += " " + op.params.text(op.op);
+      if (!op.strides.empty()) text += " strides " + shape_string(op.strides);
     }
     text += std::string(" : ") + dtype_name(op.dtype) + (op.row ? " per row" : "") + "\n";
   }
@@ -106,10 +87,7 @@ std::string Kernel::key() const {
     key.put(op.op);
     key.put(op.dtype);
     key.put(op.slot);
-    OpParams params = compiled_params(op.op, op.params);
-    key.put(params.value);
-    key.put(params.step);
-    key.put(params.seed);
+    compiled_params(op.op, op.params).write_key(key);
     key.put_list(op.args);
     key.put_list(op.strides);
     key.put(op.row);

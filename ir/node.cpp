@@ -1,6 +1,45 @@
 #include "ir/node.h"
 
+#include <charconv>
+
 namespace fusejit::ir {
+namespace {
+
+// The shortest text that reads back as the same value: as a float when it is one (constants
+// and scalars are), else as a double.
+std::string exact(double value) {
+  char text[32];
+  auto single = static_cast<float>(value);
+  bool is_float = static_cast<double>(single) == value || value != value;
+  return {text, is_float ? std::to_chars(text, text + sizeof text, single).ptr
+                         : std::to_chars(text, text + sizeof text, value).ptr};
+}
+
+}  // namespace
+
+uint64_t OpParams::hash() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint64_t word : words()) h = (h ^ word) * 0x100000001b3ull;
+  return h;
+}
+
+std::string OpParams::text(OpCode op) const {
+  switch (op_info(op).kind) {
+    case OpKind::Leaf:
+      return op == OpCode::Input ? "" : exact(value);
+    case OpKind::Generator:
+      if (op == OpCode::Arange) return "start=" + exact(value) + " step=" + exact(step);
+      return "seed=" + std::to_string(seed);
+    case OpKind::Reduce: {
+      std::string dims;
+      for (int d = 0; d < 64; ++d)
+        if (axes >> d & 1) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+      return "dims=[" + dims + "]" + (chunk ? " chunk=" + std::to_string(chunk) : "");
+    }
+    default:
+      return "";
+  }
+}
 
 uint64_t run_time_value(OpCode op, const OpParams& params) {
   if (op == OpCode::Scalar) return std::bit_cast<uint32_t>(static_cast<float>(params.value));

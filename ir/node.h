@@ -3,13 +3,16 @@
 // history is freed as soon as it has been computed.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "fusejit/core.h"
+#include "ir/key.h"
 #include "ir/ops.h"
 #include "ir/shape.h"
 
@@ -58,13 +61,24 @@ struct OpParams {
   // first dim larger than 1, a reduced one (see split_reductions); that dim of the result
   // counts blocks.
   int64_t chunk = 0;
-  // Values compare by their bits: 0.0 and -0.0 (or two NaNs) are different constants to fold,
-  // merge or key on.
-  bool operator==(const OpParams& other) const {
-    return std::bit_cast<uint64_t>(value) == std::bit_cast<uint64_t>(other.value) &&
-           std::bit_cast<uint64_t>(step) == std::bit_cast<uint64_t>(other.step) &&
-           seed == other.seed && axes == other.axes && chunk == other.chunk;
+  // Every field as a word, values by their bits: 0.0 and -0.0 (or two NaNs) are different
+  // constants to fold, merge or key on. The one list of the fields; what follows derives from it.
+  std::array<uint64_t, 5> words() const {
+    return {std::bit_cast<uint64_t>(value), std::bit_cast<uint64_t>(step), seed, axes,
+            static_cast<uint64_t>(chunk)};
   }
+  bool operator==(const OpParams& other) const { return words() == other.words(); }
+  // Whether every field is zero (+0.0): the elementwise ops', written to keys as one byte.
+  bool none() const { return words() == OpParams{}.words(); }
+  void write_key(KeyWriter& key) const {
+    key.put(none());
+    if (!none())
+      for (uint64_t word : words()) key.put(word);
+  }
+  uint64_t hash() const;
+  // The fields op `op` uses, exactly: "0.5" (a constant's value), "start=0 step=1", "seed=7",
+  // "dims=[1] chunk=16"; empty for ops without parameters.
+  std::string text(OpCode op) const;
 };
 
 // Ops with a value supplied when their kernel runs rather than compiled in: a Scalar's value

@@ -58,11 +58,7 @@ struct SameValue {
     mix(static_cast<uint64_t>(n.op));
     for (int64_t d : n.shape) mix(static_cast<uint64_t>(d));
     for (NodeId i : n.inputs) mix(static_cast<uint64_t>(i));
-    mix(std::bit_cast<uint64_t>(n.params.value));
-    mix(std::bit_cast<uint64_t>(n.params.step));
-    mix(n.params.seed);
-    mix(n.params.axes);
-    mix(static_cast<uint64_t>(n.params.chunk));
+    mix(n.params.hash());
     mix(reinterpret_cast<uintptr_t>(n.data.storage.get()));
     return h;
   }
