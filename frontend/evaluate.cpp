@@ -6,7 +6,7 @@
 #include "frontend/lazy.h"
 #include "frontend/schedule_cache.h"
 #include "ir/kernel.h"
-#include "ir/passes.h"
+#include "ir/compiler.h"
 #include "runtime/buffer_pool.h"
 #include "runtime/counters.h"
 #include "runtime/executor.h"
@@ -142,19 +142,11 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
                               &cached->kernels);
   } else {
     // `graph` stays as lowered: a cached schedule binds to its Input nodes.
-    std::string trace;
-    ir::verify(graph);
-    ir::Graph optimized = fuse ? ir::run_passes(graph, stages.graph ? &trace : nullptr) : ir::Graph();
-    ir::Graph split = ir::split_reductions(fuse ? optimized : graph, chunk);
-    if (stages.graph) {
-      dump.write("graph", (fuse ? trace : "eager: no passes\n") +
-                              "after split_reductions:\n" + ir::print(split));
-    }
-    ir::Schedule schedule = ir::schedule_kernels(split, {.fuse = fuse, .explain = stages.fused});
-    if (stages.fused)
-      dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
-                              (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
-                              ir::print_schedule(schedule));
+    ir::Compiled compiled = ir::compile(
+        graph, {.fuse = fuse, .reduction_chunk = chunk, .trace = stages.graph, .explain = stages.fused});
+    if (stages.graph) dump.write("graph", compiled.graph_text);
+    if (stages.fused) dump.write("fused", compiled.fused_text);
+    const ir::Schedule& schedule = compiled.schedule;
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
     for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
     runtime::KernelCodes kernels;

@@ -18,6 +18,21 @@ bool is_constant(const Graph& graph, NodeId id, double value) {
          std::bit_cast<uint64_t>(node.params.value) == std::bit_cast<uint64_t>(value);
 }
 
+// Builds `out` (empty) from `graph` node by node, in order: `visit(id, node)` receives a copy of
+// node `id` with its inputs renamed into `out`, and returns the node of `out` that stands for it
+// (one it added, or an earlier one; -1 for a node nothing refers to). Outputs are renamed alike.
+template <class Visit>
+void rewrite(const Graph& graph, Graph& out, Visit&& visit) {
+  out.nodes.reserve(graph.nodes.size());
+  std::vector<NodeId> renamed(graph.nodes.size(), -1);
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    GraphNode node = graph.nodes[id];
+    for (NodeId& input : node.inputs) input = renamed[input];
+    renamed[id] = visit(id, std::move(node));
+  }
+  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+}
+
 }  // namespace
 
 Graph eliminate_dead_code(const Graph& graph) {
@@ -27,14 +42,9 @@ Graph eliminate_dead_code(const Graph& graph) {
     if (live[id])
       for (NodeId input : graph.nodes[id].inputs) live[input] = true;
   Graph out;
-  std::vector<NodeId> renamed(graph.nodes.size(), -1);
-  for (size_t id = 0; id < graph.nodes.size(); ++id) {
-    if (!live[id]) continue;
-    GraphNode node = graph.nodes[id];
-    for (NodeId& input : node.inputs) input = renamed[input];
-    renamed[id] = out.add(std::move(node));
-  }
-  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+  rewrite(graph, out, [&](size_t id, GraphNode node) {
+    return live[id] ? out.add(std::move(node)) : NodeId{-1};
+  });
   return out;
 }
 
@@ -111,29 +121,18 @@ std::optional<NodeId> simplify(const Graph& graph, const GraphNode& node) {
 
 Graph canonicalize(const Graph& graph) {
   Graph out;
-  out.nodes.reserve(graph.nodes.size());
   SameValue same{&out};
   std::unordered_set<NodeId, SameValue, SameValue> seen(graph.nodes.size(), same, same);
-  std::vector<NodeId> renamed(graph.nodes.size());
-  for (size_t id = 0; id < graph.nodes.size(); ++id) {
-    GraphNode node = graph.nodes[id];
-    for (NodeId& input : node.inputs) input = renamed[input];
-    if (std::optional<NodeId> existing = simplify(out, node)) {
-      renamed[id] = *existing;
-      continue;
-    }
+  rewrite(graph, out, [&](size_t, GraphNode node) -> NodeId {
+    if (std::optional<NodeId> existing = simplify(out, node)) return *existing;
     if (std::optional<GraphNode> constant = fold(out, node)) node = std::move(*constant);
     // Two run-time values equal now may differ in the next evaluation of the cached schedule.
-    if (has_run_time_value(node.op)) {
-      renamed[id] = out.add(std::move(node));
-      continue;
-    }
+    if (has_run_time_value(node.op)) return out.add(std::move(node));
     NodeId added = out.add(std::move(node));
     auto [it, inserted] = seen.insert(added);
     if (!inserted) out.nodes.pop_back();
-    renamed[id] = *it;
-  }
-  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+    return *it;
+  });
   return out;
 }
 
@@ -169,11 +168,7 @@ int64_t split_rows(const GraphNode& node, const Shape& domain, int64_t chunk) {
 
 Graph split_reductions(const Graph& graph, int64_t chunk) {
   Graph out;
-  out.nodes.reserve(graph.nodes.size());
-  std::vector<NodeId> renamed(graph.nodes.size());
-  for (size_t id = 0; id < graph.nodes.size(); ++id) {
-    GraphNode node = graph.nodes[id];
-    for (NodeId& input : node.inputs) input = renamed[input];
+  rewrite(graph, out, [&](size_t, GraphNode node) {
     Shape domain = is_reduction(node.op) ? out.nodes[node.inputs[0]].shape : node.shape;
     if (int64_t rows = split_rows(node, domain, chunk)) {
       OpParams params = node.params;
@@ -181,28 +176,9 @@ Graph split_reductions(const Graph& graph, int64_t chunk) {
       node.inputs = {out.add({node.op, node.dtype, chunked_shape(domain, params.axes, rows),
                               node.inputs, params, {}})};
     }
-    renamed[id] = out.add(std::move(node));
-  }
-  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+    return out.add(std::move(node));
+  });
   return out;
-}
-
-Graph run_passes(const Graph& input, std::string* trace) {
-  struct Pass {
-    const char* name;
-    Graph (*run)(const Graph&);
-  };
-  static constexpr Pass kPasses[] = {{"canonicalize", canonicalize}, {"dce", eliminate_dead_code}};
-  if (trace) *trace += "before passes:\n" + print(input);
-  Graph graph;
-  const Graph* current = &input;  // the input is read, never copied
-  for (const Pass& pass : kPasses) {
-    graph = pass.run(*current);
-    current = &graph;
-    if (trace) *trace += std::string("after ") + pass.name + ":\n" + print(graph);
-  }
-  verify(graph);
-  return graph;
 }
 
 }  // namespace fusejit::ir

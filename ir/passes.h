@@ -33,8 +33,4 @@ inline constexpr int64_t kReductionChunk = 1 << 14;
 // accumulators do not.
 Graph split_reductions(const Graph& graph, int64_t chunk);
 
-// The standard sequence: canonicalize, DCE, then verify. Appends the graph before and after
-// each pass to `trace` when given.
-Graph run_passes(const Graph& graph, std::string* trace = nullptr);
-
 }  // namespace fusejit::ir
