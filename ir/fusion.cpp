@@ -4,7 +4,7 @@
 #include <numeric>
 #include <queue>
 
-#include "ir/kernel.h"
+#include "ir/fusion_rules.h"
 
 namespace fusejit::ir {
 namespace {
@@ -22,33 +22,7 @@ struct UnionFind {
 std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 
 // A value broadcast over its shape (Constant, Scalar): inlined wherever it is used.
-bool is_value_leaf(OpCode op) { return op == OpCode::Constant || op == OpCode::Scalar; }
-
-// The space a node iterates over: its shape, or a reduction's input shape and reduced dims.
-struct Space {
-  Shape domain;
-  uint64_t axes = 0;
-  int64_t chunk = 0;
-};
-
-Space space_of(const Graph& graph, NodeId id) {
-  const GraphNode& node = graph.nodes[id];
-  if (is_reduction(node.op))
-    return {graph.nodes[node.inputs[0]].shape, node.params.axes, node.params.chunk};
-  return {node.shape, 0, 0};
-}
-
-// Whether the reduced dims (those larger than 1) come after every kept dim larger than 1.
-bool reduces_trailing_dims(const Space& space) {
-  bool reduced_seen = false;
-  for (size_t d = 0; d < space.domain.size(); ++d) {
-    if (space.domain[d] == 1) continue;
-    bool reduced = reduces_dim(space.axes, d);
-    if (reduced_seen && !reduced) return false;
-    reduced_seen = reduced_seen || reduced;
-  }
-  return true;
-}
+bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Broadcast; }
 
 // Strides over `domain` of a value of `shape` (with `strides`) that is a per-row value of a
 // reduction over `axes`: the reduced dims are either kept as size 1 or dropped from `shape`.
@@ -61,35 +35,38 @@ Strides row_strides(const Shape& shape, const Strides& strides, const Shape& dom
   return out;
 }
 
-// A kernel in the making: the nodes' iteration space and the kernels whose values it reads.
-struct Group {
-  Space space;
-  bool rows = false;  // a reduction over the trailing dims: may hold per-row values
-  std::vector<int32_t> reads;
-  int32_t size = 0;  // nodes
+// The kernels fusion formed: each computed node's kernel (-1 for leaves that are inlined),
+// each kernel's space, and (when explaining) why kernels stayed apart.
+struct Grouping {
+  std::vector<int32_t> kernel_of;
+  std::vector<Space> spaces;
+  std::map<int32_t, std::string> cut_notes;  // kernel -> why a chain was cut before it
+  // (producer, consumer) -> why the consumer did not join the producer's kernel
+  struct Refused {
+    bool merging;  // the producer's kernel could not merge into another one the consumer tried
+    std::string reason;
+  };
+  std::map<std::pair<NodeId, NodeId>, Refused> refusals;
 };
 
-// Assigns every computed node to a kernel ("group"); -1 for leaves that are inlined. Appends
-// each kernel's space to `spaces`.
+// Assigns every computed node to a kernel ("group").
 //
 // Nodes are taken in order; each joins the first group of its operands (or of another consumer
 // of the same value over the same space, so eval({x * 2, exp(x)}) and eval({x * 2, sum(x, {1})})
-// are one pass over x) that can hold it without a cycle between groups, and the other such
-// groups are merged in when they are independent of it. A group iterates over one space: an
-// elementwise group over its shape, a reduction group over the reductions' input. There, nodes
-// of that shape compute per element
-// (the prologue, and for row reductions also what broadcasts a per-row value back); other
-// nodes of a row reduction group compute per row. Elementwise groups over `max_ops` are cut
-// into runs of consecutive nodes.
-std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& options,
-                                 std::map<int32_t, std::string>& cut_notes,
-                                 std::vector<Space>& spaces) {
+// are one pass over x) that the rules (ir/fusion_rules) let it join without a cycle between
+// groups, and the other such groups are merged in when the rules allow. A group iterates over
+// one space: an elementwise group over its shape, a reduction group over the reductions' input.
+// There, nodes of that shape compute per element (the prologue, and for row reductions also
+// what broadcasts a per-row value back); other nodes of a row reduction group compute per row.
+// Elementwise groups over `max_ops` are cut into runs of consecutive nodes.
+Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   size_t n = graph.nodes.size();
   std::vector<bool> is_output(n, false);
   for (NodeId output : graph.outputs) is_output[output] = true;
   auto computed = [&](size_t id) {
     return !graph.nodes[id].is_leaf() || (is_value_leaf(graph.nodes[id].op) && is_output[id]);
   };
+  Grouping grouping;
   std::vector<int32_t> group(n, -1);
   std::vector<Group> groups;
   UnionFind merged(0);
@@ -100,17 +77,28 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   // sweeps each row once per stage and recomputes earlier stages' values in later sweeps, so
   // its work and compile time grow with the square of its stages.
   std::vector<int32_t> stage(n, 0);
+  auto in_group = [&](NodeId input, int32_t g) { return group[input] >= 0 && find(group[input]) == g; };
   auto stage_in = [&](int32_t g, size_t id) {
     int32_t deepest = 0;
     for (NodeId input : graph.nodes[id].inputs)
-      if (group[input] >= 0 && find(group[input]) == g) deepest = std::max(deepest, stage[input]);
+      if (in_group(input, g)) deepest = std::max(deepest, stage[input]);
     return deepest + (is_reduction(graph.nodes[id].op) ? 1 : 0);
   };
-  // A kernel that reduces is never cut into runs afterwards (see below), so its size is bounded
-  // as it grows.
-  auto over_size = [&](const Group& into, size_t id, int32_t added) {
-    bool reduces = into.space.axes != 0 || is_reduction(graph.nodes[id].op);
-    return reduces && into.size + added > options.max_ops_per_kernel;
+  // What node `id` brings to group `g`.
+  auto joining = [&](int32_t g, size_t id) {
+    const GraphNode& node = graph.nodes[id];
+    Joining facts{node, space_of(graph, static_cast<NodeId>(id)), stage_in(g, id)};
+    const Space& domain = groups[g].space;
+    for (NodeId input : node.inputs) {
+      if (!in_group(input, g)) continue;
+      facts.reads_row_value = facts.reads_row_value || per_row[input] || after_row[input];
+      if (!per_row[input]) continue;
+      const Shape& shape = graph.nodes[input].shape;
+      Strides strides = contiguous_strides(shape);
+      if (broadcast_strides(shape, strides, domain.domain) != row_strides(shape, strides, domain.domain, domain.axes))
+        facts.row_values_broadcast_back = false;
+    }
+    return facts;
   };
 
   auto depends = [&](int32_t from, int32_t target) {
@@ -127,49 +115,20 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
     }
     return false;
   };
-  // Whether node `id` may compute in group `g`, and how: per row or per element.
-  auto fits = [&](int32_t g, size_t id, bool& row) {
-    const Group& into = groups[g];
+  // Notes why `id` did not join group `g`, against each of its inputs computed there: `g`
+  // refused it, or (`into` set) `g` could not merge into the group `into` it tried. The first
+  // refusal by the producer's own group is the one kept.
+  auto refused = [&](int32_t g, size_t id, const FusionDecision& decision, int32_t into = -1) {
+    if (!options.explain) return;
     const GraphNode& node = graph.nodes[id];
-    if (stage_in(g, id) > options.max_reduction_stages || over_size(into, id, 1)) return false;
-    Space space = space_of(graph, static_cast<NodeId>(id));
-    bool single_pass = into.space.axes == 0 || !into.rows || into.space.chunk;
-    // Whether the node reads a per-row value of the group, directly or through a node that
-    // broadcasts one back.
-    auto reads_row_value = [&] {
-      for (NodeId input : node.inputs)
-        if (group[input] >= 0 && find(group[input]) == g && (per_row[input] || after_row[input]))
-          return true;
-      return false;
-    };
-    if (space.domain != into.space.domain) {
-      // A per-row value of a row reduction.
-      const Space& own = into.space;
-      row = true;
-      return !single_pass && !is_reduction(node.op) &&
-             (node.shape == reduced_shape(own.domain, own.axes, true) ||
-              node.shape == reduced_shape(own.domain, own.axes, false));
-    }
-    row = is_reduction(node.op);
-    if (row) {
-      if (into.space.axes != 0 &&
-          (space.axes != into.space.axes || space.chunk != into.space.chunk))
-        return false;
-      // Only a row reduction sweeps its rows more than once.
-      bool multi_pass = reduces_trailing_dims(space) && space.chunk == 0;
-      return multi_pass || !reads_row_value();
-    }
-    if (single_pass) return !reads_row_value();
-    // Per element after a row value: the value must broadcast back along the reduced dims.
+    bool merging = into >= 0;
+    Space consumer = merging ? groups[into].space : space_of(graph, static_cast<NodeId>(id));
     for (NodeId input : node.inputs) {
-      if (group[input] < 0 || find(group[input]) != g || !per_row[input]) continue;
-      const Shape& shape = graph.nodes[input].shape;
-      Strides strides = contiguous_strides(shape);
-      if (broadcast_strides(shape, strides, into.space.domain) !=
-          row_strides(shape, strides, into.space.domain, into.space.axes))
-        return false;
+      if (!in_group(input, g) || is_value_leaf(graph.nodes[input].op)) continue;
+      auto [it, fresh] = grouping.refusals.try_emplace({input, static_cast<NodeId>(id)});
+      if (fresh || (it->second.merging && !merging))
+        it->second = {merging, explain(decision, consumer, groups[g].space, options, merging)};
     }
-    return true;
   };
   auto add_reads = [&](int32_t g, size_t id) {
     for (NodeId input : graph.nodes[id].inputs)
@@ -181,27 +140,25 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
     group[id] = g;
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
-      if (group[input] >= 0 && find(group[input]) == g && (per_row[input] || after_row[input]))
-        after_row[id] = !row;
-    if (is_reduction(graph.nodes[id].op) && groups[g].space.axes == 0) {
+      if (in_group(input, g) && (per_row[input] || after_row[input])) after_row[id] = !row;
+    if (is_reduction(graph.nodes[id].op) && !groups[g].reduces()) {
       groups[g].space = space_of(graph, static_cast<NodeId>(id));
       groups[g].rows = reduces_trailing_dims(groups[g].space);
     }
     add_reads(g, id);
   };
-  // Merges group `other` into `g` when both iterate over the same space and neither reads the
-  // other.
-  auto try_merge = [&](int32_t g, int32_t other) {
+  // Merges group `other` into `g` when the rules allow; else notes why for `id`'s inputs there.
+  auto try_merge = [&](int32_t g, int32_t other, size_t id) {
     Group& a = groups[g];
     Group& b = groups[other];
-    if (a.space.domain != b.space.domain || depends(g, other) || depends(other, g)) return;
-    if (a.space.axes != 0 && b.space.axes != 0 &&
-        (a.space.axes != b.space.axes || a.space.chunk != b.space.chunk))
+    FusionDecision decision =
+        can_merge(a, b, [&] { return depends(g, other) || depends(other, g); }, options);
+    if (!decision) {
+      refused(other, id, decision, g);
       return;
-    if ((a.space.axes != 0 || b.space.axes != 0) && a.size + b.size > options.max_ops_per_kernel)
-      return;
+    }
     a.size += b.size;
-    if (a.space.axes == 0) {
+    if (!a.reduces()) {
       a.space = b.space;
       a.rows = b.rows;
     }
@@ -223,19 +180,26 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
         auto [it, first] = first_consumer.try_emplace({input, domain}, static_cast<NodeId>(id));
         if (!first && group[it->second] >= 0) candidates.push_back(find(group[it->second]));
       }
+    } else {
+      for (NodeId input : node.inputs)
+        if (group[input] >= 0) refused(find(group[input]), id, FusionDecision::refuse(Refusal::Eager));
     }
     int32_t chosen = -1;
     for (int32_t g : candidates) {
       g = find(g);
       for (int32_t other : candidates)
-        if (find(other) != g) try_merge(g, find(other));
-      bool row = false;
-      if (!fits(g, id, row)) continue;
-      bool cycle = false;
-      for (NodeId input : node.inputs)
-        if (group[input] >= 0 && find(group[input]) != g && depends(group[input], g)) cycle = true;
-      if (cycle) continue;
-      join(g, id, row);
+        if (find(other) != g) try_merge(g, find(other), id);
+      FusionDecision decision = can_join(groups[g], joining(g, id), options);
+      if (decision) {
+        for (NodeId input : node.inputs)
+          if (group[input] >= 0 && find(group[input]) != g && depends(group[input], g))
+            decision = FusionDecision::refuse(Refusal::Cycle);
+      }
+      if (!decision) {
+        refused(g, id, decision);
+        continue;
+      }
+      join(g, id, decision.row);
       chosen = g;
       break;
     }
@@ -250,27 +214,36 @@ std::vector<int32_t> group_nodes(const Graph& graph, const FusionOptions& option
   }
 
   // Number the groups in order of their first node; cut long elementwise groups into runs.
-  std::vector<int32_t> out(n, -1);
+  std::vector<int32_t>& out = grouping.kernel_of;
+  out.assign(n, -1);
   std::map<int32_t, std::pair<int32_t, int32_t>> runs;  // group -> (kernel, size)
   int32_t kernels = 0;
   for (size_t id = 0; id < n; ++id) {
     if (group[id] < 0) continue;
     int32_t g = find(group[id]);
     auto [it, fresh] = runs.try_emplace(g, kernels, 0);
-    if (!fresh && groups[g].space.axes == 0 && it->second.second >= options.max_ops_per_kernel) {
-      cut_notes[kernels] = "cut before " + node_ref(static_cast<NodeId>(id)) +
-                           ": a kernel holds at most " +
-                           std::to_string(options.max_ops_per_kernel) + " ops";
+    if (!fresh && !groups[g].reduces() && it->second.second >= options.max_ops_per_kernel) {
+      grouping.cut_notes[kernels] = "cut before " + node_ref(static_cast<NodeId>(id)) +
+                                    ": a kernel holds at most " +
+                                    std::to_string(options.max_ops_per_kernel) + " ops";
       it->second = {kernels, 0};
     }
     if (it->second.first == kernels) {
-      spaces.push_back(groups[g].space);
+      grouping.spaces.push_back(groups[g].space);
       ++kernels;
     }
     out[id] = it->second.first;
     ++it->second.second;
   }
-  return out;
+  if (options.explain) {
+    for (size_t id = 0; id < n; ++id)
+      for (NodeId input : graph.nodes[id].inputs)
+        if (out[id] >= 0 && out[input] >= 0 && out[input] != out[id] && group[input] >= 0 &&
+            find(group[input]) == find(group[id]))
+          grouping.refusals[{input, static_cast<NodeId>(id)}] = {
+              false, explain(FusionDecision::refuse(Refusal::ChainCut), {}, {}, options)};
+  }
+  return grouping;
 }
 
 KernelKind kind_of(const Kernel& kernel) {
@@ -336,9 +309,9 @@ void collapse_domain(Kernel& kernel, const Space& space) {
 
 Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   size_t n = graph.nodes.size();
-  std::map<int32_t, std::string> cut_notes;
-  std::vector<Space> spaces;
-  std::vector<int32_t> group = group_nodes(graph, options, cut_notes, spaces);
+  Grouping grouping = group_nodes(graph, options);
+  const std::vector<int32_t>& group = grouping.kernel_of;
+  const std::vector<Space>& spaces = grouping.spaces;
   auto groups = static_cast<int32_t>(spaces.size());
 
   std::vector<std::vector<NodeId>> consumers(n);
@@ -524,6 +497,17 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       size_t id = static_cast<size_t>(node);
       require(node);
       scheduled.nodes.push_back(node);
+      if (options.explain) {
+        for (NodeId input : graph.nodes[id].inputs) {
+          if (group[input] < 0 || group[input] == g || is_value_leaf(graph.nodes[input].op)) continue;
+          auto found = grouping.refusals.find({input, node});
+          if (found == grouping.refusals.end())
+            throw InternalError("schedule_kernels: no reason why " + node_ref(input) + " and " +
+                                node_ref(node) + " are in different kernels");
+          scheduled.notes.push_back("not fused: " + node_ref(input) + " -> " + node_ref(node) + ": " +
+                                    found->second.reason);
+        }
+      }
       if (materialized[id]) {
         kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
         scheduled.outputs.push_back(node_buffer[id]);
@@ -533,7 +517,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     }
     collapse_domain(kernel, space);
   }
-  for (auto& [g, note] : cut_notes) kernels[g].notes.insert(kernels[g].notes.begin(), note);
+  for (auto& [g, note] : grouping.cut_notes) kernels[g].notes.insert(kernels[g].notes.begin(), note);
 
   // Kernels in dependency order (stable: lowest first among the ready ones).
   std::vector<int32_t> pending(groups, 0);

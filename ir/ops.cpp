@@ -6,11 +6,12 @@ namespace fusejit::ir {
 namespace {
 
 constexpr auto kOpTable = std::to_array<OpInfo>({
-#define FUSEJIT_SPECIAL_ROW(Enum, name, kind) {name, OpKind::kind, 0, kCheap, Rounding::Rounded},
+#define FUSEJIT_SPECIAL_ROW(Enum, name, kind, pattern) \
+  {name, OpKind::kind, 0, kCheap, Rounding::Rounded, FusionPattern::pattern},
 #define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, rounding, formula) \
-  {name, OpKind::kind, arity_of(OpKind::kind), cost, Rounding::rounding},
+  {name, OpKind::kind, arity_of(OpKind::kind), cost, Rounding::rounding, FusionPattern::Elementwise},
 #define FUSEJIT_REDUCTION_ROW(Enum, name, identity, combine) \
-  {name, OpKind::Reduce, 1, kReduction, Rounding::Rounded},
+  {name, OpKind::Reduce, 1, kReduction, Rounding::Rounded, FusionPattern::Reduction},
     FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ROW) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ROW)
         FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ROW)
 #undef FUSEJIT_SPECIAL_ROW

@@ -28,6 +28,18 @@ enum class OpKind : uint8_t {
   Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Reduce
 };
 
+// How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
+// The fusion rules (ir/fusion_rules) ask this, never the op itself.
+//   Elementwise:   each output element from the same element of each input (broadcasting);
+//                  also generators, computed from the element's index.
+//   Broadcast:     one value over the whole shape (Constant, Scalar): inlined wherever used.
+//   Injective:     each output element from one input element anywhere (views, gathers).
+//   Reduction:     combines elements along dims; elementwise work may run before it in its
+//                  kernel, and (over the last dims) work on its per-row result after it.
+//   OutputFusable: a complex op (matmul) whose result elementwise work may follow in its kernel.
+//   Opaque:        never computed in a kernel: its value is in memory (Input).
+enum class FusionPattern : uint8_t { Elementwise, Broadcast, Injective, Reduction, OutputFusable, Opaque };
+
 // Cost units for the recompute rule: 1 for an add, ~10 for a transcendental.
 inline constexpr int kCheap = 1;
 inline constexpr int kDivide = 2;
@@ -98,13 +110,15 @@ enum class Rounding : uint8_t { Exact, Rounded };
 //   Rand:     uniform [0, 1) from a counter-based hash of (seed, flat index); the seed is
 //             passed when the kernel runs, as a Scalar's value is.
 //   Randn:    standard normal from the same hash (Box-Muller).
-#define FUSEJIT_SPECIAL_OPS(X) \
-  X(Input, "input", Leaf)      \
-  X(Constant, "constant", Leaf) \
-  X(Scalar, "scalar", Leaf)    \
-  X(Arange, "arange", Generator) \
-  X(Rand, "rand", Generator)   \
-  X(Randn, "randn", Generator)
+// X(Enum, "name", kind, fusion pattern). The formula rows above are Elementwise, the
+// reductions below Reduction.
+#define FUSEJIT_SPECIAL_OPS(X)                  \
+  X(Input, "input", Leaf, Opaque)               \
+  X(Constant, "constant", Leaf, Broadcast)      \
+  X(Scalar, "scalar", Leaf, Broadcast)          \
+  X(Arange, "arange", Generator, Elementwise)   \
+  X(Rand, "rand", Generator, Elementwise)       \
+  X(Randn, "randn", Generator, Elementwise)
 
 // Reductions: X(Enum, "name", identity, combine). `combine` folds value `b` into the running
 // result `a` with backend `m`; `identity` is the result over no elements. The combine order is
@@ -117,7 +131,7 @@ enum class Rounding : uint8_t { Exact, Rounded };
   X(Amin, "amin", std::numeric_limits<double>::infinity(), m.min(a, b))
 
 enum class OpCode : uint8_t {
-#define FUSEJIT_SPECIAL_ENUM(Enum, name, kind) Enum,
+#define FUSEJIT_SPECIAL_ENUM(Enum, name, kind, pattern) Enum,
 #define FUSEJIT_ELEMENTWISE_ENUM(Enum, name, kind, cost, rounding, formula) Enum,
 #define FUSEJIT_REDUCTION_ENUM(Enum, name, identity, combine) Enum,
   FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ENUM) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ENUM)
@@ -133,6 +147,7 @@ struct OpInfo {
   int arity;
   int cost;
   Rounding rounding;
+  FusionPattern pattern;
 };
 
 constexpr int arity_of(OpKind kind) {

@@ -295,6 +295,41 @@ TEST(Fusion, ValueWithSeveralConsumersIsRecomputedWhenCheapElseMaterialized) {
   expect_matches_reference(b, 5e-7, 1e-30);
 }
 
+size_t count_of(const std::string& text, const std::string& part) {
+  size_t count = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++count;
+  return count;
+}
+
+// Every edge between kernels is explained in the fused dump, with the rule that kept it.
+TEST(Fusion, DumpSaysWhyEachProducerWasNotFusedIntoItsConsumer) {
+  Tensor x = random_tensor({64, 1000}, 21), y = random_tensor({10}, 22);
+  std::string fused = (fj::softmax(x, -1) + fj::sum(y)).dump("fused");
+  EXPECT_EQ(count_of(fused, "not fused: "), 1u) << fused;
+  EXPECT_NE(fused.find("iterates over [64,1000] reducing dims [1], the producer's kernel over [10] reducing dims [0]"),
+            std::string::npos)
+      << fused;
+
+  {
+    fj::FusionGuard eager(false);
+    std::string text = fj::relu(x * 2 + 1).dump("fused");
+    EXPECT_EQ(count_of(text, "not fused: "), 2u) << text;
+    EXPECT_EQ(count_of(text, "fusion is off (eager)"), 2u) << text;
+  }
+
+  // Five reductions chained along the rows: the fifth would be a row kernel's fifth stage.
+  Tensor t = x;
+  for (int stage = 0; stage < 5; ++stage) t = t - fj::amax(t, {1}, true);
+  std::string staged = t.dump("fused");
+  EXPECT_NE(staged.find("reduction stage 5 of a row kernel"), std::string::npos) << staged;
+
+  // A column sum's result read back per element: the column kernel sweeps once.
+  Tensor centered = x - fj::sum(x, {0});
+  std::string column = centered.dump("fused");
+  EXPECT_NE(column.find("not fused: "), std::string::npos) << column;
+  expect_matches_reference(centered, 1e-5, 1e-4);
+}
+
 TEST(Fusion, ResultsDoNotDependOnThreadCount) {
   Tensor x = random_tensor({1024, 1031}, 18);
   std::vector<uint32_t> one, two;

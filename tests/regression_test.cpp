@@ -1,6 +1,7 @@
 // Programs that once gave wrong answers, crashed or misreported, each kept here under the
 // behaviour it checks. Every value is checked fused, eager and at 1 and 2 threads.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <climits>
@@ -236,7 +237,9 @@ TEST(Shapes, MoreThanSixtyFourDims) {
 
 // A missing FUSEJIT_DUMP_DIR dropped the dumps without a word.
 TEST(Dumps, DumpDirectoryIsCreatedOrItsFailureReported) {
-  std::filesystem::path root = std::filesystem::temp_directory_path() / "fusejit_dump_dir_test";
+  // One directory per process: CTest runs the .native and .avx2 variants side by side.
+  std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("fusejit_dump_dir_test_" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
   {
     EnvironmentVariable stages("FUSEJIT_DUMP", "fused");
