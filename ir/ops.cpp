@@ -36,6 +36,8 @@ double reduction_identity(OpCode op) {
 
 const OpInfo& op_info(OpCode op) { return kOpTable[static_cast<size_t>(op)]; }
 
+size_t op_count() { return kOpTable.size(); }
+
 std::string_view op_name(OpCode op) { return op_info(op).name; }
 
 }  // namespace fusejit::ir

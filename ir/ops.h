@@ -172,6 +172,8 @@ constexpr int arity_of(OpKind kind) {
 }
 
 const OpInfo& op_info(OpCode op);
+// The number of ops in the table: OpCode values are 0 to op_count() - 1.
+size_t op_count();
 std::string_view op_name(OpCode op);
 
 inline bool is_elementwise(OpCode op) {

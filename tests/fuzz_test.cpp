@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 
+#include "frontend/lazy.h"
+#include "ir/ops.h"
 #include "tests/fuzz/check.h"
 
 namespace fj = fusejit;
@@ -41,4 +43,18 @@ TEST(Fuzz, RandomProgramsStayWithinTheReference) {
                   << "\n" << outcome.message << "\nminimized:\n"
                   << fj::fuzz::to_cpp(small, shown.settings, shown.message);
   }
+}
+
+// The fuzzer is what tests an op against the reference in every context (fused, eager,
+// broadcast, reduced, special values): every op of the op table must appear in the graphs it
+// generates, so a new op cannot go untested.
+TEST(Fuzz, GeneratesEveryOpOfTheTable) {
+  std::vector<bool> seen(fj::ir::op_count(), false);
+  for (int i = 0; i < 400; ++i) {
+    fj::fuzz::Program program = fj::fuzz::generate_program(fj::fuzz::program_seed(1, i));
+    fj::ir::Graph graph = fj::frontend::graph_of(fj::fuzz::build(program, false));
+    for (const fj::ir::GraphNode& node : graph.nodes) seen[static_cast<size_t>(node.op)] = true;
+  }
+  for (size_t op = 0; op < seen.size(); ++op)
+    EXPECT_TRUE(seen[op]) << fj::ir::op_name(static_cast<fj::ir::OpCode>(op)) << " is never generated";
 }
