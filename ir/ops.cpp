@@ -10,7 +10,7 @@ constexpr auto kOpTable = std::to_array<OpInfo>({
   {name, OpKind::kind, 0, kCheap, Rounding::Rounded, FusionPattern::pattern},
 #define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, rounding, formula) \
   {name, OpKind::kind, arity_of(OpKind::kind), cost, Rounding::rounding, FusionPattern::Elementwise},
-#define FUSEJIT_REDUCTION_ROW(Enum, name, identity, combine) \
+#define FUSEJIT_REDUCTION_ROW(Enum, name, identity, accumulation, combine) \
   {name, OpKind::Reduce, 1, kReduction, Rounding::Rounded, FusionPattern::Reduction},
     FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ROW) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ROW)
         FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ROW)
@@ -23,7 +23,7 @@ constexpr auto kOpTable = std::to_array<OpInfo>({
 
 double reduction_identity(OpCode op) {
   switch (op) {
-#define FUSEJIT_IDENTITY_CASE(Enum, name, identity, combine) \
+#define FUSEJIT_IDENTITY_CASE(Enum, name, identity, accumulation, combine) \
   case OpCode::Enum:                                          \
     return identity;
     FUSEJIT_REDUCTION_OPS(FUSEJIT_IDENTITY_CASE)
@@ -32,6 +32,19 @@ double reduction_identity(OpCode op) {
       break;
   }
   throw InternalError("reduction_identity: " + std::string(op_name(op)) + " is not a reduction");
+}
+
+Accumulation reduction_accumulation(OpCode op) {
+  switch (op) {
+#define FUSEJIT_ACCUMULATION_CASE(Enum, name, identity, accumulation, combine) \
+  case OpCode::Enum:                                                          \
+    return Accumulation::accumulation;
+    FUSEJIT_REDUCTION_OPS(FUSEJIT_ACCUMULATION_CASE)
+#undef FUSEJIT_ACCUMULATION_CASE
+    default:
+      break;
+  }
+  throw InternalError("reduction_accumulation: " + std::string(op_name(op)) + " is not a reduction");
 }
 
 const OpInfo& op_info(OpCode op) { return kOpTable[static_cast<size_t>(op)]; }

@@ -120,20 +120,29 @@ enum class Rounding : uint8_t { Exact, Rounded };
   X(Rand, "rand", Generator, Elementwise)       \
   X(Randn, "randn", Generator, Elementwise)
 
-// Reductions: X(Enum, "name", identity, combine). `combine` folds value `b` into the running
-// result `a` with backend `m`; `identity` is the result over no elements. The combine order is
-// the code generator's (blocked, fixed per target) and the reference's (in order, in double).
-#define FUSEJIT_REDUCTION_OPS(X)                                   \
-  X(Sum, "sum", 0.0, m.add(a, b))                                  \
-  X(Prod, "prod", 1.0, m.mul(a, b))                                \
-  /* NaN-propagating, as torch.amax */                             \
-  X(Amax, "amax", -std::numeric_limits<double>::infinity(), m.max(a, b)) \
-  X(Amin, "amin", std::numeric_limits<double>::infinity(), m.min(a, b))
+// How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
+// float32 partials are combined afterwards (split_reductions):
+//   Plain:    with its combine, in float32; splittable.
+//   Extremum: with plain max/min instructions, a NaN noted apart (NaN-propagating, as
+//             torch.amax); splittable.
+//   Product:  in double, zeros and infinities noted apart; never split, since float32 partial
+//             products overflow long before the product leaves float's range.
+enum class Accumulation : uint8_t { Plain, Extremum, Product };
+
+// Reductions: X(Enum, "name", identity, accumulation, combine). `combine` folds value `b` into
+// the running result `a` with backend `m`; `identity` is the result over no elements. The
+// combine order is the code generator's (blocked, fixed per target) and the reference's (in
+// order, in double).
+#define FUSEJIT_REDUCTION_OPS(X)                                                        \
+  X(Sum, "sum", 0.0, Plain, m.add(a, b))                                                \
+  X(Prod, "prod", 1.0, Product, m.mul(a, b))                                            \
+  X(Amax, "amax", -std::numeric_limits<double>::infinity(), Extremum, m.max(a, b))      \
+  X(Amin, "amin", std::numeric_limits<double>::infinity(), Extremum, m.min(a, b))
 
 enum class OpCode : uint8_t {
 #define FUSEJIT_SPECIAL_ENUM(Enum, name, kind, pattern) Enum,
 #define FUSEJIT_ELEMENTWISE_ENUM(Enum, name, kind, cost, rounding, formula) Enum,
-#define FUSEJIT_REDUCTION_ENUM(Enum, name, identity, combine) Enum,
+#define FUSEJIT_REDUCTION_ENUM(Enum, name, identity, accumulation, combine) Enum,
   FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ENUM) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ENUM)
       FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ENUM)
 #undef FUSEJIT_SPECIAL_ENUM
@@ -185,12 +194,13 @@ inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce;
 
 // The result of reducing over no elements (0 for sum, 1 for prod, -inf for amax).
 double reduction_identity(OpCode op);
+Accumulation reduction_accumulation(OpCode op);
 
 // Folds `value` into the running result `acc` of reduction `op` with backend M.
 template <class M>
 typename M::Value apply_combine(M& m, OpCode op, typename M::Value a, typename M::Value b) {
   switch (op) {
-#define FUSEJIT_COMBINE_CASE(Enum, name, identity, combine) \
+#define FUSEJIT_COMBINE_CASE(Enum, name, identity, accumulation, combine) \
   case OpCode::Enum:                                         \
     return combine;
     FUSEJIT_REDUCTION_OPS(FUSEJIT_COMBINE_CASE)

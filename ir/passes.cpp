@@ -142,9 +142,8 @@ namespace {
 // else 0.
 int64_t split_rows(const GraphNode& node, const Shape& domain, int64_t chunk) {
   size_t split = first_split_dim(domain);
-  // A prod's partials would be float32 products that overflow (and 0 * inf is NaN) where the
-  // row kernel's double accumulators do not.
-  if (!is_reduction(node.op) || node.op == OpCode::Prod || node.params.chunk || split == domain.size() ||
+  if (!is_reduction(node.op) || reduction_accumulation(node.op) == Accumulation::Product || node.params.chunk ||
+      split == domain.size() ||
       !reduces_dim(node.params.axes, split))
     return 0;
   int64_t count = numel(domain);

@@ -29,8 +29,7 @@ inline constexpr int64_t kReductionChunk = 1 << 14;
 //   `chunk` elements each.
 // - A column reduction (leading dims reduced, trailing kept) of more than 2 x `chunk`
 //   elements: at most 64 blocks of at least 16 rows, so the partials stay small.
-// prod is never split: its float32 partials could overflow where one row's double
-// accumulators do not.
+// A reduction that accumulates as a Product (prod) is never split (see Accumulation).
 Graph split_reductions(const Graph& graph, int64_t chunk);
 
 }  // namespace fusejit::ir
