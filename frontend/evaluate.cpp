@@ -1,4 +1,4 @@
-// From pending tensors to computed values: lower, optimize, schedule, execute, bind.
+// From pending tensors to computed values: lower, optimize, schedule, prepare, run, bind.
 #include <algorithm>
 #include <atomic>
 #include <span>
@@ -85,12 +85,34 @@ namespace {
 std::atomic<bool> fusion_on{true};
 std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
 
-// Evaluates the pending ones among `outputs` into `requested` dumps, or those FUSEJIT_DUMP asks
-// for when it is null (read only when something is pending); with `run` false, only compiles
-// and dumps.
-void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requested, bool run) {
-  for (const Tensor& t : outputs)
-    if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
+void check_defined(const Tensor& t) {
+  if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
+}
+
+// The schedule of `graph` (left as lowered: a cached schedule binds to its Input nodes), with
+// the graph and fused dumps that `dump` asks for.
+ir::Schedule schedule_graph(const ir::Graph& graph, bool fuse, int64_t chunk, const runtime::DumpSink& dump) {
+  const runtime::DumpStages& stages = dump.stages();
+  std::string trace;
+  ir::verify(graph);
+  ir::Graph optimized = fuse ? ir::run_passes(graph, stages.graph ? &trace : nullptr) : ir::Graph();
+  ir::Graph split = ir::split_reductions(fuse ? optimized : graph, chunk);
+  if (stages.graph) {
+    dump.write("graph", (fuse ? trace : "eager: no passes\n") +
+                            "after split_reductions:\n" + ir::print(split));
+  }
+  ir::Schedule schedule = ir::schedule_kernels(split, {.fuse = fuse, .explain = stages.fused});
+  if (stages.fused)
+    dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
+                            (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
+                            ir::print_schedule(schedule));
+  return schedule;
+}
+
+// Evaluates the pending ones among `outputs`, with the dumps FUSEJIT_DUMP asks for (read only
+// when something is pending).
+void evaluate(std::span<const Tensor> outputs) {
+  for (const Tensor& t : outputs) check_defined(t);
   bool fuse = fusion_on.load();
   int64_t chunk = reduction_chunk.load();
 
@@ -100,7 +122,7 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   std::vector<ir::Node*> many;
   size_t pending = 0;
   std::vector<ir::Node*> roots;
-  runtime::DumpSink from_environment;
+  runtime::DumpSink dump;
   std::string key;
   std::shared_ptr<const CachedSchedule> cached;
   std::vector<ir::View> external;
@@ -110,14 +132,12 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   if (outputs.size() > kFewOutputs) many.resize(outputs.size());
   ir::Node** listed = outputs.size() > kFewOutputs ? many.data() : few;
   for (const Tensor& t : outputs)
-    if (!run || !t.node()->evaluated()) listed[pending++] = t.node().get();
+    if (!t.node()->evaluated()) listed[pending++] = t.node().get();
   if (pending == 0) return;
-  if (!requested) from_environment = runtime::DumpSink::from_environment();
-  const runtime::DumpSink& dump = requested ? *requested : from_environment;
-  const runtime::DumpStages& stages = dump.stages();
+  dump = runtime::DumpSink::from_environment();
   // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
   // schedule afresh.
-  bool cacheable = !stages.any();
+  bool cacheable = !dump.stages().any();
   {
     LazyOrder order = order_nodes({listed, pending});
     roots = std::move(order.roots);
@@ -128,46 +148,45 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
     }
     if (cached) {
       external = bind(*cached, order);
-      parameters = bind_parameters(cached->schedule, order);
+      parameters = bind_parameters(cached->prepared.schedule, order);
     } else {
       graph = lower(order);
     }
   }
   lock.unlock();  // compiling and running need no lazy node
 
-  std::vector<ir::View> values;
   if (cached) {
-    // `cached` holds its kernels' code until they have run, even if both caches drop them.
-    values = runtime::execute(cached->schedule, std::move(external), parameters, dump, run,
-                              &cached->kernels);
+    // Its kernels were found without looking them up: each counts as a kernel cache hit.
+    runtime::counters().cache_hits += static_cast<int64_t>(cached->prepared.kernels.size());
   } else {
-    // `graph` stays as lowered: a cached schedule binds to its Input nodes.
-    std::string trace;
-    ir::verify(graph);
-    ir::Graph optimized = fuse ? ir::run_passes(graph, stages.graph ? &trace : nullptr) : ir::Graph();
-    ir::Graph split = ir::split_reductions(fuse ? optimized : graph, chunk);
-    if (stages.graph) {
-      dump.write("graph", (fuse ? trace : "eager: no passes\n") +
-                              "after split_reductions:\n" + ir::print(split));
-    }
-    ir::Schedule schedule = ir::schedule_kernels(split, {.fuse = fuse, .explain = stages.fused});
-    if (stages.fused)
-      dump.write("fused", std::to_string(schedule.kernels.size()) + " kernel" +
-                              (schedule.kernels.size() == 1 ? "" : "s") + "\n" +
-                              ir::print_schedule(schedule));
+    ir::Schedule schedule = schedule_graph(graph, fuse, chunk, dump);
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
     for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
-    runtime::KernelCodes kernels;
-    values = runtime::execute(schedule, std::move(external), parameters, dump, run, nullptr, &kernels);
-    if (cacheable) remember_schedule(key, unbind(schedule, graph, std::move(kernels)));
+    cached = unbind(runtime::prepare(std::move(schedule), dump), external, graph);
+    if (cacheable) remember_schedule(key, cached);
   }
-  if (!run) return;
+  // `cached` holds its kernels' code until they have run, even if both caches drop them.
+  std::vector<ir::View> values = runtime::run(cached->prepared, std::move(external), parameters);
   lock.lock();
   for (size_t i = 0; i < roots.size(); ++i) {
     if (roots[i]->evaluated()) continue;  // another thread got there first
     roots[i]->value = std::move(values[i]);
     roots[i]->inputs.clear();  // the history is no longer needed
   }
+}
+
+// Schedules and prepares `t` (pending or not) with `dump`'s dumps, running nothing.
+void prepare_for_dump(const Tensor& t, const runtime::DumpSink& dump) {
+  check_defined(t);
+  bool fuse = fusion_on.load();
+  int64_t chunk = reduction_chunk.load();
+  ir::Graph graph;
+  {
+    std::lock_guard lock(graph_mutex());
+    ir::Node* root = t.node().get();
+    graph = lower(order_nodes({&root, 1}));
+  }
+  runtime::prepare(schedule_graph(graph, fuse, chunk, dump), dump);
 }
 
 }  // namespace
@@ -180,17 +199,16 @@ void set_reduction_chunk(int64_t elements) {
 
 using frontend::evaluate;
 
-void eval(const std::vector<Tensor>& outputs) { evaluate(outputs, nullptr, true); }
+void eval(const std::vector<Tensor>& outputs) { evaluate(outputs); }
 
 const Tensor& Tensor::eval() const {
-  evaluate({this, 1}, nullptr, true);
+  evaluate({this, 1});
   return *this;
 }
 
 std::string Tensor::dump(const std::string& stages) const {
   std::string text;
-  runtime::DumpSink sink = runtime::DumpSink::into(text, runtime::parse_dump_stages(stages));
-  evaluate({this, 1}, &sink, false);
+  frontend::prepare_for_dump(*this, runtime::DumpSink::into(text, runtime::parse_dump_stages(stages)));
   return text;
 }
 

@@ -52,7 +52,7 @@ void drop_evicted_kernels(Cache& c, Dropped& dropped) {
   if (evictions == c.kernel_evictions_seen) return;
   c.kernel_evictions_seen = evictions;
   for (auto entry = c.lru.begin(); entry != c.lru.end();) {
-    const runtime::KernelCodes& kernels = entry->schedule->kernels;
+    const runtime::KernelCodes& kernels = entry->schedule->prepared.kernels;
     auto next = std::next(entry);
     if (std::any_of(kernels.begin(), kernels.end(), [](const runtime::KernelCode& k) { return k.evicted(); }))
       drop(c, entry, dropped);
@@ -76,14 +76,16 @@ int64_t heap_bytes(const std::string& text) {
 // the key and the cache's nodes for the entry (not the kernels' code: the kernel cache bounds
 // that).
 int64_t estimated_bytes(const std::string& key, const CachedSchedule& cached) {
-  const ir::Schedule& schedule = cached.schedule;
+  const runtime::PreparedSchedule& prepared = cached.prepared;
+  const ir::Schedule& schedule = prepared.schedule;
   int64_t bytes = heap_block(sizeof(CachedSchedule) + 16) +            // with make_shared's counts
                   heap_block(sizeof(Entry) + 2 * sizeof(void*)) +      // the list node
                   heap_block(sizeof(std::string_view) + 4 * sizeof(void*)) +  // the index node
-                  heap_block(key.size() + 1) + heap_bytes(cached.bindings) + heap_bytes(cached.kernels) +
-                  heap_bytes(schedule.buffers) + heap_bytes(schedule.parameters) +
-                  heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
+                  heap_block(key.size() + 1) + heap_bytes(cached.bindings) + heap_bytes(prepared.kernels) +
+                  heap_bytes(prepared.released_after) + heap_bytes(schedule.buffers) +
+                  heap_bytes(schedule.parameters) + heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
   for (const ir::ScheduleBuffer& buffer : schedule.buffers) bytes += heap_bytes(buffer.shape);
+  for (const std::vector<int32_t>& released : prepared.released_after) bytes += heap_bytes(released);
   for (const ir::ScheduledKernel& scheduled : schedule.kernels) {
     const ir::Kernel& kernel = scheduled.kernel;
     bytes += heap_bytes(kernel.domain) + heap_bytes(kernel.input_dtypes) + heap_bytes(kernel.ops) +
@@ -147,31 +149,32 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
   return key.view();
 }
 
-std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
-                                             runtime::KernelCodes kernels) {
-  if (kernels.size() != schedule.kernels.size()) return nullptr;
+std::shared_ptr<const CachedSchedule> unbind(runtime::PreparedSchedule prepared,
+                                             const std::vector<ir::View>& external,
+                                             const ir::Graph& lowered) {
   auto cached = std::make_shared<CachedSchedule>();
-  cached->schedule = schedule;
-  cached->kernels = std::move(kernels);
+  cached->prepared = std::move(prepared);
   std::unordered_map<const ir::Storage*, std::vector<ir::NodeId>> inputs_of;
   for (size_t id = 0; id < lowered.nodes.size(); ++id)
     if (lowered.nodes[id].op == ir::OpCode::Input)
       inputs_of[lowered.nodes[id].data.storage.get()].push_back(static_cast<ir::NodeId>(id));
-  for (size_t b = 0; b < schedule.buffers.size(); ++b) {
-    const ir::View& view = schedule.buffers[b].external;
+  for (size_t b = 0; b < external.size(); ++b) {
+    const ir::View& view = external[b];
     if (!view.storage) continue;
     ir::NodeId source = -1;
     for (ir::NodeId id : inputs_of[view.storage.get()])
       if (source < 0 && same_view(lowered.nodes[id].data, view)) source = id;
-    if (source < 0) return nullptr;  // an input the passes made up: do not cache
+    if (source < 0) {  // an input the passes made up
+      cached->reusable = false;
+      return cached;
+    }
     cached->bindings.push_back({static_cast<int32_t>(b), source});
-    cached->schedule.buffers[b].external = {};
   }
   return cached;
 }
 
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order) {
-  std::vector<ir::View> external(cached.schedule.buffers.size());
+  std::vector<ir::View> external(cached.prepared.schedule.buffers.size());
   for (auto [buffer, node] : cached.bindings) external[buffer] = order.nodes[node]->value;
   return external;
 }
@@ -209,7 +212,7 @@ std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
 }
 
 void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached) {
-  if (!cached) return;
+  if (!cached->reusable) return;
   int64_t bytes = estimated_bytes(key, *cached);
   Dropped dropped;  // destroyed after unlocking
   Cache& c = cache();
