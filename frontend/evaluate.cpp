@@ -1,6 +1,5 @@
 // From pending tensors to computed values: lower, optimize, schedule, prepare, run, bind.
 #include <algorithm>
-#include <atomic>
 #include <span>
 
 #include "frontend/lazy.h"
@@ -8,25 +7,20 @@
 #include "ir/kernel.h"
 #include "ir/passes.h"
 #include "runtime/buffer_pool.h"
-#include "runtime/counters.h"
 #include "runtime/executor.h"
 #include "runtime/parallel.h"
+#include "runtime/process.h"
 
 namespace fusejit {
 namespace frontend {
 
-std::mutex& graph_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
 LazyOrder order_nodes(std::span<ir::Node* const> roots) {
-  static uint64_t lowerings = 0;  // guarded by graph_mutex()
+  static uint64_t lowerings = 0;  // guarded by the graph mutex
   uint64_t lowering = ++lowerings;
   auto numbered = [lowering](const ir::Node* node) { return node->lowering == lowering; };
   LazyOrder order;
   order.nodes.reserve(16);
-  static std::vector<std::pair<ir::Node*, bool>> stack;  // scratch, guarded by graph_mutex()
+  static std::vector<std::pair<ir::Node*, bool>> stack;  // scratch, guarded by the graph mutex
   stack.clear();
   for (ir::Node* root : roots) stack.push_back({root, false});
   std::reverse(stack.begin(), stack.end());
@@ -76,14 +70,11 @@ ir::Graph lower(const LazyOrder& order) {
 ir::Graph graph_of(const std::vector<Tensor>& outputs) {
   std::vector<ir::Node*> roots;
   for (const Tensor& t : outputs) roots.push_back(t.node().get());
-  std::lock_guard lock(graph_mutex());
+  std::lock_guard lock(runtime::process().graph_mutex);
   return lower(order_nodes(roots));
 }
 
 namespace {
-
-std::atomic<bool> fusion_on{true};
-std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
 
 void check_defined(const Tensor& t) {
   if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
@@ -113,8 +104,9 @@ ir::Schedule schedule_graph(const ir::Graph& graph, bool fuse, int64_t chunk, co
 // when something is pending).
 void evaluate(std::span<const Tensor> outputs) {
   for (const Tensor& t : outputs) check_defined(t);
-  bool fuse = fusion_on.load();
-  int64_t chunk = reduction_chunk.load();
+  runtime::Process& process = runtime::process();
+  bool fuse = process.fusion;
+  int64_t chunk = process.reduction_chunk;
 
   // The caller's tensors keep the pending nodes alive; up to 8 are listed without allocating.
   constexpr size_t kFewOutputs = 8;
@@ -128,7 +120,7 @@ void evaluate(std::span<const Tensor> outputs) {
   std::vector<ir::View> external;
   std::vector<uint64_t> parameters;
   ir::Graph graph;
-  std::unique_lock lock(graph_mutex());
+  std::unique_lock lock(process.graph_mutex);
   if (outputs.size() > kFewOutputs) many.resize(outputs.size());
   ir::Node** listed = outputs.size() > kFewOutputs ? many.data() : few;
   for (const Tensor& t : outputs)
@@ -157,7 +149,7 @@ void evaluate(std::span<const Tensor> outputs) {
 
   if (cached) {
     // Its kernels were found without looking them up: each counts as a kernel cache hit.
-    runtime::counters().cache_hits += static_cast<int64_t>(cached->prepared.kernels.size());
+    process.counters.cache_hits += static_cast<int64_t>(cached->prepared.kernels.size());
   } else {
     ir::Schedule schedule = schedule_graph(graph, fuse, chunk, dump);
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
@@ -178,11 +170,12 @@ void evaluate(std::span<const Tensor> outputs) {
 // Schedules and prepares `t` (pending or not) with `dump`'s dumps, running nothing.
 void prepare_for_dump(const Tensor& t, const runtime::DumpSink& dump) {
   check_defined(t);
-  bool fuse = fusion_on.load();
-  int64_t chunk = reduction_chunk.load();
+  runtime::Process& process = runtime::process();
+  bool fuse = process.fusion;
+  int64_t chunk = process.reduction_chunk;
   ir::Graph graph;
   {
-    std::lock_guard lock(graph_mutex());
+    std::lock_guard lock(process.graph_mutex);
     ir::Node* root = t.node().get();
     graph = lower(order_nodes({&root, 1}));
   }
@@ -192,7 +185,7 @@ void prepare_for_dump(const Tensor& t, const runtime::DumpSink& dump) {
 }  // namespace
 
 void set_reduction_chunk(int64_t elements) {
-  reduction_chunk = elements > 0 ? elements : ir::kReductionChunk;
+  runtime::process().reduction_chunk = elements > 0 ? elements : ir::kReductionChunk;
 }
 
 }  // namespace frontend
@@ -212,21 +205,21 @@ std::string Tensor::dump(const std::string& stages) const {
   return text;
 }
 
-void set_fusion_enabled(bool enabled) { frontend::fusion_on = enabled; }
-bool fusion_enabled() { return frontend::fusion_on; }
+void set_fusion_enabled(bool enabled) { runtime::process().fusion = enabled; }
+bool fusion_enabled() { return runtime::process().fusion; }
 
 void set_num_threads(int threads) {
   if (threads < 1 || threads > runtime::kMaxThreads)
     throw Error("set_num_threads: expected 1 to " + std::to_string(runtime::kMaxThreads) +
                 " threads, got " + std::to_string(threads));
-  runtime::set_num_threads(threads);
+  runtime::process().threads = threads;
 }
-int num_threads() { return runtime::num_threads(); }
+int num_threads() { return runtime::process().threads; }
 
 FusionGuard::FusionGuard(bool enabled) : previous_(fusion_enabled()) { set_fusion_enabled(enabled); }
 FusionGuard::~FusionGuard() { set_fusion_enabled(previous_); }
 NumThreadsGuard::NumThreadsGuard(int threads) : previous_(num_threads()) { set_num_threads(threads); }
-NumThreadsGuard::~NumThreadsGuard() { runtime::set_num_threads(previous_); }
+NumThreadsGuard::~NumThreadsGuard() { runtime::process().threads = previous_; }
 
 void set_kernel_cache_capacity(int64_t kernels) {
   if (kernels < 1)
@@ -238,13 +231,13 @@ int64_t kernel_cache_capacity() { return runtime::kernel_cache_capacity(); }
 void empty_cache() { runtime::release_pooled_buffers(); }
 
 Stats stats() {
-  const runtime::Counters& c = runtime::counters();
+  const runtime::Counters& c = runtime::process().counters;
   return {c.kernels_compiled, c.cache_hits, c.cache_misses, c.kernels_launched, c.kernels_evicted,
           c.compile_ns / 1e6};
 }
 
 void reset_stats() {
-  runtime::Counters& c = runtime::counters();
+  runtime::Counters& c = runtime::process().counters;
   c.kernels_compiled = 0;
   c.cache_hits = 0;
   c.cache_misses = 0;

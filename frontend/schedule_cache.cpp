@@ -7,17 +7,16 @@
 #include <unordered_map>
 
 #include "ir/key.h"
+#include "runtime/process.h"
 
 namespace fusejit::frontend {
-namespace {
 
-struct Entry {
-  std::string key;
-  std::shared_ptr<const CachedSchedule> schedule;
-  int64_t bytes = 0;  // estimated, key included
-};
-
-struct Cache {
+struct ScheduleCache {
+  struct Entry {
+    std::string key;
+    std::shared_ptr<const CachedSchedule> schedule;
+    int64_t bytes = 0;  // estimated, key included
+  };
   std::mutex mutex;
   std::list<Entry> lru;  // most recently found first
   std::unordered_map<std::string_view, std::list<Entry>::iterator, ir::KeyHash> index;  // into lru keys
@@ -26,28 +25,38 @@ struct Cache {
   int64_t kernel_evictions_seen = 0;  // runtime::kernel_evictions_since_start() at the last sweep
 };
 
-Cache& cache() {
-  static Cache instance;
-  return instance;
+}  // namespace fusejit::frontend
+
+namespace fusejit::runtime {
+
+frontend::ScheduleCache& Process::schedule_cache() {
+  static auto* instance = new frontend::ScheduleCache;
+  return *instance;
 }
 
+}  // namespace fusejit::runtime
+
+namespace fusejit::frontend {
+namespace {
+
+using Entry = ScheduleCache::Entry;
 using Dropped = std::vector<std::shared_ptr<const CachedSchedule>>;
 
 // With the cache's mutex held; the caller destroys `dropped` after unlocking, since freeing a
 // schedule may free kernels, which takes the JIT's lock.
-void drop(Cache& c, std::list<Entry>::iterator entry, Dropped& dropped) {
+void drop(ScheduleCache& c, std::list<Entry>::iterator entry, Dropped& dropped) {
   c.bytes -= entry->bytes;
   dropped.push_back(std::move(entry->schedule));
   c.index.erase(entry->key);
   c.lru.erase(entry);
 }
 
-void evict_beyond_limit(Cache& c, Dropped& dropped) {
+void evict_beyond_limit(ScheduleCache& c, Dropped& dropped) {
   while (c.bytes > c.bytes_limit) drop(c, std::prev(c.lru.end()), dropped);
 }
 
 // Drops the schedules holding evicted kernels, when kernels were evicted since the last look.
-void drop_evicted_kernels(Cache& c, Dropped& dropped) {
+void drop_evicted_kernels(ScheduleCache& c, Dropped& dropped) {
   int64_t evictions = runtime::kernel_evictions_since_start();
   if (evictions == c.kernel_evictions_seen) return;
   c.kernel_evictions_seen = evictions;
@@ -105,12 +114,12 @@ bool same_view(const ir::View& a, const ir::View& b) {
 }  // namespace
 
 std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk) {
-  static ir::KeyWriter key;  // scratch, guarded by graph_mutex(): a hit allocates no key
+  static ir::KeyWriter key;  // scratch, guarded by the graph mutex: a hit allocates no key
   key.clear();
   key.put(fuse);
   key.put(reduction_chunk);
   key.put(order.nodes.size());
-  static uint64_t keys = 0;  // guarded by graph_mutex()
+  static uint64_t keys = 0;  // guarded by the graph mutex
   uint64_t keyed = ++keys;
   uint32_t storages = 0;
   for (const ir::Node* node : order.nodes) {
@@ -201,7 +210,7 @@ std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
   thread_local std::weak_ptr<const CachedSchedule> last;
   if (key == last_key)
     if (auto hit = last.lock()) return hit;
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   auto found = c.index.find(key);
   if (found == c.index.end()) return nullptr;
@@ -215,7 +224,7 @@ void remember_schedule(const std::string& key, std::shared_ptr<const CachedSched
   if (!cached->reusable) return;
   int64_t bytes = estimated_bytes(key, *cached);
   Dropped dropped;  // destroyed after unlocking
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   if (bytes > c.bytes_limit || c.index.contains(key)) return;  // too large; or another thread's
   c.lru.push_front({key, std::move(cached), bytes});
@@ -227,14 +236,14 @@ void remember_schedule(const std::string& key, std::shared_ptr<const CachedSched
 
 void set_schedule_cache_bytes_limit(int64_t bytes) {
   Dropped dropped;
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   c.bytes_limit = bytes > 0 ? bytes : kDefaultScheduleCacheBytes;
   evict_beyond_limit(c, dropped);
 }
 
 int64_t schedule_cache_bytes() {
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   return c.bytes;
 }

@@ -26,19 +26,20 @@ struct CachedSchedule {
 // Everything that decides the schedule of `order`'s lowered graph: ops, types, shapes,
 // parameters, edges and outputs, the layout of each input and which inputs share storage, and
 // the settings. Not the data itself, nor the run-time values (scalars, seeds). Built from the lazy nodes, so that a cached schedule
-// needs no graph, into a buffer reused by the next call. Call with graph_mutex() held.
+// needs no graph, into a buffer reused by the next call. Call with the graph mutex held.
 std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk);
 
 // `prepared` with what it needs to be reused for another graph of the same key: it was made
 // from `lowered`, and `external` holds the views its graph-input buffers had.
 std::shared_ptr<const CachedSchedule> unbind(runtime::PreparedSchedule prepared,
-                                             const std::vector<ir::View>& external, const ir::Graph& lowered);
+                                             const std::vector<ir::View>& external,
+                                             const ir::Graph& lowered);
 
 // The external views for a cached schedule, taken from the evaluated nodes of `order` (which
-// lower() makes Input nodes). Call with graph_mutex() held.
+// lower() makes Input nodes). Call with the graph mutex held.
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order);
 // The run-time values (scalars, seeds) of `order` for each of the schedule's parameters. Call
-// with graph_mutex() held.
+// with the graph mutex held.
 std::vector<uint64_t> bind_parameters(const ir::Schedule& schedule, const LazyOrder& order);
 
 // Thread-safe. Holds reusable schedules up to a bound on their estimated bytes, evicting the least

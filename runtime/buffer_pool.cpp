@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/process.h"
+
 namespace fusejit::runtime {
 namespace {
 
@@ -26,10 +28,10 @@ int64_t default_pooled_bytes_limit() {
   return limit;
 }
 
+}  // namespace
+
 class BufferPool {
  public:
-  ~BufferPool() { release_all(); }
-
   void* take(int64_t bytes) {
     {
       std::lock_guard lock(mutex_);
@@ -135,32 +137,31 @@ class BufferPool {
   uint64_t uses_ = 0;
 };
 
-BufferPool& pool() {
-  static BufferPool* instance = new BufferPool;  // outlives tensors destroyed at exit
+BufferPool& Process::buffer_pool() {
+  static BufferPool* instance = new BufferPool;
   return *instance;
 }
-
-}  // namespace
 
 std::shared_ptr<ir::Storage> allocate(int64_t bytes) {
   if (bytes < 0 || bytes > INT64_MAX - kAlignment)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
   int64_t rounded = (std::max<int64_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
-  void* data = pool().take(rounded);
+  void* data = process().buffer_pool().take(rounded);
   if (!data)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes for a tensor: out of memory");
-  return std::make_shared<ir::Storage>(
-      data, rounded, [](void* released, int64_t size) { pool().give_back(released, size); });
+  return std::make_shared<ir::Storage>(data, rounded, [](void* released, int64_t size) {
+    process().buffer_pool().give_back(released, size);
+  });
 }
 
-void release_pooled_buffers() { pool().release_all(); }
+void release_pooled_buffers() { process().buffer_pool().release_all(); }
 
 void set_pooled_bytes_limit(int64_t bytes) {
-  pool().set_limit(bytes > 0 ? bytes : default_pooled_bytes_limit());
+  process().buffer_pool().set_limit(bytes > 0 ? bytes : default_pooled_bytes_limit());
 }
-int64_t pooled_bytes() { return pool().pooled_bytes(); }
+int64_t pooled_bytes() { return process().buffer_pool().pooled_bytes(); }
 
-int64_t peak_bytes_in_use() { return pool().peak_bytes_in_use(); }
-void reset_peak_bytes_in_use() { pool().reset_peak_bytes_in_use(); }
+int64_t peak_bytes_in_use() { return process().buffer_pool().peak_bytes_in_use(); }
+void reset_peak_bytes_in_use() { process().buffer_pool().reset_peak_bytes_in_use(); }
 
 }  // namespace fusejit::runtime

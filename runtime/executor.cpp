@@ -5,15 +5,15 @@
 
 #include "codegen/target.h"
 #include "runtime/buffer_pool.h"
-#include "runtime/counters.h"
 #include "runtime/kernel_cache.h"
 #include "runtime/parallel.h"
+#include "runtime/process.h"
 
 namespace fusejit::runtime {
 namespace {
 
 void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
-  ir::ThreadSplit split = kernel.thread_split(num_threads(), codegen::host_target().lanes());
+  ir::ThreadSplit split = kernel.thread_split(process().threads, codegen::host_target().lanes());
   if (split.parts() <= 1) {
     fn(args, 0, split.extent);
     return;
@@ -112,7 +112,7 @@ std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View
       args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
     if (kernel.elements() > 0) {
       launch(prepared.kernels[k].fn(), kernel, args.data());
-      counters().kernels_launched++;
+      process().counters.kernels_launched++;
     }
     for (int32_t released : prepared.released_after[k]) buffers[released] = {};
   }
