@@ -4,6 +4,7 @@
 //   kernel_capacity   RSS after 1,000 and 3,000 distinct kernels at capacity 1,000, and unbounded
 //   empty_cache       RSS with 512 MiB of freed buffers pooled, then after empty_cache()
 //   residual N        first evaluation of N layers of x = layer_norm(x + gelu(x * w), {64})
+//   peak_memory N     peak RSS of 6 such layers over NxN floats: 3 kernels, each result NxN
 //   left_sum N        a left-deep sum of N distinct 16-element inputs
 //   eager_chain N     an eager chain of N multiplications
 // With no argument, runs them all (residual 50 and 200, left_sum 10000 and 40000, eager_chain
@@ -90,6 +91,28 @@ void residual(int layers) {
               seconds_since(start) * 1e3);
 }
 
+// VmHWM: the most this process has had resident.
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;  // kB
+  return 0;
+}
+
+void peak_memory(int64_t n) {
+  fj::Tensor w = fj::randn({n}, 2).eval();
+  fj::Tensor x = fj::randn({n, n}, 1).eval();
+  for (int i = 0; i < 6; ++i) x = fj::layer_norm(x + fj::gelu(x * w), {n});
+  x.dump("fused");  // compiles the kernels, so that the peak below is the run's
+  double before = rss_mib(), compiled_peak = peak_rss_mib();
+  x.eval();
+  std::printf("peak_memory %lld: RSS %.1f MiB before the evaluation (peak %.1f while compiling), "
+              "peak %.1f MiB after it; each result %.0f MiB\n",
+              static_cast<long long>(n), before, compiled_peak, peak_rss_mib(),
+              static_cast<double>(n * n * 4) / (1 << 20));
+}
+
 void left_sum(int64_t inputs) {
   std::vector<fj::Tensor> values;
   for (int64_t i = 0; i < inputs; ++i) values.push_back(fj::full({16}, static_cast<float>(i % 7)).eval());
@@ -115,6 +138,7 @@ void run(const std::string& scenario, int64_t size) {
   if (scenario == "kernel_capacity") return kernel_capacity(size);
   if (scenario == "empty_cache") return empty_cache();
   if (scenario == "residual") return residual(static_cast<int>(size));
+  if (scenario == "peak_memory") return peak_memory(size);
   if (scenario == "left_sum") return left_sum(size);
   if (scenario == "eager_chain") return eager_chain(size);
   std::fprintf(stderr, "fusejit_scaling: unknown scenario %s\n", scenario.c_str());

@@ -1,6 +1,5 @@
-// From pending tensors to computed values: lower, optimize, schedule, execute, bind.
+// From pending tensors to computed values: lower, optimize, schedule, prepare, run, bind.
 #include <algorithm>
-#include <atomic>
 #include <span>
 
 #include "frontend/lazy.h"
@@ -8,25 +7,20 @@
 #include "ir/kernel.h"
 #include "ir/compiler.h"
 #include "runtime/buffer_pool.h"
-#include "runtime/counters.h"
 #include "runtime/executor.h"
 #include "runtime/parallel.h"
+#include "runtime/process.h"
 
 namespace fusejit {
 namespace frontend {
 
-std::mutex& graph_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
 LazyOrder order_nodes(std::span<ir::Node* const> roots) {
-  static uint64_t lowerings = 0;  // guarded by graph_mutex()
+  static uint64_t lowerings = 0;  // guarded by the graph mutex
   uint64_t lowering = ++lowerings;
   auto numbered = [lowering](const ir::Node* node) { return node->lowering == lowering; };
   LazyOrder order;
   order.nodes.reserve(16);
-  static std::vector<std::pair<ir::Node*, bool>> stack;  // scratch, guarded by graph_mutex()
+  static std::vector<std::pair<ir::Node*, bool>> stack;  // scratch, guarded by the graph mutex
   stack.clear();
   for (ir::Node* root : roots) stack.push_back({root, false});
   std::reverse(stack.begin(), stack.end());
@@ -76,23 +70,34 @@ ir::Graph lower(const LazyOrder& order) {
 ir::Graph graph_of(const std::vector<Tensor>& outputs) {
   std::vector<ir::Node*> roots;
   for (const Tensor& t : outputs) roots.push_back(t.node().get());
-  std::lock_guard lock(graph_mutex());
+  std::lock_guard lock(runtime::process().graph_mutex);
   return lower(order_nodes(roots));
 }
 
 namespace {
 
-std::atomic<bool> fusion_on{true};
-std::atomic<int64_t> reduction_chunk{ir::kReductionChunk};
+void check_defined(const Tensor& t) {
+  if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
+}
 
-// Evaluates the pending ones among `outputs` into `requested` dumps, or those FUSEJIT_DUMP asks
-// for when it is null (read only when something is pending); with `run` false, only compiles
-// and dumps.
-void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requested, bool run) {
-  for (const Tensor& t : outputs)
-    if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
-  bool fuse = fusion_on.load();
-  int64_t chunk = reduction_chunk.load();
+// The schedule of `graph` (left as lowered: a cached schedule binds to its Input nodes), with
+// the graph and fused dumps that `dump` asks for.
+ir::Schedule schedule_graph(const ir::Graph& graph, bool fuse, int64_t chunk, const runtime::DumpSink& dump) {
+  const runtime::DumpStages& stages = dump.stages();
+  ir::Compiled compiled = ir::compile(
+      graph, {.fuse = fuse, .reduction_chunk = chunk, .trace = stages.graph, .explain = stages.fused});
+  if (stages.graph) dump.write("graph", compiled.graph_text);
+  if (stages.fused) dump.write("fused", compiled.fused_text);
+  return std::move(compiled.schedule);
+}
+
+// Evaluates the pending ones among `outputs`, with the dumps FUSEJIT_DUMP asks for (read only
+// when something is pending).
+void evaluate(std::span<const Tensor> outputs) {
+  for (const Tensor& t : outputs) check_defined(t);
+  runtime::Process& process = runtime::process();
+  bool fuse = process.fusion;
+  int64_t chunk = process.reduction_chunk;
 
   // The caller's tensors keep the pending nodes alive; up to 8 are listed without allocating.
   constexpr size_t kFewOutputs = 8;
@@ -100,24 +105,22 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   std::vector<ir::Node*> many;
   size_t pending = 0;
   std::vector<ir::Node*> roots;
-  runtime::DumpSink from_environment;
+  runtime::DumpSink dump;
   std::string key;
   std::shared_ptr<const CachedSchedule> cached;
   std::vector<ir::View> external;
   std::vector<uint64_t> parameters;
   ir::Graph graph;
-  std::unique_lock lock(graph_mutex());
+  std::unique_lock lock(process.graph_mutex);
   if (outputs.size() > kFewOutputs) many.resize(outputs.size());
   ir::Node** listed = outputs.size() > kFewOutputs ? many.data() : few;
   for (const Tensor& t : outputs)
-    if (!run || !t.node()->evaluated()) listed[pending++] = t.node().get();
+    if (!t.node()->evaluated()) listed[pending++] = t.node().get();
   if (pending == 0) return;
-  if (!requested) from_environment = runtime::DumpSink::from_environment();
-  const runtime::DumpSink& dump = requested ? *requested : from_environment;
-  const runtime::DumpStages& stages = dump.stages();
+  dump = runtime::DumpSink::from_environment();
   // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
   // schedule afresh.
-  bool cacheable = !stages.any();
+  bool cacheable = !dump.stages().any();
   {
     LazyOrder order = order_nodes({listed, pending});
     roots = std::move(order.roots);
@@ -128,32 +131,25 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
     }
     if (cached) {
       external = bind(*cached, order);
-      parameters = bind_parameters(cached->schedule, order);
+      parameters = bind_parameters(cached->prepared.schedule, order);
     } else {
       graph = lower(order);
     }
   }
   lock.unlock();  // compiling and running need no lazy node
 
-  std::vector<ir::View> values;
   if (cached) {
-    // `cached` holds its kernels' code until they have run, even if both caches drop them.
-    values = runtime::execute(cached->schedule, std::move(external), parameters, dump, run,
-                              &cached->kernels);
+    // Its kernels were found without looking them up: each counts as a kernel cache hit.
+    process.counters.cache_hits += static_cast<int64_t>(cached->prepared.kernels.size());
   } else {
-    // `graph` stays as lowered: a cached schedule binds to its Input nodes.
-    ir::Compiled compiled = ir::compile(
-        graph, {.fuse = fuse, .reduction_chunk = chunk, .trace = stages.graph, .explain = stages.fused});
-    if (stages.graph) dump.write("graph", compiled.graph_text);
-    if (stages.fused) dump.write("fused", compiled.fused_text);
-    const ir::Schedule& schedule = compiled.schedule;
+    ir::Schedule schedule = schedule_graph(graph, fuse, chunk, dump);
     for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
     for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
-    runtime::KernelCodes kernels;
-    values = runtime::execute(schedule, std::move(external), parameters, dump, run, nullptr, &kernels);
-    if (cacheable) remember_schedule(key, unbind(schedule, graph, std::move(kernels)));
+    cached = unbind(runtime::prepare(std::move(schedule), dump), external, graph);
+    if (cacheable) remember_schedule(key, cached);
   }
-  if (!run) return;
+  // `cached` holds its kernels' code until they have run, even if both caches drop them.
+  std::vector<ir::View> values = runtime::run(cached->prepared, std::move(external), parameters);
   lock.lock();
   for (size_t i = 0; i < roots.size(); ++i) {
     if (roots[i]->evaluated()) continue;  // another thread got there first
@@ -162,45 +158,59 @@ void evaluate(std::span<const Tensor> outputs, const runtime::DumpSink* requeste
   }
 }
 
+// Schedules and prepares `t` (pending or not) with `dump`'s dumps, running nothing.
+void prepare_for_dump(const Tensor& t, const runtime::DumpSink& dump) {
+  check_defined(t);
+  runtime::Process& process = runtime::process();
+  bool fuse = process.fusion;
+  int64_t chunk = process.reduction_chunk;
+  ir::Graph graph;
+  {
+    std::lock_guard lock(process.graph_mutex);
+    ir::Node* root = t.node().get();
+    graph = lower(order_nodes({&root, 1}));
+  }
+  runtime::prepare(schedule_graph(graph, fuse, chunk, dump), dump);
+}
+
 }  // namespace
 
 void set_reduction_chunk(int64_t elements) {
-  reduction_chunk = elements > 0 ? elements : ir::kReductionChunk;
+  runtime::process().reduction_chunk = elements > 0 ? elements : ir::kReductionChunk;
 }
 
 }  // namespace frontend
 
 using frontend::evaluate;
 
-void eval(const std::vector<Tensor>& outputs) { evaluate(outputs, nullptr, true); }
+void eval(const std::vector<Tensor>& outputs) { evaluate(outputs); }
 
 const Tensor& Tensor::eval() const {
-  evaluate({this, 1}, nullptr, true);
+  evaluate({this, 1});
   return *this;
 }
 
 std::string Tensor::dump(const std::string& stages) const {
   std::string text;
-  runtime::DumpSink sink = runtime::DumpSink::into(text, runtime::parse_dump_stages(stages));
-  evaluate({this, 1}, &sink, false);
+  frontend::prepare_for_dump(*this, runtime::DumpSink::into(text, runtime::parse_dump_stages(stages)));
   return text;
 }
 
-void set_fusion_enabled(bool enabled) { frontend::fusion_on = enabled; }
-bool fusion_enabled() { return frontend::fusion_on; }
+void set_fusion_enabled(bool enabled) { runtime::process().fusion = enabled; }
+bool fusion_enabled() { return runtime::process().fusion; }
 
 void set_num_threads(int threads) {
   if (threads < 1 || threads > runtime::kMaxThreads)
     throw Error("set_num_threads: expected 1 to " + std::to_string(runtime::kMaxThreads) +
                 " threads, got " + std::to_string(threads));
-  runtime::set_num_threads(threads);
+  runtime::process().threads = threads;
 }
-int num_threads() { return runtime::num_threads(); }
+int num_threads() { return runtime::process().threads; }
 
 FusionGuard::FusionGuard(bool enabled) : previous_(fusion_enabled()) { set_fusion_enabled(enabled); }
 FusionGuard::~FusionGuard() { set_fusion_enabled(previous_); }
 NumThreadsGuard::NumThreadsGuard(int threads) : previous_(num_threads()) { set_num_threads(threads); }
-NumThreadsGuard::~NumThreadsGuard() { runtime::set_num_threads(previous_); }
+NumThreadsGuard::~NumThreadsGuard() { runtime::process().threads = previous_; }
 
 void set_kernel_cache_capacity(int64_t kernels) {
   if (kernels < 1)
@@ -212,13 +222,13 @@ int64_t kernel_cache_capacity() { return runtime::kernel_cache_capacity(); }
 void empty_cache() { runtime::release_pooled_buffers(); }
 
 Stats stats() {
-  const runtime::Counters& c = runtime::counters();
+  const runtime::Counters& c = runtime::process().counters;
   return {c.kernels_compiled, c.cache_hits, c.cache_misses, c.kernels_launched, c.kernels_evicted,
           c.compile_ns / 1e6};
 }
 
 void reset_stats() {
-  runtime::Counters& c = runtime::counters();
+  runtime::Counters& c = runtime::process().counters;
   c.kernels_compiled = 0;
   c.cache_hits = 0;
   c.cache_misses = 0;

@@ -1,8 +1,8 @@
-// Frontend internals shared with the tests: lowering pending tensors into a graph.
+// Frontend internals shared with the tests: lowering pending tensors into a graph. The lazy
+// nodes are guarded by the graph mutex (runtime/process.h).
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <span>
 #include <vector>
 
@@ -11,12 +11,8 @@
 
 namespace fusejit::frontend {
 
-// Guards the lazy nodes' inputs and values while graphs are built from them and results are
-// bound back, so several threads may evaluate tensors that share history.
-std::mutex& graph_mutex();
-
 // The nodes that compute `roots`, in the order lower() numbers them: each after its inputs,
-// evaluated nodes as leaves (their history is not followed). Call with graph_mutex() held;
+// evaluated nodes as leaves (their history is not followed). Call with the graph mutex held;
 // the pointers are valid only while it is held.
 struct LazyOrder {
   std::vector<ir::Node*> nodes;
@@ -25,7 +21,7 @@ struct LazyOrder {
 };
 LazyOrder order_nodes(std::span<ir::Node* const> roots);
 
-// The graph of `order`; evaluated nodes enter as Input leaves. Call with graph_mutex() held.
+// The graph of `order`; evaluated nodes enter as Input leaves. Call with the graph mutex held.
 ir::Graph lower(const LazyOrder& order);
 
 // The graph of `outputs` as they are now (for tests and tools).

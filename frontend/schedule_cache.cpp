@@ -6,17 +6,16 @@
 #include <unordered_map>
 
 #include "ir/key.h"
+#include "runtime/process.h"
 
 namespace fusejit::frontend {
-namespace {
 
-struct Entry {
-  std::string key;
-  std::shared_ptr<const CachedSchedule> schedule;
-  int64_t bytes = 0;  // estimated, key included
-};
-
-struct Cache {
+struct ScheduleCache {
+  struct Entry {
+    std::string key;
+    std::shared_ptr<const CachedSchedule> schedule;
+    int64_t bytes = 0;  // estimated, key included
+  };
   std::mutex mutex;
   std::list<Entry> lru;  // most recently found first
   std::unordered_map<std::string_view, std::list<Entry>::iterator, ir::KeyHash> index;  // into lru keys
@@ -25,33 +24,43 @@ struct Cache {
   int64_t kernel_evictions_seen = 0;  // runtime::kernel_evictions_since_start() at the last sweep
 };
 
-Cache& cache() {
-  static Cache instance;
-  return instance;
+}  // namespace fusejit::frontend
+
+namespace fusejit::runtime {
+
+frontend::ScheduleCache& Process::schedule_cache() {
+  static auto* instance = new frontend::ScheduleCache;
+  return *instance;
 }
 
+}  // namespace fusejit::runtime
+
+namespace fusejit::frontend {
+namespace {
+
+using Entry = ScheduleCache::Entry;
 using Dropped = std::vector<std::shared_ptr<const CachedSchedule>>;
 
 // With the cache's mutex held; the caller destroys `dropped` after unlocking, since freeing a
 // schedule may free kernels, which takes the JIT's lock.
-void drop(Cache& c, std::list<Entry>::iterator entry, Dropped& dropped) {
+void drop(ScheduleCache& c, std::list<Entry>::iterator entry, Dropped& dropped) {
   c.bytes -= entry->bytes;
   dropped.push_back(std::move(entry->schedule));
   c.index.erase(entry->key);
   c.lru.erase(entry);
 }
 
-void evict_beyond_limit(Cache& c, Dropped& dropped) {
+void evict_beyond_limit(ScheduleCache& c, Dropped& dropped) {
   while (c.bytes > c.bytes_limit) drop(c, std::prev(c.lru.end()), dropped);
 }
 
 // Drops the schedules holding evicted kernels, when kernels were evicted since the last look.
-void drop_evicted_kernels(Cache& c, Dropped& dropped) {
+void drop_evicted_kernels(ScheduleCache& c, Dropped& dropped) {
   int64_t evictions = runtime::kernel_evictions_since_start();
   if (evictions == c.kernel_evictions_seen) return;
   c.kernel_evictions_seen = evictions;
   for (auto entry = c.lru.begin(); entry != c.lru.end();) {
-    const runtime::KernelCodes& kernels = entry->schedule->kernels;
+    const runtime::KernelCodes& kernels = entry->schedule->prepared.kernels;
     auto next = std::next(entry);
     if (std::any_of(kernels.begin(), kernels.end(), [](const runtime::KernelCode& k) { return k.evicted(); }))
       drop(c, entry, dropped);
@@ -75,14 +84,16 @@ int64_t heap_bytes(const std::string& text) {
 // the key and the cache's nodes for the entry (not the kernels' code: the kernel cache bounds
 // that).
 int64_t estimated_bytes(const std::string& key, const CachedSchedule& cached) {
-  const ir::Schedule& schedule = cached.schedule;
+  const runtime::PreparedSchedule& prepared = cached.prepared;
+  const ir::Schedule& schedule = prepared.schedule;
   int64_t bytes = heap_block(sizeof(CachedSchedule) + 16) +            // with make_shared's counts
                   heap_block(sizeof(Entry) + 2 * sizeof(void*)) +      // the list node
                   heap_block(sizeof(std::string_view) + 4 * sizeof(void*)) +  // the index node
-                  heap_block(key.size() + 1) + heap_bytes(cached.bindings) + heap_bytes(cached.kernels) +
-                  heap_bytes(schedule.buffers) + heap_bytes(schedule.parameters) +
-                  heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
+                  heap_block(key.size() + 1) + heap_bytes(cached.bindings) + heap_bytes(prepared.kernels) +
+                  heap_bytes(prepared.released_after) + heap_bytes(schedule.buffers) +
+                  heap_bytes(schedule.parameters) + heap_bytes(schedule.kernels) + heap_bytes(schedule.outputs);
   for (const ir::ScheduleBuffer& buffer : schedule.buffers) bytes += heap_bytes(buffer.shape);
+  for (const std::vector<int32_t>& released : prepared.released_after) bytes += heap_bytes(released);
   for (const ir::ScheduledKernel& scheduled : schedule.kernels) {
     const ir::Kernel& kernel = scheduled.kernel;
     bytes += heap_bytes(kernel.domain) + heap_bytes(kernel.input_dtypes) + heap_bytes(kernel.ops) +
@@ -102,12 +113,12 @@ bool same_view(const ir::View& a, const ir::View& b) {
 }  // namespace
 
 std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk) {
-  static ir::KeyWriter key;  // scratch, guarded by graph_mutex(): a hit allocates no key
+  static ir::KeyWriter key;  // scratch, guarded by the graph mutex: a hit allocates no key
   key.clear();
   key.put(fuse);
   key.put(reduction_chunk);
   key.put(order.nodes.size());
-  static uint64_t keys = 0;  // guarded by graph_mutex()
+  static uint64_t keys = 0;  // guarded by the graph mutex
   uint64_t keyed = ++keys;
   uint32_t storages = 0;
   for (const ir::Node* node : order.nodes) {
@@ -135,31 +146,32 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
   return key.view();
 }
 
-std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
-                                             runtime::KernelCodes kernels) {
-  if (kernels.size() != schedule.kernels.size()) return nullptr;
+std::shared_ptr<const CachedSchedule> unbind(runtime::PreparedSchedule prepared,
+                                             const std::vector<ir::View>& external,
+                                             const ir::Graph& lowered) {
   auto cached = std::make_shared<CachedSchedule>();
-  cached->schedule = schedule;
-  cached->kernels = std::move(kernels);
+  cached->prepared = std::move(prepared);
   std::unordered_map<const ir::Storage*, std::vector<ir::NodeId>> inputs_of;
   for (size_t id = 0; id < lowered.nodes.size(); ++id)
     if (lowered.nodes[id].op == ir::OpCode::Input)
       inputs_of[lowered.nodes[id].data.storage.get()].push_back(static_cast<ir::NodeId>(id));
-  for (size_t b = 0; b < schedule.buffers.size(); ++b) {
-    const ir::View& view = schedule.buffers[b].external;
+  for (size_t b = 0; b < external.size(); ++b) {
+    const ir::View& view = external[b];
     if (!view.storage) continue;
     ir::NodeId source = -1;
     for (ir::NodeId id : inputs_of[view.storage.get()])
       if (source < 0 && same_view(lowered.nodes[id].data, view)) source = id;
-    if (source < 0) return nullptr;  // an input the passes made up: do not cache
+    if (source < 0) {  // an input the passes made up
+      cached->reusable = false;
+      return cached;
+    }
     cached->bindings.push_back({static_cast<int32_t>(b), source});
-    cached->schedule.buffers[b].external = {};
   }
   return cached;
 }
 
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order) {
-  std::vector<ir::View> external(cached.schedule.buffers.size());
+  std::vector<ir::View> external(cached.prepared.schedule.buffers.size());
   for (auto [buffer, node] : cached.bindings) external[buffer] = order.nodes[node]->value;
   return external;
 }
@@ -186,7 +198,7 @@ std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
   thread_local std::weak_ptr<const CachedSchedule> last;
   if (key == last_key)
     if (auto hit = last.lock()) return hit;
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   auto found = c.index.find(key);
   if (found == c.index.end()) return nullptr;
@@ -197,10 +209,10 @@ std::shared_ptr<const CachedSchedule> find_schedule(std::string_view key) {
 }
 
 void remember_schedule(const std::string& key, std::shared_ptr<const CachedSchedule> cached) {
-  if (!cached) return;
+  if (!cached->reusable) return;
   int64_t bytes = estimated_bytes(key, *cached);
   Dropped dropped;  // destroyed after unlocking
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   if (bytes > c.bytes_limit || c.index.contains(key)) return;  // too large; or another thread's
   c.lru.push_front({key, std::move(cached), bytes});
@@ -212,14 +224,14 @@ void remember_schedule(const std::string& key, std::shared_ptr<const CachedSched
 
 void set_schedule_cache_bytes_limit(int64_t bytes) {
   Dropped dropped;
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   c.bytes_limit = bytes > 0 ? bytes : kDefaultScheduleCacheBytes;
   evict_beyond_limit(c, dropped);
 }
 
 int64_t schedule_cache_bytes() {
-  Cache& c = cache();
+  ScheduleCache& c = runtime::process().schedule_cache();
   std::lock_guard lock(c.mutex);
   return c.bytes;
 }

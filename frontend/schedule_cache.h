@@ -15,32 +15,34 @@
 
 namespace fusejit::frontend {
 
-// A schedule with its graph-input buffers unbound, and which lowered graph node fills each.
+// A prepared schedule, and which lowered graph node fills each of its graph-input buffers. Held
+// by the cache and by each evaluation running it: its kernels' code stays alive while it runs.
 struct CachedSchedule {
-  ir::Schedule schedule;  // external views cleared: the cache keeps no tensor's data alive
+  runtime::PreparedSchedule prepared;
   std::vector<std::pair<int32_t, ir::NodeId>> bindings;  // (schedule buffer, Input node)
-  runtime::KernelCodes kernels;  // each kernel's compiled code, alive as long as the schedule
+  bool reusable = true;  // false: it reads an input the passes made up, which no other graph has
 };
 
 // Everything that decides the schedule of `order`'s lowered graph: ops, types, shapes,
 // parameters, edges and outputs, the layout of each input and which inputs share storage, and
 // the settings. Not the data itself, nor the run-time values (scalars, seeds). Built from the lazy nodes, so that a cached schedule
-// needs no graph, into a buffer reused by the next call. Call with graph_mutex() held.
+// needs no graph, into a buffer reused by the next call. Call with the graph mutex held.
 std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduction_chunk);
 
-// What `schedule` (built from `lowered`, run with `kernels`) needs to be reused for another
-// graph of the same key.
-std::shared_ptr<const CachedSchedule> unbind(const ir::Schedule& schedule, const ir::Graph& lowered,
-                                             runtime::KernelCodes kernels);
+// `prepared` with what it needs to be reused for another graph of the same key: it was made
+// from `lowered`, and `external` holds the views its graph-input buffers had.
+std::shared_ptr<const CachedSchedule> unbind(runtime::PreparedSchedule prepared,
+                                             const std::vector<ir::View>& external,
+                                             const ir::Graph& lowered);
 
 // The external views for a cached schedule, taken from the evaluated nodes of `order` (which
-// lower() makes Input nodes). Call with graph_mutex() held.
+// lower() makes Input nodes). Call with the graph mutex held.
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order);
 // The run-time values (scalars, seeds) of `order` for each of the schedule's parameters. Call
-// with graph_mutex() held.
+// with the graph mutex held.
 std::vector<uint64_t> bind_parameters(const ir::Schedule& schedule, const LazyOrder& order);
 
-// Thread-safe. Holds schedules up to a bound on their estimated bytes, evicting the least
+// Thread-safe. Holds reusable schedules up to a bound on their estimated bytes, evicting the least
 // recently found first. Remembering a schedule also drops those holding a kernel that the kernel
 // cache has evicted since: they would keep its code alive beyond the kernel cache's capacity.
 // (Until then they run correctly: they own their kernels' code.)

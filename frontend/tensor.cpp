@@ -6,6 +6,7 @@
 #include "ir/node.h"
 #include "runtime/buffer_pool.h"
 #include "runtime/parallel.h"
+#include "runtime/process.h"
 
 namespace fusejit {
 
@@ -33,7 +34,7 @@ int64_t Tensor::size(int64_t dim) const {
 
 bool Tensor::is_evaluated() const {
   const ir::Node& node = checked_node();
-  std::lock_guard lock(frontend::graph_mutex());
+  std::lock_guard lock(runtime::process().graph_mutex);
   return node.evaluated();
 }
 
@@ -56,11 +57,11 @@ void check_dtype(const Tensor& t, const char* what) {
 // Evaluated values never change, so the reference stays good.
 const ir::View& evaluated_view(const Tensor& t) {
   {
-    std::lock_guard lock(frontend::graph_mutex());
+    std::lock_guard lock(runtime::process().graph_mutex);
     if (t.node()->evaluated()) return t.node()->value;
   }
   t.eval();
-  std::lock_guard lock(frontend::graph_mutex());
+  std::lock_guard lock(runtime::process().graph_mutex);
   return t.node()->value;
 }
 

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/process.h"
+
 namespace fusejit::runtime {
 namespace {
 
@@ -26,10 +28,10 @@ int64_t default_pooled_bytes_limit() {
   return limit;
 }
 
+}  // namespace
+
 class BufferPool {
  public:
-  ~BufferPool() { release_all(); }
-
   void* take(int64_t bytes) {
     {
       std::lock_guard lock(mutex_);
@@ -39,10 +41,16 @@ class BufferPool {
         it->second.buffers.pop_back();
         it->second.last_use = ++uses_;
         pooled_bytes_ -= bytes;
+        count_handed_out(bytes);
         return data;
       }
     }
-    return std::aligned_alloc(kAlignment, static_cast<size_t>(bytes));
+    void* data = std::aligned_alloc(kAlignment, static_cast<size_t>(bytes));
+    if (data) {
+      std::lock_guard lock(mutex_);
+      count_handed_out(bytes);
+    }
+    return data;
   }
 
   // Keeps `data` for the next request of its size. Over the limit, the sizes least recently
@@ -52,6 +60,7 @@ class BufferPool {
     std::vector<void*> evicted;
     {
       std::lock_guard lock(mutex_);
+      bytes_in_use_ -= bytes;
       while (bytes <= limit_ && pooled_bytes_ + bytes > limit_) {
         auto victim = free_.end();
         for (auto it = free_.begin(); it != free_.end(); ++it)
@@ -98,7 +107,23 @@ class BufferPool {
     return pooled_bytes_;
   }
 
+  int64_t peak_bytes_in_use() {
+    std::lock_guard lock(mutex_);
+    return peak_bytes_in_use_;
+  }
+
+  void reset_peak_bytes_in_use() {
+    std::lock_guard lock(mutex_);
+    peak_bytes_in_use_ = bytes_in_use_;
+  }
+
  private:
+  // With mutex_ held.
+  void count_handed_out(int64_t bytes) {
+    bytes_in_use_ += bytes;
+    peak_bytes_in_use_ = std::max(peak_bytes_in_use_, bytes_in_use_);
+  }
+
   struct SizeClass {
     std::vector<void*> buffers;
     uint64_t last_use = 0;  // when a buffer of this size was last taken or given back
@@ -106,33 +131,37 @@ class BufferPool {
   std::mutex mutex_;
   std::unordered_map<int64_t, SizeClass> free_;  // by size
   int64_t pooled_bytes_ = 0;
+  int64_t bytes_in_use_ = 0;  // handed out and not given back yet
+  int64_t peak_bytes_in_use_ = 0;
   int64_t limit_ = default_pooled_bytes_limit();
   uint64_t uses_ = 0;
 };
 
-BufferPool& pool() {
-  static BufferPool* instance = new BufferPool;  // outlives tensors destroyed at exit
+BufferPool& Process::buffer_pool() {
+  static BufferPool* instance = new BufferPool;
   return *instance;
 }
-
-}  // namespace
 
 std::shared_ptr<ir::Storage> allocate(int64_t bytes) {
   if (bytes < 0 || bytes > INT64_MAX - kAlignment)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
   int64_t rounded = (std::max<int64_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
-  void* data = pool().take(rounded);
+  void* data = process().buffer_pool().take(rounded);
   if (!data)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes for a tensor: out of memory");
-  return std::make_shared<ir::Storage>(
-      data, rounded, [](void* released, int64_t size) { pool().give_back(released, size); });
+  return std::make_shared<ir::Storage>(data, rounded, [](void* released, int64_t size) {
+    process().buffer_pool().give_back(released, size);
+  });
 }
 
-void release_pooled_buffers() { pool().release_all(); }
+void release_pooled_buffers() { process().buffer_pool().release_all(); }
 
 void set_pooled_bytes_limit(int64_t bytes) {
-  pool().set_limit(bytes > 0 ? bytes : default_pooled_bytes_limit());
+  process().buffer_pool().set_limit(bytes > 0 ? bytes : default_pooled_bytes_limit());
 }
-int64_t pooled_bytes() { return pool().pooled_bytes(); }
+int64_t pooled_bytes() { return process().buffer_pool().pooled_bytes(); }
+
+int64_t peak_bytes_in_use() { return process().buffer_pool().peak_bytes_in_use(); }
+void reset_peak_bytes_in_use() { process().buffer_pool().reset_peak_bytes_in_use(); }
 
 }  // namespace fusejit::runtime

@@ -21,4 +21,9 @@ void release_pooled_buffers();
 void set_pooled_bytes_limit(int64_t bytes);
 int64_t pooled_bytes();
 
+// The most bytes of allocate()'s buffers alive at once since reset_peak_bytes_in_use(), which
+// starts over from those alive now; for tests of what a schedule holds at its peak.
+int64_t peak_bytes_in_use();
+void reset_peak_bytes_in_use();
+
 }  // namespace fusejit::runtime

@@ -1,6 +1,5 @@
 #include "runtime/dump.h"
 
-#include <atomic>
 #include <cstdio>
 #include <cerrno>
 #include <cstdlib>
@@ -10,6 +9,7 @@
 #include <sstream>
 
 #include "fusejit/core.h"
+#include "runtime/process.h"
 
 namespace fusejit::runtime {
 
@@ -62,9 +62,8 @@ void DumpSink::write(const std::string& name, const std::string& text) const {
     std::fprintf(stderr, "=== fusejit %s\n%s", name.c_str(), text.c_str());
     return;
   }
-  static std::atomic<int> sequence{0};
   char prefix[16];
-  std::snprintf(prefix, sizeof prefix, "%05d-", sequence++);
+  std::snprintf(prefix, sizeof prefix, "%05d-", process().dump_files++);
   std::string path = directory_ + "/" + prefix + name;
   std::ofstream file(path);
   file << text;

@@ -5,15 +5,15 @@
 
 #include "codegen/target.h"
 #include "runtime/buffer_pool.h"
-#include "runtime/counters.h"
 #include "runtime/kernel_cache.h"
 #include "runtime/parallel.h"
+#include "runtime/process.h"
 
 namespace fusejit::runtime {
 namespace {
 
 void launch(KernelFn fn, const ir::Kernel& kernel, void* const* args) {
-  ir::ThreadSplit split = kernel.thread_split(num_threads(), codegen::host_target().lanes());
+  ir::ThreadSplit split = kernel.thread_split(process().threads, codegen::host_target().lanes());
   if (split.parts() <= 1) {
     fn(args, 0, split.extent);
     return;
@@ -34,34 +34,38 @@ std::shared_ptr<ir::Storage> allocate_result(const ir::ScheduleBuffer& buffer, s
   }
 }
 
+// Per kernel, the buffers it is the last to use: those computed by the schedule's kernels that
+// are no graph output.
+std::vector<std::vector<int32_t>> release_plan(const ir::Schedule& schedule) {
+  constexpr int32_t kKept = -1;
+  std::vector<int32_t> last_use(schedule.buffers.size(), kKept);
+  for (size_t k = 0; k < schedule.kernels.size(); ++k) {
+    auto kernel = static_cast<int32_t>(k);
+    for (const ir::BufferRef& input : schedule.kernels[k].inputs) last_use[input.buffer] = kernel;
+    for (int32_t output : schedule.kernels[k].outputs) last_use[output] = kernel;
+  }
+  for (int32_t output : schedule.outputs) last_use[output] = kKept;
+  std::vector<std::vector<int32_t>> released_after(schedule.kernels.size());
+  for (size_t b = 0; b < schedule.buffers.size(); ++b)
+    if (last_use[b] != kKept && !schedule.buffers[b].external.storage)
+      released_after[last_use[b]].push_back(static_cast<int32_t>(b));
+  return released_after;
+}
+
 }  // namespace
 
 std::string target_description() { return codegen::host_target().description(); }
 
-std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const std::vector<uint64_t>& parameters, const DumpSink& dump,
-                              bool run, const KernelCodes* known, KernelCodes* resolved) {
+PreparedSchedule prepare(ir::Schedule schedule, const DumpSink& dump) {
   const DumpStages& stages = dump.stages();
   codegen::DumpRequest request{stages.llvm, stages.opt, stages.assembly};
-  std::vector<ir::View> buffers = std::move(external);
-  buffers.resize(schedule.buffers.size());
-
+  PreparedSchedule prepared;
+  prepared.kernels.reserve(schedule.kernels.size());
   std::string cache_log;
-  thread_local std::vector<void*> args;  // reused: one allocation per thread, not per launch
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
-    const ir::ScheduledKernel& scheduled = schedule.kernels[k];
-    const ir::Kernel& kernel = scheduled.kernel;
     codegen::DumpTexts texts;
-    KernelLookup lookup;  // holds the code it found until the launch below has returned
-    const KernelCode* code = &lookup.code;
-    if (known) {
-      code = &(*known)[k];  // no copy: a copy costs an atomic count per kernel and call
-      lookup.cache_hit = true;
-      counters().cache_hits++;
-    } else {
-      lookup = get_kernel(kernel, request, &texts);
-    }
-    if (resolved) resolved->push_back(*code);
+    KernelLookup lookup = get_kernel(schedule.kernels[k].kernel, request, &texts);
+    prepared.kernels.push_back(std::move(lookup.code));
     if (stages.fused) {
       char line[96];
       if (lookup.cache_hit)
@@ -76,8 +80,23 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
       if (stages.opt) dump.write(name + ".opt.ll", texts.opt);
       if (stages.assembly) dump.write(name + ".s", texts.assembly);
     }
-    if (!run) continue;
+  }
+  if (stages.fused) dump.write("cache", cache_log);
+  prepared.released_after = release_plan(schedule);
+  for (ir::ScheduleBuffer& buffer : schedule.buffers) buffer.external = {};
+  prepared.schedule = std::move(schedule);
+  return prepared;
+}
 
+std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View> external,
+                          const std::vector<uint64_t>& parameters) {
+  const ir::Schedule& schedule = prepared.schedule;
+  std::vector<ir::View> buffers = std::move(external);
+  buffers.resize(schedule.buffers.size());
+  thread_local std::vector<void*> args;  // reused: one allocation per thread, not per launch
+  for (size_t k = 0; k < schedule.kernels.size(); ++k) {
+    const ir::ScheduledKernel& scheduled = schedule.kernels[k];
+    const ir::Kernel& kernel = scheduled.kernel;
     args.clear();
     for (const ir::BufferRef& input : scheduled.inputs) {
       const ir::View& view = buffers[input.buffer];
@@ -92,12 +111,11 @@ std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View
     for (int32_t parameter : scheduled.parameters)
       args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
     if (kernel.elements() > 0) {
-      launch(code->fn(), kernel, args.data());
-      counters().kernels_launched++;
+      launch(prepared.kernels[k].fn(), kernel, args.data());
+      process().counters.kernels_launched++;
     }
+    for (int32_t released : prepared.released_after[k]) buffers[released] = {};
   }
-  if (stages.fused) dump.write("cache", cache_log);
-  if (!run) return {};
   std::vector<ir::View> outputs;
   outputs.reserve(schedule.outputs.size());
   for (int32_t output : schedule.outputs) outputs.push_back(buffers[output]);

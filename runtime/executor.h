@@ -1,6 +1,7 @@
-// Runs a schedule: looks up (or compiles) each kernel, allocates its outputs, launches it
-// across threads when it is large enough, and returns the views holding the graph outputs.
-// The narrow entry the frontend uses; no LLVM types cross it.
+// Runs schedules in two steps: prepare looks up (or compiles) each kernel and plans when each
+// intermediate buffer is released; run allocates the kernels' outputs, launches them across
+// threads when large enough, and returns the views holding the graph outputs. The narrow entry
+// the frontend uses; no LLVM types cross it.
 #pragma once
 
 #include <vector>
@@ -11,16 +12,25 @@
 
 namespace fusejit::runtime {
 
-// `external` holds the data of the schedule's graph-input buffers (entries of the other
-// buffers are ignored), `parameters` the bits of each of its run-time values (scalars, seeds;
-// see ir::run_time_value). `run = false` compiles (and dumps) without launching anything; the
-// result is then empty. `known` (the kernels' code from an earlier execute of this schedule)
-// skips looking each kernel up; the caller keeps it alive until execute returns. `resolved`,
-// when given, receives the code used.
-std::vector<ir::View> execute(const ir::Schedule& schedule, std::vector<ir::View> external,
-                              const std::vector<uint64_t>& parameters, const DumpSink& dump,
-                              bool run = true, const KernelCodes* known = nullptr,
-                              KernelCodes* resolved = nullptr);
+// A schedule ready to run any number of times, from any number of threads at once. It holds no
+// tensor's data: each run brings the graph inputs' views.
+struct PreparedSchedule {
+  ir::Schedule schedule;  // its graph-input buffers' external views cleared
+  KernelCodes kernels;    // each kernel's code, alive as long as this even once the caches drop it
+  // Per kernel, the buffers it is the last to use, dropped as soon as it has run so that the
+  // buffer pool hands their memory to the kernels after it. Never a graph input or output.
+  std::vector<std::vector<int32_t>> released_after;
+};
+
+// Looks up or compiles every kernel of `schedule`, writing the llvm/opt/asm dumps and the cache
+// log (with `fused`) that `dump` asks for.
+PreparedSchedule prepare(ir::Schedule schedule, const DumpSink& dump);
+
+// `external` holds the data of the schedule's graph-input buffers (entries of the other buffers
+// are ignored), `parameters` the bits of each of its run-time values (scalars, seeds; see
+// ir::run_time_value). The caller keeps `prepared` alive until run returns.
+std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View> external,
+                          const std::vector<uint64_t>& parameters);
 
 // The CPU kernels are compiled for, e.g. "znver3 (avx2, 16 floats per loop step)".
 std::string target_description();

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "ir/key.h"
-#include "runtime/counters.h"
+#include "runtime/process.h"
 
 namespace fusejit::runtime {
-namespace {
 
 // Links compiled objects into the process and frees them again. Compilation happens outside
 // (codegen, one TargetMachine per thread); the JIT is used under one lock.
@@ -63,14 +62,10 @@ class Linker {
   std::unique_ptr<llvm::orc::LLJIT> jit_;
 };
 
-Linker& linker() {
-  static Linker* instance = new Linker;  // kernels stay callable during exit
+Linker& Process::linker() {
+  static Linker* instance = new Linker;
   return *instance;
 }
-
-std::atomic<int64_t> evictions_since_start{0};
-
-}  // namespace
 
 // One key's entry in the cache and, through its resource tracker, the owner of the code.
 struct KernelCode::Jitted {
@@ -81,13 +76,11 @@ struct KernelCode::Jitted {
   std::atomic<bool> evicted{false};
 
   ~Jitted() {
-    if (tracker) linker().unlink(*tracker);
+    if (tracker) process().linker().unlink(*tracker);
   }
 };
 
 bool KernelCode::evicted() const { return jitted_ && jitted_->evicted.load(std::memory_order_relaxed); }
-
-namespace {
 
 class KernelCache {
  public:
@@ -101,15 +94,15 @@ class KernelCache {
     std::lock_guard compiling(jitted->compiling);
     bool want_texts = texts && (dump.llvm || dump.opt || dump.assembly);
     if (jitted->fn) {
-      counters().cache_hits++;
+      process().counters.cache_hits++;
       // Codegen is deterministic: regenerating gives the texts of the cached kernel.
       if (want_texts) codegen::compile_kernel(kernel, target, jitted->symbol, dump, texts);
       return {KernelCode(jitted->fn, jitted), true, 0};
     }
-    counters().cache_misses++;
+    process().counters.cache_misses++;
     auto start = std::chrono::steady_clock::now();
     try {
-      Linker::Linked linked = linker().link(
+      Linker::Linked linked = process().linker().link(
           codegen::compile_kernel(kernel, target, jitted->symbol, dump, want_texts ? texts : nullptr));
       jitted->tracker = std::move(linked.tracker);
       jitted->fn = linked.fn;
@@ -119,8 +112,8 @@ class KernelCache {
     }
     auto elapsed = std::chrono::steady_clock::now() - start;
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
-    counters().kernels_compiled++;
-    counters().compile_ns += ns;
+    process().counters.kernels_compiled++;
+    process().counters.compile_ns += ns;
     return {KernelCode(jitted->fn, jitted), false, ns / 1e6};
   }
 
@@ -135,6 +128,9 @@ class KernelCache {
     std::lock_guard lock(mutex_);
     return capacity_;
   }
+
+  // Read without the lock: the schedule cache polls it on every schedule it remembers.
+  int64_t evictions_since_start() const { return evictions_since_start_; }
 
  private:
   using Evicted = std::vector<std::shared_ptr<KernelCode::Jitted>>;
@@ -179,8 +175,8 @@ class KernelCache {
       evicted.push_back(std::move(victim.jitted));
       index_.erase(victim.key);
       lru_.pop_back();
-      counters().kernels_evicted++;
-      evictions_since_start++;
+      process().counters.kernels_evicted++;
+      evictions_since_start_++;
     }
   }
 
@@ -189,22 +185,21 @@ class KernelCache {
   std::unordered_map<std::string_view, std::list<Entry>::iterator, ir::KeyHash> index_;  // into lru_ keys
   int64_t capacity_ = kDefaultKernelCacheCapacity;
   uint64_t entries_made_ = 0;
+  std::atomic<int64_t> evictions_since_start_{0};
 };
 
-KernelCache& cache() {
-  static KernelCache* instance = new KernelCache;  // kernels stay callable during exit
+KernelCache& Process::kernel_cache() {
+  static KernelCache* instance = new KernelCache;
   return *instance;
 }
 
-}  // namespace
-
 KernelLookup get_kernel(const ir::Kernel& kernel, const codegen::DumpRequest& dump,
                         codegen::DumpTexts* texts) {
-  return cache().get(kernel, dump, texts);
+  return process().kernel_cache().get(kernel, dump, texts);
 }
 
-void set_kernel_cache_capacity(int64_t kernels) { cache().set_capacity(kernels); }
-int64_t kernel_cache_capacity() { return cache().capacity(); }
-int64_t kernel_evictions_since_start() { return evictions_since_start; }
+void set_kernel_cache_capacity(int64_t kernels) { process().kernel_cache().set_capacity(kernels); }
+int64_t kernel_cache_capacity() { return process().kernel_cache().capacity(); }
+int64_t kernel_evictions_since_start() { return process().kernel_cache().evictions_since_start(); }
 
 }  // namespace fusejit::runtime

@@ -8,7 +8,7 @@
 
 #include "codegen/compile.h"
 #include "ir/kernel.h"
-#include "runtime/executor.h"
+#include "runtime/kernel_code.h"
 
 namespace fusejit::runtime {
 

@@ -6,10 +6,10 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <memory>
-#include <thread>
+
+#include "runtime/process.h"
 
 // oneTBB is not built for ThreadSanitizer, so the fork and join of its workers are invisible to
 // it; parallel_parts states them (see tests/tsan.supp for what remains suppressed).
@@ -25,8 +25,6 @@ extern "C" void __tsan_release(void* address);
 
 namespace fusejit::runtime {
 namespace {
-
-std::atomic<int> requested_threads{static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))};
 
 // Each user thread enters an arena of its own: in a shared one, oneTBB may run one thread's
 // parallel region on another user thread that entered it (a hand-off ThreadSanitizer cannot
@@ -44,12 +42,8 @@ tbb::task_arena& arena_for(int threads) {
 
 }  // namespace
 
-void set_num_threads(int threads) { requested_threads = threads; }
-
-int num_threads() { return requested_threads; }
-
 void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body) {
-  int threads = requested_threads;
+  int threads = process().threads;
   if (threads == 1 || parts < 2) {
     for (int64_t part = 0; part < parts; ++part) body(part);
     return;
@@ -70,7 +64,7 @@ void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body) {
 
 void parallel_copy(void* to, const void* from, int64_t bytes) {
   constexpr int64_t kMinPartBytes = int64_t{1} << 18;  // below, a fork/join costs more than it saves
-  int64_t parts = std::clamp<int64_t>(bytes / kMinPartBytes, 1, num_threads());
+  int64_t parts = std::clamp<int64_t>(bytes / kMinPartBytes, 1, process().threads.load());
   int64_t part_bytes = (bytes / parts + 63) / 64 * 64;
   parallel_parts(parts, [&](int64_t part) {
     int64_t begin = part * part_bytes, end = std::min(bytes, begin + part_bytes);

@@ -10,10 +10,7 @@ namespace fusejit::runtime {
 // arenas fail far above it (INT_MAX crashes inside oneTBB).
 inline constexpr int kMaxThreads = 1024;
 
-void set_num_threads(int threads);  // 1 .. kMaxThreads
-int num_threads();
-
-// Runs body(part) for part in [0, parts), on up to num_threads() threads.
+// Runs body(part) for part in [0, parts), on up to process().threads threads.
 void parallel_parts(int64_t parts, const std::function<void(int64_t)>& body);
 
 // memcpy, split across the threads when large enough to pay for it.

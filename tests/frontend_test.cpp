@@ -436,6 +436,63 @@ TEST(Memory, PoolMakesRoomForRecentSizes) {
   rt::release_pooled_buffers();
 }
 
+namespace {
+
+// Four steps of centering the rows and squashing: as many reduction stages as one kernel takes,
+// so each call ends a kernel whose result the next kernel reads.
+Tensor four_centerings(Tensor t) {
+  for (int step = 0; step < 4; ++step) t = fj::tanh(t - fj::mean(t, {-1}, true)) * 1.5f;
+  return t;
+}
+
+void expect_near_reference(const std::vector<double>& expected, const Tensor& t, const std::string& what) {
+  std::vector<float> actual = t.to_vector<float>();
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  for (size_t i = 0; i < actual.size(); ++i)
+    ASSERT_NEAR(actual[i], expected[i], 1e-5) << what << " element " << i;
+}
+
+}  // namespace
+
+// A three-kernel chain holds at most two results at once: the first is released after the second
+// kernel has read it, and the third kernel's output takes its memory. Both from a fresh schedule
+// and from the cached one.
+TEST(Memory, IntermediatesAreReleasedAfterTheirLastUse) {
+  namespace rt = fj::runtime;
+  constexpr int64_t kRows = 16, kCols = 512, kResultBytes = kRows * kCols * 4;
+  Tensor x = random_tensor({kRows, kCols}, 11);
+  Tensor probe = four_centerings(four_centerings(four_centerings(x)));
+  ASSERT_NE(probe.dump("fused").find("=== fused\n3 kernels\n"), std::string::npos) << probe.dump("fused");
+  for (int round = 0; round < 2; ++round) {
+    Tensor y = four_centerings(four_centerings(four_centerings(x)));
+    std::vector<double> expected = fj::testing::reference(y);
+    rt::release_pooled_buffers();
+    rt::reset_peak_bytes_in_use();
+    int64_t before = rt::peak_bytes_in_use();
+    y.eval();
+    EXPECT_EQ(rt::peak_bytes_in_use() - before, 2 * kResultBytes) << "round " << round;
+    expect_near_reference(expected, y, "round " + std::to_string(round));
+  }
+}
+
+// Never released: a result that is also a graph output, nor one before its last reader has run
+// (here the third kernel reads the first kernel's result too).
+TEST(Memory, OutputsAndResultsReadLaterAreKept) {
+  Tensor x = random_tensor({16, 512}, 12);
+  for (int round = 0; round < 2; ++round) {
+    Tensor first = four_centerings(x);
+    Tensor second = four_centerings(first);
+    Tensor third = four_centerings(second) + first;
+    std::vector<double> expected_first = fj::testing::reference(first);
+    std::vector<double> expected_second = fj::testing::reference(second);
+    std::vector<double> expected_third = fj::testing::reference(third);
+    fj::eval({second, third});
+    expect_near_reference(expected_second, second, "second, round " + std::to_string(round));
+    expect_near_reference(expected_third, third, "third, round " + std::to_string(round));
+    expect_near_reference(expected_first, first.eval(), "first, round " + std::to_string(round));
+  }
+}
+
 // The schedule of a graph is reused for the same structure on other data; structure includes
 // which inputs are the same tensor, and the cache keeps no tensor's data alive.
 TEST(Caching, SchedulesAreReusedPerStructureNotPerData) {
