@@ -7,11 +7,11 @@ namespace {
 
 constexpr auto kOpTable = std::to_array<OpInfo>({
 #define FUSEJIT_SPECIAL_ROW(Enum, name, kind, pattern) \
-  {name, OpKind::kind, 0, kCheap, Rounding::Rounded, FusionPattern::pattern},
-#define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, rounding, formula) \
-  {name, OpKind::kind, arity_of(OpKind::kind), cost, Rounding::rounding, FusionPattern::Elementwise},
+  {name, OpKind::kind, 0, kCheap, kExact, FusionPattern::pattern},
+#define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, accuracy, formula) \
+  {name, OpKind::kind, arity_of(OpKind::kind), cost, accuracy, FusionPattern::Elementwise},
 #define FUSEJIT_REDUCTION_ROW(Enum, name, identity, accumulation, combine) \
-  {name, OpKind::Reduce, 1, kReduction, Rounding::Rounded, FusionPattern::Reduction},
+  {name, OpKind::Reduce, 1, kReduction, kExact, FusionPattern::Reduction},
     FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ROW) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ROW)
         FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ROW)
 #undef FUSEJIT_SPECIAL_ROW

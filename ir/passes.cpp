@@ -75,9 +75,9 @@ struct SameValue {
 };
 
 // The constant `node` folds to, if its inputs are all constants and kernels would compute
-// exactly the rounded double result (see Rounding): folding never changes a value's bits.
+// exactly the rounded double result (see Accuracy): folding never changes a value's bits.
 std::optional<GraphNode> fold(const Graph& graph, const GraphNode& node) {
-  if (!is_elementwise(node.op) || op_info(node.op).rounding != Rounding::Exact) return std::nullopt;
+  if (!is_elementwise(node.op) || !op_info(node.op).accuracy.exact()) return std::nullopt;
   std::vector<double> args;
   for (NodeId input : node.inputs) {
     if (graph.nodes[input].op != OpCode::Constant) return std::nullopt;

@@ -10,7 +10,7 @@ Graph eliminate_dead_code(const Graph& graph);
 
 // One forward sweep applying, at each node:
 // - constant folding: elementwise ops on constants become a constant, where the kernel's result
-//   is the exact result rounded once (Rounding::Exact), so folding changes no bit;
+//   is the exact result rounded once (Accuracy kExact), so folding changes no bit;
 // - algebra: x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x and neg(neg(x)) -> x, where x already has
 //   the result's shape: identities that hold bit for bit for every x, signed zeros included;
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters by their bits) is
