@@ -20,60 +20,6 @@ namespace {
 
 using llvm::Value;
 
-// The LLVM backend of the op table's formulas: every value is a vector of the loop's width.
-class VectorMath {
- public:
-  using Value = llvm::Value*;
-  VectorMath(llvm::IRBuilderBase& b, llvm::Type* float_type) : b_(b), float_type_(float_type) {}
-
-  Value c(double value) { return llvm::ConstantFP::get(float_type_, value); }
-  Value add(Value x, Value y) { return b_.CreateFAdd(x, y); }
-  Value sub(Value x, Value y) { return b_.CreateFSub(x, y); }
-  Value mul(Value x, Value y) { return b_.CreateFMul(x, y); }
-  Value div(Value x, Value y) { return b_.CreateFDiv(x, y); }
-  Value neg(Value x) { return b_.CreateFNeg(x); }
-  Value abs(Value x) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x); }
-  Value sqrt(Value x) { return b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x); }
-  // NaN-propagating, as torch.maximum/minimum: the compare is false when x is NaN, so the
-  // unordered check picks x; when only y is NaN the compare is false and y is picked.
-  Value max(Value x, Value y) {
-    return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOGT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
-  }
-  Value min(Value x, Value y) {
-    return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOLT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
-  }
-  Value exp(Value x) { return vmath::exp(b_, x); }
-  Value expm1(Value x) { return vmath::expm1(b_, x); }
-  Value log(Value x) { return vmath::log(b_, x); }
-  Value log1p(Value x) { return vmath::log1p(b_, x); }
-  Value sin(Value x) { return vmath::sin(b_, x); }
-  Value cos(Value x) { return vmath::cos(b_, x); }
-  Value tanh(Value x) { return vmath::tanh(b_, x); }
-  Value sigmoid(Value x) { return vmath::sigmoid(b_, x); }
-  Value gelu(Value x) { return vmath::gelu(b_, x); }
-  Value pow(Value x, Value y) { return vmath::pow(b_, x, y); }
-  Value eq(Value x, Value y) { return b_.CreateFCmpOEQ(x, y); }
-  Value ne(Value x, Value y) { return b_.CreateFCmpUNE(x, y); }
-  Value lt(Value x, Value y) { return b_.CreateFCmpOLT(x, y); }
-  Value le(Value x, Value y) { return b_.CreateFCmpOLE(x, y); }
-  Value gt(Value x, Value y) { return b_.CreateFCmpOGT(x, y); }
-  Value ge(Value x, Value y) { return b_.CreateFCmpOGE(x, y); }
-  Value select(Value cond, Value x, Value y) { return b_.CreateSelect(cond, x, y); }
-  // Bools are 0/1; indices are signed.
-  Value to_float(Value x) {
-    bool is_bool = x->getType()->getScalarSizeInBits() == 1;
-    return is_bool ? b_.CreateUIToFP(x, float_type_) : b_.CreateSIToFP(x, float_type_);
-  }
-  Value to_int64(Value x) {
-    auto* type = llvm::cast<llvm::VectorType>(float_type_);
-    return b_.CreateFPToSI(x, llvm::VectorType::get(b_.getInt64Ty(), type->getElementCount()));
-  }
-
- private:
-  llvm::IRBuilderBase& b_;
-  llvm::Type* float_type_;
-};
-
 // Elements per loop step: two native vectors, which hides the latency of dependent ops. Row
 // reductions of cheap values take four: their running sums form a dependency chain per
 // vector, and four chains keep the loads streaming.

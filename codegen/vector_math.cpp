@@ -26,7 +26,8 @@
 #include <limits>
 #include <vector>
 
-namespace fusejit::codegen::vmath {
+namespace fusejit::codegen {
+namespace vmath {
 namespace {
 
 using llvm::IRBuilderBase;
@@ -532,4 +533,25 @@ Value* pow(IRBuilderBase& b, Value* x, Value* y) {
   return b.CreateSelect(unit, c(x, 1.0f), res);
 }
 
-}  // namespace fusejit::codegen::vmath
+}  // namespace vmath
+
+// NaN-propagating, as torch.maximum/minimum: the compare is false when x is NaN, so the
+// unordered check picks x; when only y is NaN the compare is false and y is picked.
+llvm::Value* VectorMath::max(Value x, Value y) {
+  return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOGT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
+}
+llvm::Value* VectorMath::min(Value x, Value y) {
+  return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOLT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
+}
+
+// Bools are 0/1; indices are signed.
+llvm::Value* VectorMath::to_float(Value x) {
+  bool is_bool = x->getType()->getScalarSizeInBits() == 1;
+  return is_bool ? b_.CreateUIToFP(x, float_type_) : b_.CreateSIToFP(x, float_type_);
+}
+llvm::Value* VectorMath::to_int64(Value x) {
+  auto* type = llvm::cast<llvm::VectorType>(float_type_);
+  return b_.CreateFPToSI(x, llvm::VectorType::get(b_.getInt64Ty(), type->getElementCount()));
+}
+
+}  // namespace fusejit::codegen
