@@ -42,7 +42,7 @@ class KernelEmitter {
         i64_(b_.getInt64Ty()),
         float_vector_(llvm::FixedVectorType::get(b_.getFloatTy(), lanes_)),
         index_vector_(llvm::FixedVectorType::get(i64_, lanes_)),
-        math_(b_, float_vector_) {}
+        math_(b_, target, float_vector_) {}
 
   void emit() {
     auto arg = fn_->arg_begin();
@@ -64,7 +64,7 @@ class KernelEmitter {
     streaming_ = streams_outputs();
     switch (kernel_.kind) {
       case ir::KernelKind::Fill:
-        if (streaming_)
+        if (streaming_ || !target_.string_fill)
           emit_elementwise(begin, end);
         else
           emit_fill(begin, end);
