@@ -12,6 +12,7 @@
 #include <map>
 #include <numbers>
 
+#include "codegen/loop_emitter.h"
 #include "codegen/vector_math.h"
 #include "ir/random.h"
 
@@ -42,7 +43,8 @@ class KernelEmitter {
         i64_(b_.getInt64Ty()),
         float_vector_(llvm::FixedVectorType::get(b_.getFloatTy(), lanes_)),
         index_vector_(llvm::FixedVectorType::get(i64_, lanes_)),
-        math_(b_, target, float_vector_) {}
+        math_(b_, target, float_vector_),
+        loops_(b_, fn, kernel, lanes_) {}
 
   void emit() {
     auto arg = fn_->arg_begin();
@@ -58,8 +60,6 @@ class KernelEmitter {
     std::vector<uint64_t> lane_ids(lanes_);
     for (int i = 0; i < lanes_; ++i) lane_ids[i] = i;
     lane_ids_ = llvm::ConstantDataVector::get(context_, lane_ids);
-    std::vector<uint32_t> lane_ids32(lane_ids.begin(), lane_ids.end());
-    lane_ids32_ = llvm::ConstantDataVector::get(context_, lane_ids32);
 
     streaming_ = streams_outputs();
     switch (kernel_.kind) {
@@ -89,14 +89,7 @@ class KernelEmitter {
     Value* offset;  // the sweep's output offset, when the caller asked for one
   };
   using Consume = std::function<void(const Step&)>;
-  // Overrides the range of one dim: the dim threads split, or a chunk of a reduction.
-  struct Range {
-    size_t dim = SIZE_MAX;
-    Value* begin = nullptr;
-    Value* end = nullptr;
-  };
-
-  size_t rank() const { return kernel_.domain.size(); }
+  size_t rank() const { return loops_.rank(); }
 
   // The run-time values, read once in the entry block: each Scalar's float, and the stream keys
   // of each generator's seed (ir::random::stream_key).
@@ -124,45 +117,13 @@ class KernelEmitter {
     return mix(b_.CreateXor(b_.CreateTrunc(seed, u32), high));
   }
 
-  // Loops over dims [dim, last) (none of them the innermost) around `inner`, collecting their
-  // indices; `range` overrides the extent of one of them.
-  void emit_nest(size_t dim, size_t last, const Range& range, std::vector<Value*>& indices,
-                 const std::function<void()>& inner) {
-    if (dim == last) {
-      inner();
-      return;
-    }
-    Value* start = dim == range.dim ? range.begin : b_.getInt64(0);
-    Value* stop = dim == range.dim ? range.end : b_.getInt64(kernel_.domain[dim]);
-    emit_for(start, stop, 1, [&](Value* index) {
-      indices.push_back(index);
-      emit_nest(dim + 1, last, range, indices, inner);
-      indices.pop_back();
-    });
-  }
-
-  // Block p of a chunked reduction: indices [p * chunk, min((p + 1) * chunk, size)) of dim 0.
-  Range chunk_range(Value* p) {
-    Value* first = b_.CreateMul(p, b_.getInt64(kernel_.chunk));
-    Value* last = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
-                                           b_.CreateAdd(first, b_.getInt64(kernel_.chunk)),
-                                           b_.getInt64(kernel_.domain[0]));
-    return Range{0, first, last};
-  }
-
-  // The innermost loop's bounds under `range`.
-  std::pair<Value*, Value*> inner_bounds(const Range& range) {
-    if (range.dim == rank() - 1) return {range.begin, range.end};
-    return {b_.getInt64(0), b_.getInt64(kernel_.domain.back())};
-  }
-
   void emit_elementwise(Value* begin, Value* end) {
     std::vector<Value*> indices;
-    Range range{0, begin, end};
+    Range range = loops_.entry_range(begin, end);
     std::vector<bool> wanted(kernel_.ops.size(), true);
-    emit_nest(0, rank() - 1, range, indices, [&] {
-      Value* output_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
-      auto [start, stop] = inner_bounds(range);
+    loops_.emit_nest(0, rank() - 1, range, indices, [&] {
+      Value* output_offset = loops_.outer_offset(ir::contiguous_strides(kernel_.domain), indices);
+      auto [start, stop] = loops_.inner_bounds(range);
       emit_sweep(start, stop, indices, {}, wanted, [&](const Step& step) {
         store_outputs(step, output_offset, false);
       });
@@ -251,16 +212,16 @@ class KernelEmitter {
     std::vector<Value*> indices;
     if (kernel_.chunk) {
       // Rows are blocks of `chunk` indices of dim 0; row p's results go to index p.
-      emit_for(begin, end, 1, [&](Value* p) { emit_row(indices, p, chunk_range(p)); });
+      loops_.emit_for(begin, end, 1, [&](Value* p) { emit_row(indices, p, loops_.chunk_range(p)); });
       return;
     }
     if (kept == 0) {
-      emit_for(begin, end, 1, [&](Value* p) { emit_row(indices, p, Range{}); });
+      loops_.emit_for(begin, end, 1, [&](Value* p) { emit_row(indices, p, Range{}); });
       return;
     }
-    emit_nest(0, kept, Range{0, begin, end}, indices, [&] {
+    loops_.emit_nest(0, kept, loops_.entry_range(begin, end), indices, [&] {
       Shape kept_shape(kernel_.domain.begin(), kernel_.domain.begin() + kept);
-      emit_row(indices, outer_offset(ir::contiguous_strides(kept_shape), indices), Range{});
+      emit_row(indices, loops_.outer_offset(ir::contiguous_strides(kept_shape), indices), Range{});
     });
   }
 
@@ -275,7 +236,7 @@ class KernelEmitter {
       for (size_t i = 0; i < count; ++i) {
         const ir::KernelOp& op = kernel_.ops[i];
         if (!op.row || known[i] || ir::is_reduction(op.op) || stage[i] != done) continue;
-        Value* offset = op.strides.empty() ? nullptr : outer_offset(op.strides, indices);
+        Value* offset = op.strides.empty() ? nullptr : loops_.outer_offset(op.strides, indices);
         known[i] = emit_op(op, offset, nullptr, nullptr, nullptr, known);
       }
       for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
@@ -477,9 +438,9 @@ class KernelEmitter {
     for (size_t i = 0; i < count; ++i)
       if (wanted[i] && stash.buffers[i]) uses[i] = {stash.buffers[i], stash.filled[i]};
     size_t depth = indices.size();
-    emit_nest(kernel_.reduce_begin, rank() - 1, range, indices, [&] {
-      auto [start, stop] = inner_bounds(range);
-      Value* offset = with_output_offset ? outer_offset(ir::contiguous_strides(kernel_.domain), indices) : nullptr;
+    loops_.emit_nest(kernel_.reduce_begin, rank() - 1, range, indices, [&] {
+      auto [start, stop] = loops_.inner_bounds(range);
+      Value* offset = with_output_offset ? loops_.outer_offset(ir::contiguous_strides(kernel_.domain), indices) : nullptr;
       emit_sweep(start, stop, indices, known, wanted, consume, uses, offset);
     });
     indices.resize(depth);
@@ -502,12 +463,11 @@ class KernelEmitter {
       if (d < lead) output_strides[d] = kept_strides[d];
       else if (d >= trail) output_strides[d] = kept_strides[d - (trail - lead)];
     if (!kernel_.chunk) {
-      size_t split = static_cast<size_t>(kernel_.parallel_range().dim);
-      emit_column_block(Range{split, begin, end}, output_strides, b_.getInt64(0));
+      emit_column_block(loops_.entry_range(begin, end), output_strides, b_.getInt64(0));
       return;
     }
-    emit_for(begin, end, 1, [&](Value* p) {
-      emit_column_block(chunk_range(p), output_strides, b_.CreateMul(p, b_.getInt64(ir::numel(kept_shape))));
+    loops_.emit_for(begin, end, 1, [&](Value* p) {
+      emit_column_block(loops_.chunk_range(p), output_strides, b_.CreateMul(p, b_.getInt64(ir::numel(kept_shape))));
     });
   }
 
@@ -519,21 +479,21 @@ class KernelEmitter {
     for (size_t i = 0; i < wanted.size(); ++i) wanted[i] = !ir::is_reduction(kernel_.ops[i].op);
     std::vector<bool> none(kernel_.ops.size(), false);
     std::vector<Value*> indices;
-    emit_nest(0, lead, range, indices, [&] {
+    loops_.emit_nest(0, lead, range, indices, [&] {
       // The outputs start at the identity over this part of the trailing dims.
       std::vector<Value*> zero_reduced = indices;
       zero_reduced.resize(trail, b_.getInt64(0));
-      emit_nest(trail, rank() - 1, range, zero_reduced, [&] {
-        Value* offset = b_.CreateAdd(base, outer_offset(output_strides, zero_reduced));
-        auto [start, stop] = inner_bounds(range);
+      loops_.emit_nest(trail, rank() - 1, range, zero_reduced, [&] {
+        Value* offset = b_.CreateAdd(base, loops_.outer_offset(output_strides, zero_reduced));
+        auto [start, stop] = loops_.inner_bounds(range);
         emit_sweep(start, stop, zero_reduced, {}, none, [&](const Step& step) {
           accumulate_columns(step, offset, true);
         });
       });
-      emit_nest(lead, rank() - 1, range, indices, [&] {
-        Value* offset = b_.CreateAdd(base, outer_offset(output_strides, indices));
-        Value* element_offset = outer_offset(ir::contiguous_strides(kernel_.domain), indices);
-        auto [start, stop] = inner_bounds(range);
+      loops_.emit_nest(lead, rank() - 1, range, indices, [&] {
+        Value* offset = b_.CreateAdd(base, loops_.outer_offset(output_strides, indices));
+        Value* element_offset = loops_.outer_offset(ir::contiguous_strides(kernel_.domain), indices);
+        auto [start, stop] = loops_.inner_bounds(range);
         emit_sweep(start, stop, indices, {}, wanted, [&](const Step& step) {
           accumulate_columns(step, offset, false);
           store_outputs(step, element_offset, true);
@@ -606,31 +566,6 @@ class KernelEmitter {
     return entry.CreateAlloca(type);
   }
 
-  // `for (i = start; i < stop; i += step) body(i)`; the builder ends in the exit block.
-  void emit_for(Value* start, Value* stop, int64_t step, const std::function<void(Value*)>& body) {
-    llvm::BasicBlock* preheader = b_.GetInsertBlock();
-    auto* loop = llvm::BasicBlock::Create(context_, "loop", fn_);
-    auto* exit = llvm::BasicBlock::Create(context_, "exit", fn_);
-    b_.CreateCondBr(b_.CreateICmpSLT(start, stop), loop, exit);
-    b_.SetInsertPoint(loop);
-    llvm::PHINode* index = b_.CreatePHI(i64_, 2, "i");
-    index->addIncoming(start, preheader);
-    body(index);
-    Value* next = b_.CreateAdd(index, b_.getInt64(step), "", true, true);
-    index->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpSLT(next, stop), loop, exit);
-    b_.SetInsertPoint(exit);
-  }
-
-  // Element offset of an access at the current outer indices.
-  Value* outer_offset(const ir::Strides& strides, const std::vector<Value*>& indices) {
-    Value* offset = b_.getInt64(0);
-    for (size_t d = 0; d < indices.size(); ++d)
-      if (strides[d] != 0)
-        offset = b_.CreateAdd(offset, b_.CreateMul(indices[d], b_.getInt64(strides[d])));
-    return offset;
-  }
-
   llvm::Type* element_type(DType dtype) {
     switch (dtype) {
       case DType::Float32: return b_.getFloatTy();
@@ -644,11 +579,9 @@ class KernelEmitter {
     Value* buffer = nullptr;  // the op's row buffer
     bool read = false;        // read it (else compute the op and write it)
   };
-  // One sweep of the innermost dim over [start, stop) at the outer `indices`: a loop of full
-  // steps of `lanes_` elements with no partial-step test in it (a test in every step cost 10-15%
-  // on memory-bound reductions and more on rows of 100), then at most one partial step, whose
-  // loads are masked and whose valid lanes `consume` handles. Computes the `wanted` ops that are
-  // not `known`.
+  // One sweep of the innermost dim over [start, stop) at the outer `indices` (see
+  // LoopEmitter::emit_sweep), computing the `wanted` ops that are not `known`. The partial
+  // step's loads are masked, and `consume` handles its valid lanes.
   void emit_sweep(Value* start, Value* stop, const std::vector<Value*>& indices,
                   const std::vector<Value*>& known, const std::vector<bool>& wanted,
                   const Consume& consume, const std::vector<StashUse>& stash = {},
@@ -662,55 +595,36 @@ class KernelEmitter {
     for (size_t i = 0; i < count; ++i) {
       const ir::KernelOp& op = kernel_.ops[i];
       if (invariant[i] || !wanted[i]) continue;
-      if (!op.strides.empty()) offsets[i] = outer_offset(op.strides, indices);
+      if (!op.strides.empty()) offsets[i] = loops_.outer_offset(op.strides, indices);
       bool varies = !op.strides.empty() && op.strides[inner] != 0;
       for (int32_t a : op.args) varies = varies || invariant[a] == nullptr;
       if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant);
     }
 
-    // One step at j: a full one, or the partial one at the end.
-    auto step_at = [&](Value* j, bool whole) {
+    loops_.emit_sweep(start, stop, [&](const SweepStep& at) {
       // Contiguous loads: their addresses at this step.
       std::vector<Value*> load_addresses(count, nullptr);
       for (size_t i = 0; i < count; ++i) {
         const ir::KernelOp& op = kernel_.ops[i];
         if (wanted[i] && op.op == ir::OpCode::Input && !invariant[i] && op.strides[inner] == 1)
           load_addresses[i] = b_.CreateInBoundsGEP(element_type(op.dtype), pointers_[op.slot],
-                                                   b_.CreateAdd(offsets[i], j));
+                                                   b_.CreateAdd(offsets[i], at.j));
       }
-      // The valid lanes: all of them in a full step (the masked loads become plain ones).
-      Value* mask = llvm::Constant::getAllOnesValue(llvm::VectorType::get(b_.getInt1Ty(), lanes_, false));
-      if (!whole) {
-        // remaining < lanes_ here, so 32-bit lanes suffice (cheaper than 64-bit compares).
-        Value* remaining32 = b_.CreateTrunc(b_.CreateSub(stop, j), b_.getInt32Ty());
-        mask = b_.CreateICmpSLT(lane_ids32_, b_.CreateVectorSplat(lanes_, remaining32));
-      }
+      Value* mask = loops_.valid_lanes(at);
       std::vector<Value*> values = invariant;
       for (size_t i = 0; i < count; ++i) {
         if (values[i] || !wanted[i]) continue;
         Value* stashed = i < stash.size() && stash[i].buffer
-                             ? b_.CreateInBoundsGEP(b_.getFloatTy(), stash[i].buffer, j) : nullptr;
+                             ? b_.CreateInBoundsGEP(b_.getFloatTy(), stash[i].buffer, at.j) : nullptr;
         if (stashed && stash[i].read) {
           values[i] = b_.CreateAlignedLoad(float_vector_, stashed, llvm::Align(64));
           continue;
         }
-        values[i] = emit_op(kernel_.ops[i], offsets[i], j, mask, load_addresses[i], values);
+        values[i] = emit_op(kernel_.ops[i], offsets[i], at.j, mask, load_addresses[i], values);
         if (stashed) b_.CreateAlignedStore(values[i], stashed, llvm::Align(64));
       }
-      consume(Step{values, j, whole, mask, output_offset});
-    };
-
-    // Full steps up to the last whole vector, then the partial step if any.
-    Value* whole_stop = b_.CreateAdd(
-        start, b_.CreateMul(b_.CreateSDiv(b_.CreateSub(stop, start), b_.getInt64(lanes_)), b_.getInt64(lanes_)));
-    emit_for(start, whole_stop, lanes_, [&](Value* j) { step_at(j, true); });
-    auto* partial = llvm::BasicBlock::Create(context_, "partial.step", fn_);
-    auto* done = llvm::BasicBlock::Create(context_, "sweep.done", fn_);
-    b_.CreateCondBr(b_.CreateICmpSLT(whole_stop, stop), partial, done);
-    b_.SetInsertPoint(partial);
-    step_at(whole_stop, false);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
+      consume(Step{values, at.j, at.full, mask, output_offset});
+    });
   }
 
   DType output_dtype(size_t output) const { return kernel_.ops[kernel_.outputs[output]].dtype; }
@@ -849,8 +763,8 @@ class KernelEmitter {
   llvm::Type* float_vector_;
   llvm::VectorType* index_vector_;
   Value* lane_ids_ = nullptr;    // 0, 1, ... as i64 (flat indices)
-  Value* lane_ids32_ = nullptr;  // the same as i32 (masks)
   VectorMath math_;
+  LoopEmitter loops_;
   std::vector<Value*> pointers_;
   std::vector<Value*> scalars_;                                 // per parameter slot
   std::map<std::pair<int32_t, uint32_t>, Value*> stream_keys_;  // (parameter slot, stream)
