@@ -9,12 +9,9 @@
 #include <bit>
 #include <functional>
 #include <limits>
-#include <map>
-#include <numbers>
 
+#include "codegen/elemental_emitter.h"
 #include "codegen/loop_emitter.h"
-#include "codegen/vector_math.h"
-#include "ir/random.h"
 
 namespace fusejit::codegen {
 namespace {
@@ -31,6 +28,17 @@ int lanes_for(const ir::Kernel& kernel, const Target& target) {
   return 2 * target.lanes();
 }
 
+// The entry's argument slots (emit_kernel.h), loaded in the entry block.
+std::vector<Value*> load_slots(llvm::IRBuilderBase& b, llvm::Function* fn, const ir::Kernel& kernel) {
+  std::vector<Value*> slots;
+  size_t count = kernel.input_dtypes.size() + kernel.outputs.size() + kernel.parameters;
+  for (size_t slot = 0; slot < count; ++slot) {
+    Value* address = b.CreateConstInBoundsGEP1_64(b.getPtrTy(), fn->getArg(0), slot);
+    slots.push_back(b.CreateLoad(b.getPtrTy(), address, "slot" + std::to_string(slot)));
+  }
+  return slots;
+}
+
 class KernelEmitter {
  public:
   KernelEmitter(const ir::Kernel& kernel, const Target& target, llvm::Function* fn)
@@ -40,27 +48,13 @@ class KernelEmitter {
         context_(fn->getContext()),
         b_(llvm::BasicBlock::Create(context_, "entry", fn)),
         lanes_(lanes_for(kernel, target)),
-        i64_(b_.getInt64Ty()),
-        float_vector_(llvm::FixedVectorType::get(b_.getFloatTy(), lanes_)),
-        index_vector_(llvm::FixedVectorType::get(i64_, lanes_)),
-        math_(b_, target, float_vector_),
-        loops_(b_, fn, kernel, lanes_) {}
+        loops_(b_, fn, kernel, lanes_),
+        slots_(load_slots(b_, fn, kernel)),
+        elements_(b_, kernel, target, lanes_, slots_) {}
 
   void emit() {
-    auto arg = fn_->arg_begin();
-    Value* args = &*arg++;
-    Value* begin = &*arg++;
-    Value* end = &*arg;
-    size_t slots = kernel_.input_dtypes.size() + kernel_.outputs.size() + kernel_.parameters;
-    for (size_t slot = 0; slot < slots; ++slot) {
-      Value* address = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), args, slot);
-      pointers_.push_back(b_.CreateLoad(b_.getPtrTy(), address, "slot" + std::to_string(slot)));
-    }
-    load_parameters();
-    std::vector<uint64_t> lane_ids(lanes_);
-    for (int i = 0; i < lanes_; ++i) lane_ids[i] = i;
-    lane_ids_ = llvm::ConstantDataVector::get(context_, lane_ids);
-
+    Value* begin = fn_->getArg(1);
+    Value* end = fn_->getArg(2);
     streaming_ = streams_outputs();
     switch (kernel_.kind) {
       case ir::KernelKind::Fill:
@@ -90,32 +84,6 @@ class KernelEmitter {
   };
   using Consume = std::function<void(const Step&)>;
   size_t rank() const { return loops_.rank(); }
-
-  // The run-time values, read once in the entry block: each Scalar's float, and the stream keys
-  // of each generator's seed (ir::random::stream_key).
-  void load_parameters() {
-    size_t first = kernel_.input_dtypes.size() + kernel_.outputs.size();
-    scalars_.resize(kernel_.parameters, nullptr);
-    for (const ir::KernelOp& op : kernel_.ops) {
-      if (!ir::has_run_time_value(op.op)) continue;
-      Value* pointer = pointers_[first + op.slot];
-      if (op.op == ir::OpCode::Scalar && !scalars_[op.slot]) {
-        scalars_[op.slot] = b_.CreateLoad(b_.getFloatTy(), pointer, "scalar");
-      } else if (op.op != ir::OpCode::Scalar) {
-        Value* seed = b_.CreateLoad(i64_, pointer, "seed");
-        for (uint32_t stream : op.op == ir::OpCode::Rand ? std::vector<uint32_t>{0} : std::vector<uint32_t>{1, 2})
-          if (!stream_keys_.count({op.slot, stream})) stream_keys_[{op.slot, stream}] = stream_key(seed, stream);
-      }
-    }
-  }
-
-  // ir::random::stream_key of a seed loaded at run time.
-  Value* stream_key(Value* seed, uint32_t stream) {
-    llvm::Type* u32 = b_.getInt32Ty();
-    Value* high = mix(b_.CreateXor(b_.CreateTrunc(b_.CreateLShr(seed, 32), u32),
-                                   b_.getInt32(stream * 0x9e3779b9u + 0x632be5abu)));
-    return mix(b_.CreateXor(b_.CreateTrunc(seed, u32), high));
-  }
 
   void emit_elementwise(Value* begin, Value* end) {
     std::vector<Value*> indices;
@@ -148,11 +116,12 @@ class KernelEmitter {
                                           b_.CreateMul(begin, b_.getInt64(per_index)));
     const ir::KernelOp& fill_op = kernel_.ops[kernel_.outputs[0]];
     Value* bits = fill_op.op == ir::OpCode::Scalar
-                      ? b_.CreateBitCast(scalars_[fill_op.slot], b_.getInt32Ty())
+                      ? b_.CreateBitCast(elements_.scalar(fill_op.slot), b_.getInt32Ty())
                       : b_.getInt32(std::bit_cast<uint32_t>(static_cast<float>(fill_op.params.value)));
     llvm::Type* ptr = b_.getPtrTy();
-    auto* type = llvm::FunctionType::get(llvm::StructType::get(context_, {ptr, i64_}),
-                                         {ptr, i64_, b_.getInt32Ty()}, false);
+    llvm::Type* i64 = b_.getInt64Ty();
+    auto* type = llvm::FunctionType::get(llvm::StructType::get(context_, {ptr, i64}),
+                                         {ptr, i64, b_.getInt32Ty()}, false);
     auto* fill = llvm::InlineAsm::get(type, "rep stosl",
                                       "={di},={cx},0,1,{ax},~{memory},~{dirflag},~{fpsr},~{flags}",
                                       /*hasSideEffects=*/true);
@@ -171,12 +140,12 @@ class KernelEmitter {
     for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
       if (skip_row_values && kernel_.ops[kernel_.outputs[o]].row) continue;
       Value* value = step.values[kernel_.outputs[o]];
-      if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, vector_of(b_.getInt8Ty()));
+      if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, elements_.vector_of(b_.getInt8Ty()));
       stores.push_back({o, value});
     }
     if (stores.empty()) return;
     auto address = [&](size_t o) {
-      return b_.CreateInBoundsGEP(element_type(output_dtype(o)), output_pointer(o),
+      return b_.CreateInBoundsGEP(elements_.element_type(output_dtype(o)), output_pointer(o),
                                   b_.CreateAdd(output_offset, step.j));
     };
     for (auto& [o, value] : stores) {
@@ -193,7 +162,7 @@ class KernelEmitter {
     }
   }
 
-  Value* output_pointer(size_t output) { return pointers_[kernel_.input_dtypes.size() + output]; }
+  Value* output_pointer(size_t output) { return slots_[kernel_.input_dtypes.size() + output]; }
 
   // ---- row reductions ----
 
@@ -237,14 +206,14 @@ class KernelEmitter {
         const ir::KernelOp& op = kernel_.ops[i];
         if (!op.row || known[i] || ir::is_reduction(op.op) || stage[i] != done) continue;
         Value* offset = op.strides.empty() ? nullptr : loops_.outer_offset(op.strides, indices);
-        known[i] = emit_op(op, offset, nullptr, nullptr, nullptr, known);
+        known[i] = elements_.emit_op(op, offset, nullptr, nullptr, nullptr, known);
       }
       for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
         int32_t out = kernel_.outputs[o];
         if (!kernel_.ops[out].row || stage[out] != done) continue;
         Value* value = b_.CreateExtractElement(known[out], uint64_t{0});
         if (output_dtype(o) == DType::Bool) value = b_.CreateZExt(value, b_.getInt8Ty());
-        b_.CreateStore(value, b_.CreateInBoundsGEP(element_type(output_dtype(o)), output_pointer(o), row));
+        b_.CreateStore(value, b_.CreateInBoundsGEP(elements_.element_type(output_dtype(o)), output_pointer(o), row));
       }
     };
     compute_row_values(0);
@@ -260,7 +229,7 @@ class KernelEmitter {
         for (size_t k = 0; k < reductions.size(); ++k) {
           ir::OpCode op = kernel_.ops[reductions[k]].op;
           Value* value = step.values[sinks[k]];
-          if (!step.full) value = b_.CreateSelect(step.mask, value, identity(op));
+          if (!step.full) value = b_.CreateSelect(step.mask, value, elements_.reduction_identity(op));
           accumulate_row(op, accumulators[k], value);
         }
       });
@@ -293,10 +262,10 @@ class KernelEmitter {
     RowAccumulator acc;
     acc.value = entry_alloca(accumulator_type(op));
     b_.CreateStore(accumulator_identity(op), acc.value);
-    auto* flags = vector_of(b_.getInt1Ty());
+    auto* flags = elements_.vector_of(b_.getInt1Ty());
     if (is_extremum(op)) {
-      acc.nan_seen = entry_alloca(float_vector_);
-      b_.CreateStore(math_.c(0), acc.nan_seen);
+      acc.nan_seen = entry_alloca(elements_.float_vector());
+      b_.CreateStore(elements_.math().c(0), acc.nan_seen);
     } else if (accumulates_in_double(op)) {
       acc.zero_seen = entry_alloca(flags);
       acc.inf_seen = entry_alloca(flags);
@@ -309,19 +278,19 @@ class KernelEmitter {
   void accumulate_row(ir::OpCode op, const RowAccumulator& acc, Value* value) {
     Value* running = b_.CreateLoad(accumulator_type(op), acc.value);
     if (acc.nan_seen) {
-      Value* seen = b_.CreateLoad(float_vector_, acc.nan_seen);
+      Value* seen = b_.CreateLoad(elements_.float_vector(), acc.nan_seen);
       b_.CreateStore(b_.CreateSelect(b_.CreateFCmpUNO(value, value), value, seen), acc.nan_seen);
       b_.CreateStore(plain_extreme(op, running, value), acc.value);
     } else if (acc.zero_seen) {
-      auto* flags = vector_of(b_.getInt1Ty());
-      Value* zero = b_.CreateFCmpOEQ(value, math_.c(0));
-      Value* infinite = b_.CreateFCmpOEQ(math_.abs(value), math_.c(std::numeric_limits<double>::infinity()));
+      auto* flags = elements_.vector_of(b_.getInt1Ty());
+      Value* zero = b_.CreateFCmpOEQ(value, elements_.math().c(0));
+      Value* infinite = b_.CreateFCmpOEQ(elements_.math().abs(value), elements_.math().c(std::numeric_limits<double>::infinity()));
       b_.CreateStore(b_.CreateOr(b_.CreateLoad(flags, acc.zero_seen), zero), acc.zero_seen);
       b_.CreateStore(b_.CreateOr(b_.CreateLoad(flags, acc.inf_seen), infinite), acc.inf_seen);
-      Value* factor = b_.CreateSelect(zero, b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, math_.c(1), value), value);
+      Value* factor = b_.CreateSelect(zero, b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, elements_.math().c(1), value), value);
       b_.CreateStore(b_.CreateFMul(running, b_.CreateFPExt(factor, running->getType())), acc.value);
     } else {
-      b_.CreateStore(ir::apply_combine(math_, op, running, value), acc.value);
+      b_.CreateStore(ir::apply_combine(elements_.math(), op, running, value), acc.value);
     }
   }
 
@@ -332,7 +301,7 @@ class KernelEmitter {
       // A lane of `running` is NaN only when a NaN was seen, so the lanes combine with plain
       // max/min instructions and one test of `nan_seen` decides (in a row of 100 the NaN-aware
       // combine at each halving cost more than the sweep).
-      Value* seen = b_.CreateLoad(float_vector_, acc.nan_seen);
+      Value* seen = b_.CreateLoad(elements_.float_vector(), acc.nan_seen);
       Value* any_nan = b_.CreateOrReduce(b_.CreateFCmpUNO(seen, seen));
       return b_.CreateSelect(any_nan, llvm::ConstantFP::getNaN(b_.getFloatTy()),
                              horizontal(running, [&](Value* x, Value* y) { return plain_extreme(op, x, y); }));
@@ -340,7 +309,7 @@ class KernelEmitter {
     if (acc.zero_seen) {
       // With a zero among the factors the product is a zero of the product's sign, or NaN when
       // an infinity (0 * inf) or a NaN is among them too.
-      auto* flags = vector_of(b_.getInt1Ty());
+      auto* flags = elements_.vector_of(b_.getInt1Ty());
       Value* product = horizontal(running, [&](Value* x, Value* y) { return b_.CreateFMul(x, y); });
       Value* any_zero = b_.CreateOrReduce(b_.CreateLoad(flags, acc.zero_seen));
       Value* any_inf = b_.CreateOrReduce(b_.CreateLoad(flags, acc.inf_seen));
@@ -350,7 +319,7 @@ class KernelEmitter {
       Value* with_zero = b_.CreateSelect(nan, llvm::ConstantFP::getNaN(product->getType()), zero);
       return b_.CreateFPTrunc(b_.CreateSelect(any_zero, with_zero, product), b_.getFloatTy());
     }
-    return horizontal(running, [&](Value* x, Value* y) { return ir::apply_combine(math_, op, x, y); });
+    return horizontal(running, [&](Value* x, Value* y) { return ir::apply_combine(elements_.math(), op, x, y); });
   }
 
   // The reductions accumulated by sweep s (1 .. stages) of a row.
@@ -512,16 +481,16 @@ class KernelEmitter {
     };
     auto update = [&](size_t o, Value* old) {
       ir::OpCode op = kernel_.ops[kernel_.outputs[o]].op;
-      if (reset) return identity(op);
-      return ir::apply_combine(math_, op, old, step.values[kernel_.ops[kernel_.outputs[o]].args[0]]);
+      if (reset) return elements_.reduction_identity(op);
+      return ir::apply_combine(elements_.math(), op, old, step.values[kernel_.ops[kernel_.outputs[o]].args[0]]);
     };
     llvm::Align align = element_align(DType::Float32);
     for (size_t o : outputs) {
       Value* old = nullptr;
       if (!reset)
-        old = step.full ? static_cast<Value*>(b_.CreateAlignedLoad(float_vector_, address(o), align))
-                   : b_.CreateMaskedLoad(float_vector_, address(o), align, step.mask,
-                                         llvm::Constant::getNullValue(float_vector_));
+        old = step.full ? static_cast<Value*>(b_.CreateAlignedLoad(elements_.float_vector(), address(o), align))
+                   : b_.CreateMaskedLoad(elements_.float_vector(), address(o), align, step.mask,
+                                         llvm::Constant::getNullValue(elements_.float_vector()));
       if (step.full)
         b_.CreateAlignedStore(update(o, old), address(o), align);
       else
@@ -531,12 +500,11 @@ class KernelEmitter {
 
   // ---- shared pieces ----
 
-  Value* identity(ir::OpCode op) { return math_.c(ir::reduction_identity(op)); }
   // A row's prod accumulates in double: float32 partial products overflow long before the
   // product itself leaves float's range (see RowAccumulator).
   static bool accumulates_in_double(ir::OpCode op) { return op == ir::OpCode::Prod; }
   llvm::Type* accumulator_type(ir::OpCode op) {
-    return accumulates_in_double(op) ? vector_of(b_.getDoubleTy()) : float_vector_;
+    return accumulates_in_double(op) ? elements_.vector_of(b_.getDoubleTy()) : elements_.float_vector();
   }
   Value* accumulator_identity(ir::OpCode op) {
     return llvm::ConstantFP::get(accumulator_type(op), ir::reduction_identity(op));
@@ -566,15 +534,6 @@ class KernelEmitter {
     return entry.CreateAlloca(type);
   }
 
-  llvm::Type* element_type(DType dtype) {
-    switch (dtype) {
-      case DType::Float32: return b_.getFloatTy();
-      case DType::Bool: return b_.getInt8Ty();
-      case DType::Int64: return b_.getInt64Ty();
-    }
-    return nullptr;
-  }
-
   struct StashUse {
     Value* buffer = nullptr;  // the op's row buffer
     bool read = false;        // read it (else compute the op and write it)
@@ -598,17 +557,15 @@ class KernelEmitter {
       if (!op.strides.empty()) offsets[i] = loops_.outer_offset(op.strides, indices);
       bool varies = !op.strides.empty() && op.strides[inner] != 0;
       for (int32_t a : op.args) varies = varies || invariant[a] == nullptr;
-      if (!varies) invariant[i] = emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant);
+      if (!varies) invariant[i] = elements_.emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant);
     }
 
     loops_.emit_sweep(start, stop, [&](const SweepStep& at) {
       // Contiguous loads: their addresses at this step.
       std::vector<Value*> load_addresses(count, nullptr);
       for (size_t i = 0; i < count; ++i) {
-        const ir::KernelOp& op = kernel_.ops[i];
-        if (wanted[i] && op.op == ir::OpCode::Input && !invariant[i] && op.strides[inner] == 1)
-          load_addresses[i] = b_.CreateInBoundsGEP(element_type(op.dtype), pointers_[op.slot],
-                                                   b_.CreateAdd(offsets[i], at.j));
+        if (wanted[i] && !invariant[i])
+          load_addresses[i] = elements_.contiguous_address(kernel_.ops[i], offsets[i], at.j);
       }
       Value* mask = loops_.valid_lanes(at);
       std::vector<Value*> values = invariant;
@@ -617,10 +574,10 @@ class KernelEmitter {
         Value* stashed = i < stash.size() && stash[i].buffer
                              ? b_.CreateInBoundsGEP(b_.getFloatTy(), stash[i].buffer, at.j) : nullptr;
         if (stashed && stash[i].read) {
-          values[i] = b_.CreateAlignedLoad(float_vector_, stashed, llvm::Align(64));
+          values[i] = b_.CreateAlignedLoad(elements_.float_vector(), stashed, llvm::Align(64));
           continue;
         }
-        values[i] = emit_op(kernel_.ops[i], offsets[i], at.j, mask, load_addresses[i], values);
+        values[i] = elements_.emit_op(kernel_.ops[i], offsets[i], at.j, mask, load_addresses[i], values);
         if (stashed) b_.CreateAlignedStore(values[i], stashed, llvm::Align(64));
       }
       consume(Step{values, at.j, at.full, mask, output_offset});
@@ -647,127 +604,15 @@ class KernelEmitter {
                        : kernel_.domain.size() == 1 || kernel_.domain.back() % lanes_ == 0;
     return aligned && bytes >= 2 * target_.last_level_cache_bytes;
   }
-  llvm::Align element_align(DType dtype) const { return llvm::Align(dtype_size(dtype)); }
-
-  llvm::VectorType* vector_of(llvm::Type* element) {
-    return llvm::FixedVectorType::get(element, lanes_);
-  }
-
-  // The flat indices of the lanes: offset + (j + lane) * stride, or a splat of the offset when
-  // `j` is null (invariant along the innermost dim).
-  Value* lane_indices(Value* offset, Value* j, int64_t stride) {
-    if (!j) return b_.CreateVectorSplat(lanes_, offset);
-    Value* first = b_.CreateAdd(offset, b_.CreateMul(j, b_.getInt64(stride)));
-    Value* steps = stride == 1 ? lane_ids_ : b_.CreateMul(lane_ids_, llvm::ConstantInt::get(index_vector_, stride));
-    return b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), steps);
-  }
-
-  // One op at inner index `j` (null when invariant). `mask` marks the valid lanes (for
-  // gathers); `address` is where a contiguous load reads this step.
-  Value* emit_op(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, Value* address,
-                 const std::vector<Value*>& values) {
-    VectorMath& math = math_;
-    size_t inner = kernel_.domain.size() - 1;
-    int64_t stride = op.strides.empty() ? 0 : op.strides[inner];
-    switch (op.op) {
-      case ir::OpCode::Input:
-        return emit_load(op, offset, j, mask, address, stride);
-      case ir::OpCode::Constant:
-        if (op.dtype == DType::Bool)
-          return llvm::ConstantInt::get(vector_of(b_.getInt1Ty()), op.params.value != 0);
-        if (op.dtype == DType::Int64) {
-          // As cvttsd2si converts what int64 cannot hold: to INT64_MIN.
-          double value = op.params.value;
-          bool fits = value >= -0x1p63 && value < 0x1p63;
-          return llvm::ConstantInt::get(index_vector_, fits ? static_cast<int64_t>(value) : INT64_MIN, true);
-        }
-        return math.c(op.params.value);
-      case ir::OpCode::Scalar:
-        return b_.CreateVectorSplat(lanes_, scalars_[op.slot]);
-      case ir::OpCode::Arange: {
-        llvm::Type* doubles = vector_of(b_.getDoubleTy());
-        Value* index = b_.CreateSIToFP(lane_indices(offset, j, stride), doubles);
-        Value* value = b_.CreateFAdd(llvm::ConstantFP::get(doubles, op.params.value),
-                                     b_.CreateFMul(index, llvm::ConstantFP::get(doubles, op.params.step)));
-        return b_.CreateFPTrunc(value, float_vector_);
-      }
-      case ir::OpCode::Rand:
-        return unit_interval(random_bits(op.slot, 0, lane_indices(offset, j, stride)));
-      case ir::OpCode::Randn: {
-        Value* index = lane_indices(offset, j, stride);
-        Value* u1 = math.add(unit_interval(random_bits(op.slot, 1, index)), math.c(0x1p-24));
-        Value* u2 = unit_interval(random_bits(op.slot, 2, index));
-        Value* radius = math.sqrt(math.mul(math.c(-2), math.log(u1)));
-        return math.mul(radius, math.cos(math.mul(math.c(2 * std::numbers::pi), u2)));
-      }
-      default: {
-        std::vector<Value*> args;
-        for (int32_t a : op.args) args.push_back(values[a]);
-        return ir::apply_formula(math, op.op, std::span<Value* const>(args));
-      }
-    }
-  }
-
-  Value* emit_load(const ir::KernelOp& op, Value* offset, Value* j, Value* mask, Value* address,
-                   int64_t stride) {
-    llvm::Type* element = element_type(op.dtype);
-    Value* base = pointers_[op.slot];
-    Value* loaded;
-    if (!j) {
-      Value* scalar = b_.CreateLoad(element, b_.CreateInBoundsGEP(element, base, offset));
-      loaded = b_.CreateVectorSplat(lanes_, scalar);
-    } else if (stride == 1) {
-      // Lanes past the end read as 0, which every consumer of a partial step masks again.
-      loaded = b_.CreateMaskedLoad(vector_of(element), address, element_align(op.dtype), mask,
-                                   llvm::Constant::getNullValue(vector_of(element)));
-    } else {
-      Value* addresses = b_.CreateInBoundsGEP(element, base, lane_indices(offset, j, stride));
-      loaded = b_.CreateMaskedGather(vector_of(element), addresses, element_align(op.dtype), mask);
-    }
-    if (op.dtype == DType::Bool)
-      return b_.CreateICmpNE(loaded, llvm::Constant::getNullValue(loaded->getType()));
-    return loaded;
-  }
-
-  // ir::random::mix on an i32 or a vector of them.
-  Value* mix(Value* x) {
-    auto k = [&](uint32_t value) { return llvm::ConstantInt::get(x->getType(), value); };
-    x = b_.CreateXor(x, b_.CreateLShr(x, k(16)));
-    x = b_.CreateMul(x, k(ir::random::kMix1));
-    x = b_.CreateXor(x, b_.CreateLShr(x, k(15)));
-    x = b_.CreateMul(x, k(ir::random::kMix2));
-    return b_.CreateXor(x, b_.CreateLShr(x, k(16)));
-  }
-
-  // ir::random::bits on a vector of flat indices, for the seed in parameter `slot`.
-  Value* random_bits(int32_t slot, uint32_t stream, Value* index) {
-    auto* u32 = vector_of(b_.getInt32Ty());
-    Value* low = b_.CreateTrunc(index, u32);
-    Value* high = b_.CreateTrunc(b_.CreateLShr(index, llvm::ConstantInt::get(index_vector_, 32)), u32);
-    Value* key = b_.CreateVectorSplat(lanes_, stream_keys_.at({slot, stream}));
-    return mix(b_.CreateXor(mix(b_.CreateXor(low, key)), high));
-  }
-
-  Value* unit_interval(Value* bits) {
-    Value* top = b_.CreateLShr(bits, llvm::ConstantInt::get(bits->getType(), 8));
-    return b_.CreateFMul(b_.CreateUIToFP(top, float_vector_), llvm::ConstantFP::get(float_vector_, 0x1p-24));
-  }
-
   const ir::Kernel& kernel_;
   const Target& target_;
   llvm::Function* fn_;
   llvm::LLVMContext& context_;
   llvm::IRBuilder<> b_;
   int lanes_;
-  llvm::Type* i64_;
-  llvm::Type* float_vector_;
-  llvm::VectorType* index_vector_;
-  Value* lane_ids_ = nullptr;    // 0, 1, ... as i64 (flat indices)
-  VectorMath math_;
   LoopEmitter loops_;
-  std::vector<Value*> pointers_;
-  std::vector<Value*> scalars_;                                 // per parameter slot
-  std::map<std::pair<int32_t, uint32_t>, Value*> stream_keys_;  // (parameter slot, stream)
+  std::vector<Value*> slots_;
+  ElementalEmitter elements_;
   bool streaming_ = false;
 };
 
