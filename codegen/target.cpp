@@ -3,6 +3,7 @@
 #include <llvm/ADT/StringMap.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/TargetParser/Host.h>
+#include <llvm/TargetParser/Triple.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -51,6 +52,9 @@ Target detect() {
     return it != features.end() && it->second;
   };
   target.vector_bits = has("avx512f") ? 512 : has("avx2") && has("fma") ? 256 : 128;
+  target.avx2 = has("avx2");
+  target.avx512 = has("avx512f");
+  target.string_fill = llvm::Triple(target.triple).isX86();
   // "1024K", "32768K" from sysfs; kept at the defaults where the files are missing.
   auto cache_bytes = [](const char* index, int64_t& bytes) {
     std::ifstream size(std::string("/sys/devices/system/cpu/cpu0/cache/") + index + "/size");

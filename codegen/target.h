@@ -11,6 +11,11 @@ struct Target {
   std::string cpu;       // e.g. "znver4"
   std::string features;  // LLVM feature string, "+avx2,+fma,-avx512f,..."
   int vector_bits = 128; // widest native float vector: 128, 256 or 512
+  // Instructions that some code paths need beyond the vector width. Those paths ask here, never
+  // the LLVM feature string; FUSEJIT_TARGET's cap applies to these too.
+  bool avx2 = false;         // 8-lane vpermps (gelu's piece tables)
+  bool avx512 = false;       // AVX-512F: vscalefps (exp), 16-lane vpermps (gelu)
+  bool string_fill = false;  // x86 `rep stosd`: fills whole cache lines without reading them
   int64_t l2_cache_bytes = 1 << 20;  // per core
   int64_t last_level_cache_bytes = 32 << 20;
   // Floats per vector in generated loops: two native registers per step, which hides the

@@ -26,7 +26,8 @@
 #include <limits>
 #include <vector>
 
-namespace fusejit::codegen::vmath {
+namespace fusejit::codegen {
+namespace vmath {
 namespace {
 
 using llvm::IRBuilderBase;
@@ -146,15 +147,13 @@ Value* expm1_tail(IRBuilderBase& b, Value* r) {
   return b.CreateFMul(b.CreateFMul(r, r), p);
 }
 
-// Whether x splits into whole registers of `width` lanes of an ISA the function being built may
-// use (16: AVX-512, 8: AVX2), a power of two of them, so that x86 intrinsics can take it apart.
-bool fits_registers(IRBuilderBase& b, Value* x, int width) {
+// Whether x splits into whole registers of `width` lanes of an ISA the target has (16: AVX-512,
+// 8: AVX2), a power of two of them, so that x86 intrinsics can take it apart.
+bool fits_registers(const Target& target, Value* x, int width) {
   auto* type = llvm::dyn_cast<llvm::FixedVectorType>(x->getType());
-  llvm::Function* fn = b.GetInsertBlock()->getParent();
-  return type && type->getNumElements() % width == 0 &&
-         llvm::isPowerOf2_32(type->getNumElements() / width) &&
-         fn->getFnAttribute("target-features").getValueAsString().contains(
-             width == 16 ? "+avx512f" : "+avx2");
+  bool has_isa = width == 16 ? target.avx512 : target.avx2;
+  return has_isa && type && type->getNumElements() % width == 0 &&
+         llvm::isPowerOf2_32(type->getNumElements() / width);
 }
 
 // part(slice) for each `width`-lane register of a vector shaped like `like` (see
@@ -186,8 +185,8 @@ Value* by_registers(IRBuilderBase& b, Value* like, int width, Part part) {
 // x 2^n for integral n, rounded once (denormal results included), as one AVX-512 vscalefps
 // per 16 lanes; null where x does not fit AVX-512 registers. The same result as the
 // two-product form in exp_core, in one instruction instead of five.
-Value* scale_by_pow2(IRBuilderBase& b, Value* x, Value* n) {
-  if (!fits_registers(b, x, 16)) return nullptr;
+Value* scale_by_pow2(IRBuilderBase& b, const Target& target, Value* x, Value* n) {
+  if (!fits_registers(target, x, 16)) return nullptr;
   return by_registers(b, x, 16, [&](auto slice) -> Value* {
     Value* xs = slice(x);
     return b.CreateIntrinsic(Intrinsic::x86_avx512_mask_scalef_ps_512, {},
@@ -199,8 +198,8 @@ Value* scale_by_pow2(IRBuilderBase& b, Value* x, Value* n) {
 // scale * e^(hi + lo), with lo a small correction to hi and scale in (0, 1] (either may be
 // null). Overflows to inf above ~88.72 and underflows gradually to 0 below ~-103.97; NaN
 // propagates. Folding scale in saves the rounding of a separate product.
-Value* exp_core(IRBuilderBase& b, Value* hi, Value* lo = nullptr, Value* scale = nullptr,
-                bool nonpositive = false) {
+Value* exp_core(IRBuilderBase& b, const Target& target, Value* hi, Value* lo = nullptr,
+                Value* scale = nullptr, bool nonpositive = false) {
   // Keeps n in [-150, 128]; a caller whose hi is never positive saves the upper bound.
   Value* x = nonpositive ? clamp_below(b, hi, -104.0f) : clamp(b, hi, -104.0f, 89.0f);
   // t = kShifter + round(x / ln2) leaves m = n + 254 in the low mantissa bits (as round_to_int).
@@ -215,7 +214,7 @@ Value* exp_core(IRBuilderBase& b, Value* hi, Value* lo = nullptr, Value* scale =
   Value* s = poly(
       b, r, {1.0f, 4.99999940e-1f, 1.66665211e-1f, 4.16682549e-2f, 8.36866535e-3f, 1.38215628e-3f});
   Value* p = scale ? mad(b, scale, b.CreateFMul(r, s), scale) : mad(b, r, s, c(x, 1.0f));
-  if (Value* scaled = scale_by_pow2(b, p, n)) return scaled;
+  if (Value* scaled = scale_by_pow2(b, target, p, n)) return scaled;
   // 2^n as 2^(h - 127) 2^(m - h - 127), h = m >> 1: n spans [-150, 128], beyond a single normal
   // power of two, and the second product is the only rounding when the result is denormal.
   // Both exponent fields come from t's bits, whose high bits the shift by 23 discards.
@@ -410,9 +409,9 @@ Value* half_erf(IRBuilderBase& b, Value* a, const HalfErfPieces<Pieces, Terms>& 
 }  // namespace
 
 // Max error 0.89 ULP over all floats, denormal results included.
-Value* exp(IRBuilderBase& b, Value* x) {
+Value* exp(IRBuilderBase& b, const Target& target, Value* x) {
   NoFastMath guard(b);
-  return exp_core(b, x);
+  return exp_core(b, target, x);
 }
 
 // Max error 1.25 ULP over all floats.
@@ -464,11 +463,11 @@ Value* tanh(IRBuilderBase& b, Value* x) {
 }
 
 // Max error 2.4 ULP over all floats with a normal result.
-Value* sigmoid(IRBuilderBase& b, Value* x) {
+Value* sigmoid(IRBuilderBase& b, const Target& target, Value* x) {
   NoFastMath guard(b);
   // t = e^-|x| <= 1: 1 / (1 + t) for x >= 0 and t / (1 + t) below, so very negative x keeps its
   // relative accuracy instead of cancelling in 1 - 1/(1 + e^x).
-  Value* t = exp_core(b, b.CreateFNeg(fabs(b, x)), nullptr, nullptr, /*nonpositive=*/true);
+  Value* t = exp_core(b, target, b.CreateFNeg(fabs(b, x)), nullptr, nullptr, /*nonpositive=*/true);
   Value* num = b.CreateSelect(b.CreateFCmpOGE(x, c(x, 0.0f)), c(x, 1.0f), t);
   return b.CreateFDiv(num, b.CreateFAdd(c(x, 1.0f), t));
 }
@@ -478,14 +477,16 @@ Value* sigmoid(IRBuilderBase& b, Value* x) {
 // on [-1, 0), absolute error 1.5e-7 below -1, where the sum cancels. Narrower vectors take
 // PyTorch's formula, x/2 (1 + erf(x / sqrt2)): 2 ULP for x >= 0, 3.9 ULP on [-1, 0), 2.7e-7
 // below.
-Value* gelu(IRBuilderBase& b, Value* x) {
+Value* gelu(IRBuilderBase& b, const Target& target, Value* x) {
   NoFastMath guard(b);
   Value* half_x = b.CreateFMul(x, c(x, 0.5f));
   Value* ax = fabs(b, x);
   // The sum is +0 where it cancels (x = -0, x below the last piece), but gelu(x) takes x's sign.
   auto signed_as_x = [&](Value* sum) { return b.CreateBinaryIntrinsic(Intrinsic::copysign, sum, x); };
-  if (fits_registers(b, x, 16)) return signed_as_x(fma(b, ax, half_erf(b, ax, kHalfErf16), half_x));
-  if (fits_registers(b, x, 8)) return signed_as_x(fma(b, ax, half_erf(b, ax, kHalfErf8), half_x));
+  if (fits_registers(target, x, 16))
+    return signed_as_x(fma(b, ax, half_erf(b, ax, kHalfErf16), half_x));
+  if (fits_registers(target, x, 8))
+    return signed_as_x(fma(b, ax, half_erf(b, ax, kHalfErf8), half_x));
   Value* e = erf(b, b.CreateFMul(x, c(x, 0.707106781f)));
   return b.CreateFMul(half_x, b.CreateFAdd(c(x, 1.0f), e));
 }
@@ -506,13 +507,13 @@ Value* cos(IRBuilderBase& b, Value* x) {
 // to about 2^-28 relative, so the bound grows as roughly 1 + |y ln|x|| / 32 ULP. Special cases
 // follow C and PyTorch: pow(x, 0) = pow(1, y) = 1 even for NaN; negative x gives the signed
 // result for integer y and NaN otherwise; pow(±0, y < 0) = inf.
-Value* pow(IRBuilderBase& b, Value* x, Value* y) {
+Value* pow(IRBuilderBase& b, const Target& target, Value* x, Value* y) {
   NoFastMath guard(b);
   // |x|^y = e^(y ln|x|) with ln|x| and its product with y carried as hi + lo.
   HiLo l = log_core(b, fabs(b, x), nullptr);
   Value* yh = b.CreateFMul(y, l.hi);
   Value* yl = mad(b, y, l.lo, fma(b, y, l.hi, b.CreateFNeg(yh)));
-  Value* mag = exp_core(b, yh, yl);
+  Value* mag = exp_core(b, target, yh, yl);
   // Negative x: odd integer y negates, other integers keep the sign, non-integers give NaN
   // (but -inf stays inf or 0, as in C). ±inf count as even integers.
   Value* y_int = b.CreateFCmpOEQ(b.CreateUnaryIntrinsic(Intrinsic::roundeven, y), y);
@@ -532,4 +533,25 @@ Value* pow(IRBuilderBase& b, Value* x, Value* y) {
   return b.CreateSelect(unit, c(x, 1.0f), res);
 }
 
-}  // namespace fusejit::codegen::vmath
+}  // namespace vmath
+
+// NaN-propagating, as torch.maximum/minimum: the compare is false when x is NaN, so the
+// unordered check picks x; when only y is NaN the compare is false and y is picked.
+llvm::Value* VectorMath::max(Value x, Value y) {
+  return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOGT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
+}
+llvm::Value* VectorMath::min(Value x, Value y) {
+  return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOLT(x, y), b_.CreateFCmpUNO(x, x)), x, y);
+}
+
+// Bools are 0/1; indices are signed.
+llvm::Value* VectorMath::to_float(Value x) {
+  bool is_bool = x->getType()->getScalarSizeInBits() == 1;
+  return is_bool ? b_.CreateUIToFP(x, float_type_) : b_.CreateSIToFP(x, float_type_);
+}
+llvm::Value* VectorMath::to_int64(Value x) {
+  auto* type = llvm::cast<llvm::VectorType>(float_type_);
+  return b_.CreateFPToSI(x, llvm::VectorType::get(b_.getInt64Ty(), type->getElementCount()));
+}
+
+}  // namespace fusejit::codegen
