@@ -246,16 +246,6 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   return grouping;
 }
 
-KernelKind kind_of(const Kernel& kernel) {
-  if (kernel.reduces())
-    return kernel.reduce_end == static_cast<int32_t>(kernel.domain.size()) ? KernelKind::RowReduction
-                                                                           : KernelKind::ColumnReduction;
-  if (kernel.outputs.size() == 1 && kernel.ops[kernel.outputs[0]].dtype == DType::Float32 &&
-      is_value_leaf(kernel.ops[kernel.outputs[0]].op))
-    return KernelKind::Fill;
-  return KernelKind::Elementwise;
-}
-
 // Merges adjacent domain dims that every access walks contiguously (never a reduced dim with a
 // kept one), drops size-1 dims, and sets the kernel's reduced range and chunk from `space`.
 void collapse_domain(Kernel& kernel, const Space& space) {
@@ -302,7 +292,7 @@ void collapse_domain(Kernel& kernel, const Space& space) {
   kernel.reduce_end = static_cast<int32_t>(last - reduced.begin());
   kernel.domain = domain;
   for (size_t a = 0; a < accesses.size(); ++a) *accesses[a] = collapsed[a];
-  kernel.kind = kind_of(kernel);
+  kernel.kind = classify(kernel);
 }
 
 }  // namespace

@@ -21,6 +21,18 @@ std::string_view kernel_kind_name(KernelKind kind) {
   return "?";
 }
 
+KernelKind classify(const Kernel& kernel) {
+  if (kernel.reduces())
+    return kernel.reduce_end == static_cast<int32_t>(kernel.domain.size()) ? KernelKind::RowReduction
+                                                                           : KernelKind::ColumnReduction;
+  if (kernel.outputs.size() == 1) {
+    const KernelOp& output = kernel.ops[kernel.outputs[0]];
+    if (output.dtype == DType::Float32 && op_info(output.op).pattern == FusionPattern::Broadcast)
+      return KernelKind::Fill;
+  }
+  return KernelKind::Elementwise;
+}
+
 ParallelRange Kernel::parallel_range() const {
   auto rank = static_cast<int32_t>(domain.size());
   switch (kind) {

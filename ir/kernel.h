@@ -88,6 +88,9 @@ struct Kernel {
   ThreadSplit thread_split(int threads, int64_t lanes) const;
 };
 
+// The kind of a kernel whose domain, reduced dims and outputs are set (fusion's last step).
+KernelKind classify(const Kernel& kernel);
+
 // Where a kernel argument's data lives for one launch.
 struct BufferRef {
   int32_t buffer = -1;  // index into Schedule::buffers
