@@ -2,6 +2,8 @@
 // runner with a long-lived worker for the hand-written reference loops.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -12,13 +14,18 @@
 namespace fjbench {
 
 // 64-byte aligned floats, filled once so that every page is faulted in before timing (as
-// fusejit's buffer pool does for its outputs).
+// fusejit's buffer pool does for its outputs). From 32 MiB on they ask for 2 MiB pages, like
+// fusejit's buffers, so that the hand-written roofs read the same kind of memory.
 class AlignedBuffer {
  public:
   explicit AlignedBuffer(int64_t count, float fill = 0.0f) : count_(count) {
+    constexpr std::size_t kHugePage = std::size_t{2} << 20;
     std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(float) + 63) / 64 * 64;
-    data_ = static_cast<float*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+    bool huge = bytes >= (std::size_t{32} << 20);
+    if (huge) bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    data_ = static_cast<float*>(std::aligned_alloc(huge ? kHugePage : 64, bytes == 0 ? 64 : bytes));
     if (data_ == nullptr) throw std::bad_alloc();
+    if (huge) madvise(data_, bytes, MADV_HUGEPAGE);
     for (int64_t i = 0; i < count; ++i) data_[i] = fill;
   }
   ~AlignedBuffer() { std::free(data_); }
