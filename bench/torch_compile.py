@@ -56,11 +56,13 @@ def main():
     parser.add_argument("--sizes", default="1000,4096")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--min-seconds", type=float, default=1.0)
+    parser.add_argument("--chains", default=",".join(CHAINS), help="comma-separated names from CHAINS")
     args = parser.parse_args()
+    chains = {name: CHAINS[name] for name in args.chains.split(",")}
     results = []
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        for name, (count, fn) in CHAINS.items():
+        for name, (count, fn) in chains.items():
             for n in [int(s) for s in args.sizes.split(",")]:
                 torch._dynamo.reset()
                 compiled = torch.compile(fn)
