@@ -47,13 +47,17 @@ struct ReductionChain {
   bool two_inputs;
   int64_t writes;  // outputs of the input's size (1) or a scalar (0)
   fj::Tensor (*fn)(const fj::Tensor& a, const fj::Tensor& b);
+  // The same reads and arithmetic as a hand-written loop over [begin, end) (the `hand` rows),
+  // or null.
+  float (*hand)(const float* a, const float* b, int64_t begin, int64_t end);
 };
 
 const ReductionChain kChains[] = {
-    {"softmax", false, 1, [](const fj::Tensor& a, const fj::Tensor&) { return fj::softmax(a, -1); }},
+    {"softmax", false, 1, [](const fj::Tensor& a, const fj::Tensor&) { return fj::softmax(a, -1); }, nullptr},
     {"layer_norm", false, 1,
-     [](const fj::Tensor& a, const fj::Tensor&) { return fj::layer_norm(a, {a.size(-1)}); }},
-    {"mse", true, 0, [](const fj::Tensor& a, const fj::Tensor& b) { return fj::mean((a - b) * (a - b)); }},
+     [](const fj::Tensor& a, const fj::Tensor&) { return fj::layer_norm(a, {a.size(-1)}); }, nullptr},
+    {"mse", true, 0, [](const fj::Tensor& a, const fj::Tensor& b) { return fj::mean((a - b) * (a - b)); },
+     ref::squared_difference_sum},
 };
 
 void bm_reduction_chain(benchmark::State& state, const ReductionChain& chain, Mode mode, int threads,
@@ -61,10 +65,25 @@ void bm_reduction_chain(benchmark::State& state, const ReductionChain& chain, Mo
   guarded(state, [&] {
     fj::FusionGuard fusion(mode == Mode::Fused);
     fj::NumThreadsGuard num_threads(threads);
+    // The hand loop reads tensors made by fusejit too: the same kind of memory as the fused row.
     fj::Tensor a = make_input({n, n}, 2, -4, 4);
     fj::Tensor b = chain.two_inputs ? make_input({n, n}, 3, -4, 4) : fj::Tensor();
     int64_t bytes = ((chain.two_inputs ? 2 : 1) + chain.writes) * n * n * kFloat;
-    time_lazy(state, [&] { return chain.fn(a, b); }, bytes);
+    if (mode != Mode::Hand) {
+      time_lazy(state, [&] { return chain.fn(a, b); }, bytes);
+      return;
+    }
+    const float* x = a.data_ptr<float>();
+    const float* y = b.data_ptr<float>();
+    float sums[2] = {0, 0};
+    time_hand(
+        state, threads,
+        [&](int p, int parts) {
+          auto [begin, end] = part_range(n * n, p, parts, 16);
+          sums[p] = chain.hand(x, y, begin, end);
+        },
+        bytes);
+    benchmark::DoNotOptimize(sums);
   });
 }
 
@@ -94,11 +113,12 @@ void register_reductions() {
   for (const ReductionChain& chain : kChains)
     for (int64_t n : {1000, 4096})
       for (int t : thread_counts)
-        for (Mode mode : {Mode::Fused, Mode::Eager})
-          configure(benchmark::RegisterBenchmark(
-                        bench_name(chain.name, mode_name(mode), t, n).c_str(),
-                        [=, &chain](benchmark::State& s) { bm_reduction_chain(s, chain, mode, t, n); }),
-                    t);
+        for (Mode mode : {Mode::Fused, Mode::Eager, Mode::Hand})
+          if (mode != Mode::Hand || chain.hand)
+            configure(benchmark::RegisterBenchmark(
+                          bench_name(chain.name, mode_name(mode), t, n).c_str(),
+                          [=, &chain](benchmark::State& s) { bm_reduction_chain(s, chain, mode, t, n); }),
+                      t);
   for (const Reduction& op : kReductions)
     for (int64_t n : {100, 500, 1000, 4096})
       for (int t : thread_counts)

@@ -135,4 +135,20 @@ float read_sum(const float* a, int64_t begin, int64_t end) {
   return sum;
 }
 
+float squared_difference_sum(const float* a, const float* b, int64_t begin, int64_t end) {
+  typedef float v16 __attribute__((vector_size(64), aligned(4)));
+  v16 acc[4] = {};
+  int64_t i = begin;
+  for (; i + 64 <= end; i += 64)
+    for (int k = 0; k < 4; ++k) {
+      v16 d = *reinterpret_cast<const v16*>(a + i + 16 * k) - *reinterpret_cast<const v16*>(b + i + 16 * k);
+      acc[k] += d * d;
+    }
+  v16 total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float sum = 0;
+  for (int k = 0; k < 16; ++k) sum += total[k];
+  for (; i < end; ++i) sum += (a[i] - b[i]) * (a[i] - b[i]);
+  return sum;
+}
+
 }  // namespace fjbench::ref

@@ -14,6 +14,9 @@ void triad(float* a, const float* b, const float* c, float s, int64_t begin, int
 
 // STREAM-style read: the sum of a[begin, end), in several independent vector accumulators.
 float read_sum(const float* a, int64_t begin, int64_t end);
+// The sum of (a[i] - b[i])^2 over [begin, end), in the same accumulators: the loop of
+// mean((a-b)*(a-b)), and the roof for reading two streams.
+float squared_difference_sum(const float* a, const float* b, int64_t begin, int64_t end);
 
 // y = gelu(x * w + b) with exact (erf) gelu; x, w, y are [rows, cols], b is [cols] (broadcast
 // over rows). Works on rows [row_begin, row_end).
