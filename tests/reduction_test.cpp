@@ -259,6 +259,36 @@ TEST(Reductions, BitwiseEqualAcrossThreadCountsAndChunkSizes) {
   fj::frontend::set_reduction_chunk(0);
 }
 
+// A column reduction combines several reduced rows per step, still in row order: its sums are
+// bitwise a float32 loop down each column, for every count of rows (steps of several rows and
+// the rows left over) and a partial last vector, alone (8 rows per step) and in a kernel with
+// more ops (fewer rows per step) whose elementwise output is stored for every row.
+TEST(Reductions, ColumnReductionsCombineRowsInOrder) {
+  const int64_t columns = 37;
+  for (int64_t rows : {1, 2, 7, 8, 9, 15, 16, 17, 24, 75}) {
+    Tensor x = random_tensor({rows, columns}, 31);
+    std::vector<float> values = x.to_vector<float>();
+    std::vector<float> expected_plain(columns, 0), expected_sums(columns, 0), expected_peaks(columns, -INFINITY);
+    std::vector<float> expected_shifted;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < columns; ++c) {
+        float v = values[r * columns + c];
+        expected_plain[c] += v;
+        expected_sums[c] += v * 2;
+        expected_peaks[c] = std::max(expected_peaks[c], v);
+        expected_shifted.push_back(v - 1);
+      }
+    EXPECT_EQ(bits_of(fj::sum(x, {0}).to_vector<float>()), bits_of(expected_plain)) << rows << " rows";
+    Tensor sums = fj::sum(x * 2, {0}), peaks = fj::amax(x, {0}), shifted = x - 1;
+    fj::reset_stats();
+    fj::eval({sums, peaks, shifted});
+    ASSERT_EQ(fj::stats().kernels_launched, 1) << rows << " rows";
+    EXPECT_EQ(bits_of(sums.to_vector<float>()), bits_of(expected_sums)) << rows << " rows";
+    EXPECT_EQ(bits_of(peaks.to_vector<float>()), bits_of(expected_peaks)) << rows << " rows";
+    EXPECT_EQ(bits_of(shifted.to_vector<float>()), bits_of(expected_shifted)) << rows << " rows";
+  }
+}
+
 // The float32 sum of 16M uniform [0, 1) values against the double reference: blocks of 16384
 // accumulate in 2 x vector-width lanes (512 or 1024 terms per lane), then the 1024 partials
 // the same way. Worst case |error| <= (terms per lane + partials per lane + 2 log2(lanes)) *

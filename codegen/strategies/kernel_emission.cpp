@@ -66,42 +66,58 @@ void KernelEmission::sweep(Value* start, Value* stop, const std::vector<Value*>&
                            const std::vector<Value*>& known, const std::vector<bool>& wanted,
                            const Consume& consume, const std::vector<StashUse>& stash,
                            Value* output_offset) {
+  lockstep_sweep(start, stop, {indices}, known, wanted,
+                 [&](const std::vector<StepValues>& steps) { consume(steps[0]); }, stash, output_offset);
+}
+
+void KernelEmission::lockstep_sweep(Value* start, Value* stop,
+                                    const std::vector<std::vector<Value*>>& index_sets,
+                                    const std::vector<Value*>& known, const std::vector<bool>& wanted,
+                                    const ConsumeSteps& consume, const std::vector<StashUse>& stash,
+                                    Value* output_offset) {
   size_t inner = loops_.rank() - 1;
   size_t count = kernel_.ops.size();
+  size_t sets = index_sets.size();
   // Values that do not change along the innermost dim are computed once per sweep.
-  std::vector<Value*> invariant = known;
-  invariant.resize(count, nullptr);
-  std::vector<Value*> offsets(count, nullptr);
-  for (size_t i = 0; i < count; ++i) {
-    const ir::KernelOp& op = kernel_.ops[i];
-    if (invariant[i] || !wanted[i]) continue;
-    if (!op.strides.empty()) offsets[i] = loops_.outer_offset(op.strides, indices);
-    bool varies = !op.strides.empty() && op.strides[inner] != 0;
-    for (int32_t a : op.args) varies = varies || invariant[a] == nullptr;
-    if (!varies) invariant[i] = elements_.emit_op(op, offsets[i], nullptr, nullptr, nullptr, invariant);
+  std::vector<std::vector<Value*>> invariant(sets, known);
+  std::vector<std::vector<Value*>> offsets(sets, std::vector<Value*>(count, nullptr));
+  for (size_t s = 0; s < sets; ++s) {
+    invariant[s].resize(count, nullptr);
+    for (size_t i = 0; i < count; ++i) {
+      const ir::KernelOp& op = kernel_.ops[i];
+      if (invariant[s][i] || !wanted[i]) continue;
+      if (!op.strides.empty()) offsets[s][i] = loops_.outer_offset(op.strides, index_sets[s]);
+      bool varies = !op.strides.empty() && op.strides[inner] != 0;
+      for (int32_t a : op.args) varies = varies || invariant[s][a] == nullptr;
+      if (!varies) invariant[s][i] = elements_.emit_op(op, offsets[s][i], nullptr, nullptr, nullptr, invariant[s]);
+    }
   }
 
   loops_.emit_sweep(start, stop, [&](const SweepStep& at) {
     // Contiguous loads: their addresses at this step.
-    std::vector<Value*> load_addresses(count, nullptr);
-    for (size_t i = 0; i < count; ++i) {
-      if (wanted[i] && !invariant[i])
-        load_addresses[i] = elements_.contiguous_address(kernel_.ops[i], offsets[i], at.j);
-    }
+    std::vector<std::vector<Value*>> load_addresses(sets, std::vector<Value*>(count, nullptr));
+    for (size_t s = 0; s < sets; ++s)
+      for (size_t i = 0; i < count; ++i)
+        if (wanted[i] && !invariant[s][i])
+          load_addresses[s][i] = elements_.contiguous_address(kernel_.ops[i], offsets[s][i], at.j);
     Value* mask = loops_.valid_lanes(at);
-    std::vector<Value*> values = invariant;
-    for (size_t i = 0; i < count; ++i) {
-      if (values[i] || !wanted[i]) continue;
-      Value* stashed = i < stash.size() && stash[i].buffer
-                           ? b_.CreateInBoundsGEP(b_.getFloatTy(), stash[i].buffer, at.j) : nullptr;
-      if (stashed && stash[i].read) {
-        values[i] = b_.CreateAlignedLoad(elements_.float_vector(), stashed, llvm::Align(64));
-        continue;
+    std::vector<std::vector<Value*>> values = invariant;
+    for (size_t s = 0; s < sets; ++s) {
+      for (size_t i = 0; i < count; ++i) {
+        if (values[s][i] || !wanted[i]) continue;
+        Value* stashed = i < stash.size() && stash[i].buffer
+                             ? b_.CreateInBoundsGEP(b_.getFloatTy(), stash[i].buffer, at.j) : nullptr;
+        if (stashed && stash[i].read) {
+          values[s][i] = b_.CreateAlignedLoad(elements_.float_vector(), stashed, llvm::Align(64));
+          continue;
+        }
+        values[s][i] = elements_.emit_op(kernel_.ops[i], offsets[s][i], at.j, mask, load_addresses[s][i], values[s]);
+        if (stashed) b_.CreateAlignedStore(values[s][i], stashed, llvm::Align(64));
       }
-      values[i] = elements_.emit_op(kernel_.ops[i], offsets[i], at.j, mask, load_addresses[i], values);
-      if (stashed) b_.CreateAlignedStore(values[i], stashed, llvm::Align(64));
     }
-    consume(StepValues{values, at.j, at.full, mask, output_offset});
+    std::vector<StepValues> steps;
+    for (size_t s = 0; s < sets; ++s) steps.push_back(StepValues{values[s], at.j, at.full, mask, output_offset});
+    consume(steps);
   });
 }
 

@@ -26,6 +26,7 @@ struct StepValues {
   llvm::Value* offset;  // the sweep's output offset, when the caller asked for one
 };
 using Consume = std::function<void(const StepValues&)>;
+using ConsumeSteps = std::function<void(const std::vector<StepValues>&)>;
 
 // An op's values along a sweep kept in a buffer indexed by the inner index.
 struct StashUse {
@@ -58,6 +59,13 @@ class KernelEmission {
              const std::vector<llvm::Value*>& known, const std::vector<bool>& wanted,
              const Consume& consume, const std::vector<StashUse>& stash = {},
              llvm::Value* output_offset = nullptr);
+  // `sweep` at several sets of outer indices at once: each step computes the ops at every
+  // set, in order, then `consume` takes the sets' steps together. A stash serves one set only.
+  void lockstep_sweep(llvm::Value* start, llvm::Value* stop,
+                      const std::vector<std::vector<llvm::Value*>>& index_sets,
+                      const std::vector<llvm::Value*>& known, const std::vector<bool>& wanted,
+                      const ConsumeSteps& consume, const std::vector<StashUse>& stash = {},
+                      llvm::Value* output_offset = nullptr);
   // Stores the outputs of this step (row kernels: only those computed per element).
   void store_outputs(const StepValues& step, llvm::Value* output_offset, bool skip_row_values);
 
