@@ -7,16 +7,9 @@ bool is_reduction_pattern(const GraphNode& node) {
   return op_info(node.op).pattern == FusionPattern::Reduction;
 }
 
-std::string dims_text(uint64_t axes) {
-  std::string text;
-  for (int d = 0; d < 64; ++d)
-    if (axes >> d & 1) text += (text.empty() ? "" : ",") + std::to_string(d);
-  return "[" + text + "]";
-}
-
 std::string space_text(const Space& space) {
   std::string text = shape_string(space.domain);
-  if (space.axes) text += " reducing dims " + dims_text(space.axes);
+  if (space.axes) text += " reducing dims " + axes_string(space.axes);
   if (space.chunk) text += " in chunks of " + std::to_string(space.chunk);
   return text;
 }
@@ -123,7 +116,7 @@ std::string explain(const FusionDecision& decision, const Space& consumer, const
              ", which is swept once (only a row reduction sweeps a row again)";
     case Refusal::RowValueNotBroadcast:
       return "the consumer reads a per-row value that does not broadcast back along dims " +
-             dims_text(producer.axes);
+             axes_string(producer.axes);
     case Refusal::Cycle: return "fusing would make kernels depend on each other in a cycle";
     case Refusal::Dependent:
       return "the producer's and the consumer's kernels could not merge: one reads the other's values";

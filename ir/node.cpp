@@ -30,12 +30,8 @@ std::string OpParams::text(OpCode op) const {
     case OpKind::Generator:
       if (op == OpCode::Arange) return "start=" + exact(value) + " step=" + exact(step);
       return "seed=" + std::to_string(seed);
-    case OpKind::Reduce: {
-      std::string dims;
-      for (int d = 0; d < 64; ++d)
-        if (axes >> d & 1) dims += (dims.empty() ? "" : ",") + std::to_string(d);
-      return "dims=[" + dims + "]" + (chunk ? " chunk=" + std::to_string(chunk) : "");
-    }
+    case OpKind::Reduce:
+      return "dims=" + axes_string(axes) + (chunk ? " chunk=" + std::to_string(chunk) : "");
     default:
       return "";
   }

@@ -13,6 +13,13 @@ std::string shape_string(const Shape& shape) {
   return text + "]";
 }
 
+std::string axes_string(uint64_t axes) {
+  Shape dims;
+  for (size_t d = 0; d < 64; ++d)
+    if (reduces_dim(axes, d)) dims.push_back(static_cast<int64_t>(d));
+  return shape_string(dims);
+}
+
 bool addressable(const Shape& shape) {
   // Zero dims are skipped: strides are products of the other dims, and must fit too.
   int64_t count = 1;

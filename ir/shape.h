@@ -33,6 +33,8 @@ Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape
 // Whether bit `d` of a reduction's `axes` is set. Tensors may have more than 64 dims (only
 // reductions are limited to 64), so `d` may be past the last bit.
 inline bool reduces_dim(uint64_t axes, size_t d) { return d < 64 && (axes >> d & 1); }
+// The dims set in `axes` as a list: "[0,2]".
+std::string axes_string(uint64_t axes);
 
 // The shape left after reducing the dims whose bits are set in `axes`: those dims become 1
 // (keepdim) or are dropped.
