@@ -8,6 +8,7 @@
 
 #include "frontend/lazy.h"
 #include "ir/ops.h"
+#include "tests/fuzz/bounds.h"
 #include "tests/fuzz/check.h"
 
 namespace fj = fusejit;
@@ -57,4 +58,17 @@ TEST(Fuzz, GeneratesEveryOpOfTheTable) {
   }
   for (size_t op = 0; op < seen.size(); ++op)
     EXPECT_TRUE(seen[op]) << fj::ir::op_name(static_cast<fj::ir::OpCode>(op)) << " is never generated";
+}
+
+// The reference's bounds must hold what the library computes. gelu over an interval reaching
+// -inf rises towards -0 (the interval of argmin + 1 here is [1, inf]: the reference does not
+// know which element is the least); its bound once held only gelu(-1).
+TEST(FuzzReference, GeluOverAnIntervalToMinusInfinityReachesMinusZero) {
+  fj::Tensor x = fj::tensor({1.22689152f, 0.684911251f}, {1, 1, 2}) - 0.001f;
+  fj::Tensor y = fj::gelu(-(fj::argmin(x, -1) + 1.0f));
+  std::vector<std::vector<fj::fuzz::Bound>> bounds = fj::fuzz::reference_bounds(fj::frontend::graph_of({y}));
+  float value = y.item<float>();
+  EXPECT_NEAR(value, -0.0455002f, 1e-6f);
+  EXPECT_TRUE(bounds.at(0).at(0).allows(value))
+      << value << " outside [" << bounds[0][0].lo << ", " << bounds[0][0].hi << "]";
 }

@@ -145,10 +145,12 @@ struct IntervalMath {
   Value sin(Value a) { return periodic(a, [](double x) { return std::sin(x); }, 0); }
   Value cos(Value a) { return periodic(a, [](double x) { return std::cos(x); }, std::numbers::pi / 2); }
   // gelu has one minimum, at x ~ -0.7518 (value ~ -0.17); its error below -1 is absolute.
+  // Towards -inf it rises to -0, a limit that the end itself (-inf * 0, NaN) does not give.
   Value gelu(Value a) {
     Bound out = at_ends([&](auto& x) { return exact.gelu(x[0]); }, {a});
     constexpr double kArgMin = -0.751791524693564457;
     if (contains(a, kArgMin)) out.lo = std::min(out.lo, exact.gelu(kArgMin));
+    if (has_values(a) && a.lo == -kInf) out = join(out, point(-0.0));
     return widened(out, 4, 2e-7);
   }
   Value pow(Value a, Value b) {
