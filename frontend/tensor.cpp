@@ -94,14 +94,8 @@ std::vector<T> Tensor::to_vector() const {
   std::vector<T> out(count);
   using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
   const auto* data = static_cast<const Stored*>(view.storage->data());
-  for (int64_t i = 0; i < count; ++i) {
-    int64_t offset = view.offset;
-    for (int64_t d = static_cast<int64_t>(shape.size()) - 1, rest = i; d >= 0; --d) {
-      offset += (rest % shape[d]) * view.strides[d];
-      rest /= shape[d];
-    }
-    out[i] = static_cast<T>(data[offset]);
-  }
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = static_cast<T>(data[view.offset + ir::strided_offset(shape, view.strides, i)]);
   return out;
 }
 

@@ -1,7 +1,7 @@
 #include "ir/layout.h"
 
 #include <algorithm>
-#include <numeric>
+#include <cstdlib>
 
 namespace fusejit::ir {
 
@@ -81,7 +81,7 @@ bool has_overlap(const Layout& layout) {
   std::vector<size_t> dims;
   for (size_t d = 0; d < layout.shape.size(); ++d)
     if (layout.shape[d] > 1) dims.push_back(d);
-  auto magnitude = [&](size_t d) { return layout.strides[d] < 0 ? -layout.strides[d] : layout.strides[d]; };
+  auto magnitude = [&](size_t d) { return std::abs(layout.strides[d]); };
   std::sort(dims.begin(), dims.end(), [&](size_t a, size_t b) { return magnitude(a) < magnitude(b); });
   // Sorted by stride, each dim must step past everything the smaller ones reach.
   int64_t reach = 0;

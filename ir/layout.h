@@ -1,7 +1,7 @@
 // Strided layouts, and the zero-copy views between them: what reshape, permute, slice,
-// select, expand, unsqueeze and squeeze do to a tensor's shape, strides and offset. Pure index
-// arithmetic over arguments the caller has checked (dims in range, bounds clamped): the
-// frontend names the op and shapes in its errors.
+// select, unsqueeze and squeeze do to a tensor's shape, strides and offset (expand is
+// broadcast_strides, in shape.h). Pure index arithmetic over arguments the caller has checked
+// (dims in range, bounds clamped): the frontend names the op and shapes in its errors.
 #pragma once
 
 #include <optional>

@@ -49,11 +49,7 @@ double generate(OpCode op, const OpParams& params, int64_t index) {
 }
 
 double read_input(const GraphNode& node, int64_t flat) {
-  int64_t offset = node.data.offset;
-  for (size_t d = node.shape.size(); d-- > 0;) {
-    offset += (flat % node.shape[d]) * node.data.strides[d];
-    flat /= node.shape[d];
-  }
+  int64_t offset = node.data.offset + strided_offset(node.shape, node.data.strides, flat);
   const void* base = node.data.storage->data();
   if (node.dtype == DType::Float32) return static_cast<const float*>(base)[offset];
   if (node.dtype == DType::Int64) return static_cast<double>(static_cast<const int64_t*>(base)[offset]);
@@ -64,13 +60,7 @@ namespace {
 
 // Maps a flat index over `to` onto the flat index of `from` broadcast to it.
 int64_t broadcast_index(const Shape& from, const Shape& to, int64_t flat) {
-  Strides strides = broadcast_strides(from, contiguous_strides(from), to);
-  int64_t index = 0;
-  for (size_t d = to.size(); d-- > 0;) {
-    index += (flat % to[d]) * strides[d];
-    flat /= to[d];
-  }
-  return index;
+  return strided_offset(to, broadcast_strides(from, contiguous_strides(from), to), flat);
 }
 
 // Reduces `in` (shape `from`) over the dims in `params.axes` (or in chunks), in element order.

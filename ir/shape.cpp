@@ -38,6 +38,15 @@ int64_t numel(const Shape& shape) {
   return count;
 }
 
+int64_t strided_offset(const Shape& shape, const Strides& strides, int64_t flat) {
+  int64_t offset = 0;
+  for (size_t d = shape.size(); d-- > 0;) {
+    offset += (flat % shape[d]) * strides[d];
+    flat /= shape[d];
+  }
+  return offset;
+}
+
 Strides contiguous_strides(const Shape& shape) {
   Strides strides(shape.size());
   int64_t stride = 1;

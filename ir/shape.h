@@ -21,6 +21,8 @@ bool addressable(const Shape& shape);
 int64_t numel(const Shape& shape);  // for shapes already checked
 
 Strides contiguous_strides(const Shape& shape);
+// The offset, in elements, of element `flat` (row-major over `shape`) under `strides`.
+int64_t strided_offset(const Shape& shape, const Strides& strides, int64_t flat);
 bool is_contiguous(const Shape& shape, const Strides& strides);  // == contiguous_strides(shape)
 
 // NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch), or nullopt.

@@ -18,12 +18,7 @@ namespace {
 std::vector<int64_t> addresses(const ir::Layout& layout) {
   std::vector<int64_t> out;
   int64_t count = ir::numel(layout.shape);
-  for (int64_t i = 0; i < count; ++i) {
-    int64_t address = layout.offset;
-    for (size_t d = layout.shape.size(), rest = static_cast<size_t>(i); d-- > 0; rest /= layout.shape[d])
-      address += static_cast<int64_t>(rest % layout.shape[d]) * layout.strides[d];
-    out.push_back(address);
-  }
+  for (int64_t i = 0; i < count; ++i) out.push_back(layout.offset + ir::strided_offset(layout.shape, layout.strides, i));
   return out;
 }
 

@@ -357,12 +357,8 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
         case ir::OpCode::Rand: out[i] = point(ir::generate(node.op, node.params, i)); break;
         case ir::OpCode::Randn: out[i] = randn(node.params.seed, i); break;
         default:
-          for (size_t k = 0; k < node.inputs.size(); ++k) {
-            int64_t index = 0;
-            for (size_t d = node.shape.size(), flat = i; d-- > 0; flat /= node.shape[d])
-              index += static_cast<int64_t>(flat % node.shape[d]) * strides[k][d];
-            args[k] = values[node.inputs[k]][index];
-          }
+          for (size_t k = 0; k < node.inputs.size(); ++k)
+            args[k] = values[node.inputs[k]][ir::strided_offset(node.shape, strides[k], i)];
           out[i] = ir::apply_formula(math, node.op, std::span<const Bound>(args));
       }
     }
