@@ -28,7 +28,7 @@ LazyOrder order_nodes(std::span<ir::Node* const> roots) {
     auto [node, inputs_done] = stack.back();
     stack.pop_back();
     if (numbered(node)) continue;
-    if (!inputs_done && !node->evaluated()) {
+    if (!inputs_done && !lowers_to_input(*node)) {
       stack.push_back({node, true});
       for (auto it = node->inputs.rbegin(); it != node->inputs.rend(); ++it)
         if (!numbered(it->get())) stack.push_back({it->get(), false});
@@ -50,15 +50,30 @@ LazyOrder order_nodes(std::span<ir::Node* const> roots) {
   return order;
 }
 
+bool lowers_to_input(const ir::Node& node) {
+  return node.evaluated() || (node.op == ir::OpCode::View && node.inputs[0]->evaluated());
+}
+
+ir::View input_data(const ir::Node& node) {
+  if (node.evaluated()) return node.value;
+  // A computed value is contiguous (ir::contiguous_outputs), so the view's strides over its
+  // elements are its strides over the storage.
+  const ir::View& viewed = node.inputs[0]->value;
+  if (!ir::is_contiguous(node.inputs[0]->shape, viewed.strides))
+    throw InternalError("input_data: a view of a strided computed value");
+  return {viewed.storage, node.value.strides, viewed.offset + node.value.offset};
+}
+
 ir::Graph lower(const LazyOrder& order) {
   ir::Graph graph;
   graph.nodes.reserve(order.nodes.size());
   for (const ir::Node* node : order.nodes) {
-    if (node->evaluated()) {
-      graph.add({ir::OpCode::Input, node->dtype, node->shape, {}, {}, node->value});
+    if (lowers_to_input(*node)) {
+      graph.add({ir::OpCode::Input, node->dtype, node->shape, {}, {}, input_data(*node)});
       continue;
     }
     ir::GraphNode lowered{node->op, node->dtype, node->shape, {}, node->params, {}};
+    if (node->op == ir::OpCode::View) lowered.data = {nullptr, node->value.strides, node->value.offset};
     for (const auto& input : node->inputs) lowered.inputs.push_back(input->lowered_id);
     if (ir::has_run_time_value(node->op)) lowered.source = static_cast<ir::NodeId>(graph.nodes.size());
     graph.add(std::move(lowered));
@@ -114,9 +129,29 @@ void evaluate(std::span<const Tensor> outputs) {
   std::unique_lock lock(process.graph_mutex);
   if (outputs.size() > kFewOutputs) many.resize(outputs.size());
   ir::Node** listed = outputs.size() > kFewOutputs ? many.data() : few;
-  for (const Tensor& t : outputs)
-    if (!t.node()->evaluated()) listed[pending++] = t.node().get();
-  if (pending == 0) return;
+  // A pending view is evaluated by evaluating what it views: it is then that value's storage
+  // read through its strides (a graph output is a computed value, never a view).
+  bool views = false;
+  for (const Tensor& t : outputs) {
+    ir::Node* node = t.node().get();
+    if (node->evaluated()) continue;
+    if (node->op == ir::OpCode::View) {
+      views = true;
+      if (node->inputs[0]->evaluated()) continue;
+      node = node->inputs[0].get();
+    }
+    listed[pending++] = node;
+  }
+  auto bind_views = [&] {
+    if (!views) return;
+    for (const Tensor& t : outputs) {
+      ir::Node& node = *t.node();
+      if (node.evaluated() || node.op != ir::OpCode::View) continue;
+      node.value = input_data(node);
+      node.inputs.clear();
+    }
+  };
+  if (pending == 0) return bind_views();
   dump = runtime::DumpSink::from_environment();
   // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
   // schedule afresh.
@@ -156,6 +191,7 @@ void evaluate(std::span<const Tensor> outputs) {
     roots[i]->value = std::move(values[i]);
     roots[i]->inputs.clear();  // the history is no longer needed
   }
+  bind_views();
 }
 
 // Schedules and prepares `t` (pending or not) with `dump`'s dumps, running nothing.

@@ -21,6 +21,12 @@ struct LazyOrder {
 };
 LazyOrder order_nodes(std::span<ir::Node* const> roots);
 
+// Whether `node` enters a graph as an Input leaf: evaluated, or a view of an evaluated node.
+// Call with the graph mutex held.
+bool lowers_to_input(const ir::Node& node);
+// The data such a node reads: its value, or the view's strides over its input's storage.
+ir::View input_data(const ir::Node& node);
+
 // The graph of `order`; evaluated nodes enter as Input leaves. Call with the graph mutex held.
 ir::Graph lower(const LazyOrder& order);
 

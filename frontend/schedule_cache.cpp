@@ -122,7 +122,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
   uint64_t keyed = ++keys;
   uint32_t storages = 0;
   for (const ir::Node* node : order.nodes) {
-    bool input = node->evaluated();
+    bool input = lowers_to_input(*node);
     key.put(input ? ir::OpCode::Input : node->op);
     key.put(node->dtype);
     key.put_list(node->shape);
@@ -130,12 +130,18 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
       key.put(node->inputs.size());
       for (const auto& operand : node->inputs) key.put(operand->lowered_id);
       ir::compiled_params(node->op, node->params).write_key(key);
+      if (node->op == ir::OpCode::View) {
+        key.put_list(node->value.strides);
+        key.put(node->value.offset);
+      }
       continue;
     }
-    key.put_list(node->value.strides);
-    key.put(node->value.offset);
+    ir::View composed;
+    const ir::View& data = node->evaluated() ? node->value : (composed = input_data(*node));
+    key.put_list(data.strides);
+    key.put(data.offset);
     // Inputs sharing storage are told apart by their first appearance (CSE merges equal ones).
-    ir::Storage& storage = *node->value.storage;
+    ir::Storage& storage = *data.storage;
     if (storage.keyed != keyed) {
       storage.keyed = keyed;
       storage.alias = storages++;
@@ -172,7 +178,7 @@ std::shared_ptr<const CachedSchedule> unbind(runtime::PreparedSchedule prepared,
 
 std::vector<ir::View> bind(const CachedSchedule& cached, const LazyOrder& order) {
   std::vector<ir::View> external(cached.prepared.schedule.buffers.size());
-  for (auto [buffer, node] : cached.bindings) external[buffer] = order.nodes[node]->value;
+  for (auto [buffer, node] : cached.bindings) external[buffer] = input_data(*order.nodes[node]);
   return external;
 }
 

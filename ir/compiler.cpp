@@ -12,6 +12,7 @@ Compiled compile(const Graph& lowered, const CompileOptions& options) {
       {"canonicalize", true, [](const Graph& g, int64_t) { return canonicalize(g); }},
       {"dce", true, [](const Graph& g, int64_t) { return eliminate_dead_code(g); }},
       {"split_reductions", false, split_reductions},
+      {"contiguous_outputs", false, [](const Graph& g, int64_t) { return contiguous_outputs(g); }},
   };
   Compiled compiled;
   verify(lowered);

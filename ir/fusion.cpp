@@ -24,6 +24,11 @@ std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 // A value broadcast over its shape (Constant, Scalar): inlined wherever it is used.
 bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Broadcast; }
 
+// The node whose memory input `input` of a node reads through a view, or -1 if it is no view.
+NodeId viewed(const Graph& graph, NodeId input) {
+  return graph.nodes[input].op == OpCode::View ? graph.nodes[input].inputs[0] : -1;
+}
+
 // Strides over `domain` of a value of `shape` (with `strides`) that is a per-row value of a
 // reduction over `axes`: the reduced dims are either kept as size 1 or dropped from `shape`.
 Strides row_strides(const Shape& shape, const Strides& strides, const Shape& domain, uint64_t axes) {
@@ -63,8 +68,11 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   size_t n = graph.nodes.size();
   std::vector<bool> is_output(n, false);
   for (NodeId output : graph.outputs) is_output[output] = true;
+  // Views compute nothing: their consumers' loads read through them.
   auto computed = [&](size_t id) {
-    return !graph.nodes[id].is_leaf() || (is_value_leaf(graph.nodes[id].op) && is_output[id]);
+    const GraphNode& node = graph.nodes[id];
+    if (node.op == OpCode::View) return false;
+    return !node.is_leaf() || (is_value_leaf(node.op) && is_output[id]);
   };
   Grouping grouping;
   std::vector<int32_t> group(n, -1);
@@ -131,8 +139,11 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
     }
   };
   auto add_reads = [&](int32_t g, size_t id) {
-    for (NodeId input : graph.nodes[id].inputs)
+    for (NodeId input : graph.nodes[id].inputs) {
+      NodeId source = viewed(graph, input);
+      if (source >= 0) input = source;
       if (group[input] >= 0 && find(group[input]) != g) groups[g].reads.push_back(group[input]);
+    }
   };
   auto join = [&](int32_t g, size_t id, bool row) {
     stage[id] = stage_in(g, id);
@@ -191,9 +202,15 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
         if (find(other) != g) try_merge(g, find(other), id);
       FusionDecision decision = can_join(groups[g], joining(g, id), options);
       if (decision) {
-        for (NodeId input : node.inputs)
-          if (group[input] >= 0 && find(group[input]) != g && depends(group[input], g))
+        for (NodeId input : node.inputs) {
+          NodeId source = viewed(graph, input);
+          if (source >= 0 && in_group(source, g))
+            decision = FusionDecision::refuse(Refusal::ReadsThroughView);
+          else if (source >= 0)
+            input = source;
+          if (decision && group[input] >= 0 && find(group[input]) != g && depends(group[input], g))
             decision = FusionDecision::refuse(Refusal::Cycle);
+        }
       }
       if (!decision) {
         refused(g, id, decision);
@@ -313,7 +330,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   // Materialize or recompute: decided producers first, so a node's cost counts only the
   // producers that would be recomputed along with it.
   constexpr int kCostCap = 1 << 20;
-  enum class Boundary : uint8_t { Inside, Output, Eager, Reduction, Expensive, Cheap };
+  enum class Boundary : uint8_t { Inside, Output, Viewed, Eager, Reduction, Expensive, Cheap };
   std::vector<int> cost(n, 0);
   std::vector<bool> materialized(n, false);
   std::vector<Boundary> boundary(n, Boundary::Inside);
@@ -331,8 +348,12 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     other_kernels.erase(std::unique(other_kernels.begin(), other_kernels.end()),
                         other_kernels.end());
     other_kernel_count[id] = other_kernels.size();
+    bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(),
+                              [&](NodeId consumer) { return graph.nodes[consumer].op == OpCode::View; });
     if (is_output[id])
       boundary[id] = Boundary::Output;
+    else if (viewed)
+      boundary[id] = Boundary::Viewed;
     else if (!options.fuse)
       boundary[id] = Boundary::Eager;
     else if (other_kernels.empty())
@@ -353,6 +374,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     std::string costed = "consumed by " + kernels + ", cost " + std::to_string(cost[id]);
     switch (boundary[id]) {
       case Boundary::Output: return "graph output";
+      case Boundary::Viewed: return "read through a view";
       case Boundary::Eager: return "eager: every result is materialized";
       case Boundary::Reduction: return "a reduction consumed by " + kernels;
       case Boundary::Expensive:
@@ -434,6 +456,26 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       kernel.input_dtypes.push_back(graph.nodes[id].dtype);
       return emit(std::move(op));
     };
+    // A load through view `id` of a value in memory: a materialized one (computed by an earlier
+    // kernel), or a graph input (whose data is contiguous: the frontend composes views of
+    // strided data).
+    auto load_view = [&](NodeId id, const Shape& frame) {
+      const GraphNode& view = graph.nodes[id];
+      NodeId source = view.inputs[0];
+      const GraphNode& viewed_node = graph.nodes[source];
+      if (viewed_node.op == OpCode::Input) {
+        if (!is_contiguous(viewed_node.shape, viewed_node.data.strides))
+          throw InternalError("schedule_kernels: view %" + std::to_string(id) + " of strided input %" +
+                              std::to_string(source));
+        return load(id, frame, external_buffer(source), view.data.strides,
+                    viewed_node.data.offset + view.data.offset);
+      }
+      if (!materialized[source] || group[source] == g)
+        throw InternalError("schedule_kernels: view %" + std::to_string(id) + " of %" +
+                            std::to_string(source) + ", which no earlier kernel stores");
+      producer_kernels[g].push_back(group[source]);
+      return load(id, frame, node_buffer[source], view.data.strides, view.data.offset);
+    };
     // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
     // kernel compute in their own frame (a reduction's input in the domain); nodes recomputed
     // from other kernels in their consumer's.
@@ -450,6 +492,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         NodeId id = item.id;
         if (op_of.count({id, item.frame})) continue;
         const GraphNode& node = graph.nodes[id];
+        if (node.op == OpCode::View) {
+          op_of[{id, item.frame}] = load_view(id, item.frame);
+          continue;
+        }
         bool in_memory = (materialized[id] && group[id] != g) || node.op == OpCode::Input;
         if (in_memory) {
           op_of[{id, item.frame}] =
@@ -533,9 +579,12 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   for (int32_t g = 0; g < groups; ++g)
     if (pending[g] != 0) throw InternalError("schedule_kernels: kernels depend on each other in a cycle");
 
-  for (NodeId output : graph.outputs)
+  for (NodeId output : graph.outputs) {
+    if (graph.nodes[output].op == OpCode::View)
+      throw InternalError("schedule_kernels: view %" + std::to_string(output) + " is a graph output");
     schedule.outputs.push_back(graph.nodes[output].op == OpCode::Input ? external_buffer(output)
                                                                        : node_buffer[output]);
+  }
   return schedule;
 }
 

@@ -118,6 +118,8 @@ std::string explain(const FusionDecision& decision, const Space& consumer, const
       return "the consumer reads a per-row value that does not broadcast back along dims " +
              axes_string(producer.axes);
     case Refusal::Cycle: return "fusing would make kernels depend on each other in a cycle";
+    case Refusal::ReadsThroughView:
+      return "reads the value through a view: it is stored whole before any view of it is read";
     case Refusal::Dependent:
       return "the producer's and the consumer's kernels could not merge: one reads the other's values";
     case Refusal::ChainCut:

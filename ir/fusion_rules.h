@@ -59,6 +59,7 @@ enum class Refusal : uint8_t {
   RowValueInSinglePass,   // reads a reduction's result in a kernel that sweeps once
   RowValueNotBroadcast,   // reads a per-row value that does not broadcast back over the row
   Cycle,                  // kernels would depend on each other
+  ReadsThroughView,       // reads a value of the kernel through a view, which needs it in memory
   Dependent,              // (merging) one kernel reads the other's values
   ChainCut,               // a long elementwise chain is cut into kernels of bounded size
 };

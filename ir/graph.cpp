@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "ir/layout.h"
+
 namespace fusejit::ir {
 
 std::vector<int32_t> Graph::use_counts() const {
@@ -39,7 +41,8 @@ std::string describe_node(const Graph& graph, NodeId id) {
   }
   std::string params = node.params.text(node.op);
   if (!params.empty()) text += " " + params;
-  if (node.op == OpCode::Input && (!is_contiguous(node.shape, node.data.strides) || node.data.offset != 0))
+  bool strided = !is_contiguous(node.shape, node.data.strides) || node.data.offset != 0;
+  if (node.op == OpCode::View || (node.op == OpCode::Input && strided))
     text += " strides=" + shape_string(node.data.strides) + " offset=" + std::to_string(node.data.offset);
   return text + " : " + type_string(node.dtype, node.shape);
 }
@@ -77,6 +80,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
       return fail("has no inputs to infer from");
     case OpKind::Reduce:
       return fail("needs its dims (see reduced_shape)");
+    case OpKind::View:
+      return fail("needs its strides (see ir/layout)");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
@@ -99,6 +104,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
     case OpKind::ToBool:
       expect_dtype(0, DType::Float32);
       return {DType::Bool, std::move(shape)};
+    case OpKind::Identity:
+      return {inputs[0].dtype, std::move(shape)};
   }
   return fail("unknown op kind");
 }
@@ -129,6 +136,12 @@ void verify(const Graph& graph) {
       Shape expected = node.params.chunk ? chunked_shape(in, axes, node.params.chunk)
                                          : reduced_shape(in, axes, node.shape.size() == in.size());
       if (node.shape != expected) fail(id, "shape differs from its input's reduced shape");
+    } else if (node.op == OpCode::View) {
+      if (node.data.storage) fail(id, "a view with storage");
+      if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");
+      if (node.dtype != inputs[0].dtype) fail(id, "dtype differs from its input's");
+      if (!within(node.shape, node.data.strides, node.data.offset, numel(*inputs[0].shape)))
+        fail(id, "addresses elements outside its input of shape " + shape_string(*inputs[0].shape));
     } else if (info.kind != OpKind::Leaf && info.kind != OpKind::Generator) {
       TypedShape expected = infer_type(node.op, inputs);
       if (expected.dtype != node.dtype || expected.shape != node.shape)

@@ -21,7 +21,7 @@ struct GraphNode {
   Shape shape;
   std::vector<NodeId> inputs;
   OpParams params;
-  View data;  // Input only
+  View data;  // Input: its data; View: strides and offset into its input (no storage)
   // Ops with a run-time value (has_run_time_value): the node of the lowered graph, before any
   // pass, whose value it is. A cached schedule reads each new value from there.
   NodeId source = -1;

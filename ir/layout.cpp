@@ -92,4 +92,14 @@ bool has_overlap(const Layout& layout) {
   return false;
 }
 
+bool within(const Shape& shape, const Strides& strides, int64_t offset, int64_t elements) {
+  if (numel(shape) == 0) return true;
+  int64_t last = offset;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (strides[d] < 0) return false;
+    last += (shape[d] - 1) * strides[d];
+  }
+  return offset >= 0 && last < elements;
+}
+
 }  // namespace fusejit::ir

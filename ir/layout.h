@@ -35,6 +35,9 @@ Layout squeezed(const Layout& layout, size_t dim);
 // strides that `to` can express (every contiguous run of dims is split or merged only within
 // itself); nullopt when the data would need a copy. numel(to) must equal numel(layout.shape).
 std::optional<Layout> reshaped(const Layout& layout, const Shape& to);
+// Whether every element of the layout (shape, strides, offset) lies in [0, elements) (strides
+// are not negative); an empty layout addresses nothing.
+bool within(const Shape& shape, const Strides& strides, int64_t offset, int64_t elements);
 // Whether two different indices may address one element (a stretched dim, or dims whose strides
 // interleave): writing through such a layout would be ill-defined.
 bool has_overlap(const Layout& layout);

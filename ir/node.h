@@ -102,7 +102,9 @@ struct Node {
   Shape shape;
   std::vector<std::shared_ptr<Node>> inputs;
   OpParams params;
-  View value;  // set when evaluated (and from the start for Input nodes)
+  // Set when evaluated (and from the start for Input nodes). A pending View node holds its
+  // strides and offset into its input here, without storage.
+  View value;
   // Scratch of the frontend's lowering (under its mutex): this node's position in the graph
   // numbered by lowering `lowering`. Saves a node-to-id map on every evaluation.
   uint64_t lowering = 0;

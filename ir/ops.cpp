@@ -7,7 +7,7 @@ namespace {
 
 constexpr auto kOpTable = std::to_array<OpInfo>({
 #define FUSEJIT_SPECIAL_ROW(Enum, name, kind, pattern) \
-  {name, OpKind::kind, 0, kCheap, kExact, FusionPattern::pattern},
+  {name, OpKind::kind, arity_of(OpKind::kind), kCheap, kExact, FusionPattern::pattern},
 #define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, accuracy, formula) \
   {name, OpKind::kind, arity_of(OpKind::kind), cost, accuracy, FusionPattern::Elementwise},
 #define FUSEJIT_REDUCTION_ROW(Enum, name, identity, accumulation, combine) \

@@ -24,8 +24,10 @@ namespace fusejit::ir {
 //   ToFloat:        Bool or Int64 -> Float32, same shape.
 //   ToBool:         Float32 -> Bool; ToInt64: Float32 (integral values) -> Int64.
 //   Reduce:         Float32 -> Float32 over the dims in OpParams::axes (see FUSEJIT_REDUCTION_OPS).
+//   Identity:       any dtype -> the same dtype and shape.
+//   View:           any dtype, kept; the node's own shape (see OpCode::View).
 enum class OpKind : uint8_t {
-  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Reduce
+  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View
 };
 
 // How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
@@ -105,7 +107,9 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(Where, "where", Select, kCheap, kExact, m.select(a, b, c))                                  \
   X(ToFloat, "to_float", ToFloat, kCheap, kExact, m.to_float(a))                                \
   X(ToBool, "to_bool", ToBool, kCheap, kExact, m.ne(a, m.c(0)))                                 \
-  X(ToInt64, "to_int64", ToInt64, kCheap, kExact, m.to_int64(a))
+  X(ToInt64, "to_int64", ToInt64, kCheap, kExact, m.to_int64(a))                               \
+  /* the value itself: makes a view's elements contiguous (Tensor::contiguous) */               \
+  X(Copy, "copy", Identity, kCheap, kExact, a)
 
 // Ops that are not a formula over operands: data (Input), constants and generators.
 //   Input:    a materialized buffer (a tensor's storage, possibly a view of it).
@@ -118,6 +122,10 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
 //   Rand:     uniform [0, 1) from a counter-based hash of (seed, flat index); the seed is
 //             passed when the kernel runs, as a Scalar's value is.
 //   Randn:    standard normal from the same hash (Box-Muller).
+//   View:     its input's elements at other indices, without a copy: element i of the view is
+//             element offset + strided_offset(shape, strides, i) of the input in row-major
+//             order (the node's View: strides and offset, no storage). Its input is in memory
+//             (materialized, or a graph input); consumers' loads read through the view.
 // X(Enum, "name", kind, fusion pattern). The formula rows above are Elementwise, the
 // reductions below Reduction.
 #define FUSEJIT_SPECIAL_OPS(X)                  \
@@ -126,7 +134,8 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(Scalar, "scalar", Leaf, Broadcast)          \
   X(Arange, "arange", Generator, Elementwise)   \
   X(Rand, "rand", Generator, Elementwise)       \
-  X(Randn, "randn", Generator, Elementwise)
+  X(Randn, "randn", Generator, Elementwise)     \
+  X(View, "view", View, Injective)
 
 // How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
 // float32 partials are combined afterwards (split_reductions):
@@ -176,7 +185,9 @@ constexpr int arity_of(OpKind kind) {
     case OpKind::ToFloat:
     case OpKind::ToBool:
     case OpKind::ToInt64:
+    case OpKind::Identity:
     case OpKind::Reduce:
+    case OpKind::View:
       return 1;
     case OpKind::Binary:
     case OpKind::Compare:
@@ -195,7 +206,8 @@ std::string_view op_name(OpCode op);
 
 inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
-  return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce;
+  return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce &&
+         kind != OpKind::View;
 }
 
 inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }

@@ -77,6 +77,9 @@ struct SameValue {
 // The constant `node` folds to, if its inputs are all constants and kernels would compute
 // exactly the rounded double result (see Accuracy): folding never changes a value's bits.
 std::optional<GraphNode> fold(const Graph& graph, const GraphNode& node) {
+  // A view of a constant is the constant (over the view's shape).
+  if (node.op == OpCode::View && graph.nodes[node.inputs[0]].op == OpCode::Constant)
+    return GraphNode{OpCode::Constant, node.dtype, node.shape, {}, graph.nodes[node.inputs[0]].params, {}};
   if (!is_elementwise(node.op) || !op_info(node.op).accuracy.exact()) return std::nullopt;
   std::vector<double> args;
   for (NodeId input : node.inputs) {
@@ -133,6 +136,16 @@ Graph canonicalize(const Graph& graph) {
     if (!inserted) out.nodes.pop_back();
     return *it;
   });
+  return out;
+}
+
+Graph contiguous_outputs(const Graph& graph) {
+  Graph out = graph;
+  for (NodeId& output : out.outputs) {
+    const GraphNode& node = out.nodes[output];
+    if (node.op == OpCode::View || (node.op == OpCode::Input && !is_contiguous(node.shape, node.data.strides)))
+      output = out.add({OpCode::Copy, node.dtype, node.shape, {output}, {}, {}});
+  }
   return out;
 }
 

@@ -10,13 +10,19 @@ Graph eliminate_dead_code(const Graph& graph);
 
 // One forward sweep applying, at each node:
 // - constant folding: elementwise ops on constants become a constant, where the kernel's result
-//   is the exact result rounded once (Accuracy kExact), so folding changes no bit;
+//   is the exact result rounded once (Accuracy kExact), so folding changes no bit; so does a
+//   view of a constant;
 // - algebra: x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x and neg(neg(x)) -> x, where x already has
 //   the result's shape: identities that hold bit for bit for every x, signed zeros included;
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters by their bits) is
 //   replaced by it; nodes with a run-time value (Scalar, Rand, Randn) are never merged, since
 //   a cached schedule must hold for any values.
 Graph canonicalize(const Graph& graph);
+
+// Copies an output that is a view or a strided graph input (what x.t() * 1 simplifies to)
+// into a contiguous result: a computed tensor is always contiguous, as in PyTorch, so views of
+// it compose with its strides.
+Graph contiguous_outputs(const Graph& graph);
 
 // Elements per block of a split full reduction (see split_reductions).
 inline constexpr int64_t kReductionChunk = 1 << 14;

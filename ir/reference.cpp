@@ -109,6 +109,9 @@ std::vector<std::vector<double>> interpret(const Graph& graph) {
         case OpKind::Generator:
           out[i] = generate(node.op, node.params, i);
           break;
+        case OpKind::View:
+          out[i] = values[node.inputs[0]][node.data.offset + strided_offset(node.shape, node.data.strides, i)];
+          break;
         default:
           for (size_t k = 0; k < node.inputs.size(); ++k) {
             const GraphNode& input = graph.nodes[node.inputs[k]];

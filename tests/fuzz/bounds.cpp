@@ -344,6 +344,7 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
     out.resize(count);
     std::vector<ir::Strides> strides;
     for (ir::NodeId input : node.inputs) {
+      if (!ir::is_elementwise(node.op)) break;
       const Shape& shape = graph.nodes[input].shape;
       strides.push_back(ir::broadcast_strides(shape, ir::contiguous_strides(shape), node.shape));
     }
@@ -356,6 +357,9 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
         case ir::OpCode::Arange: out[i] = point(static_cast<float>(ir::generate(node.op, node.params, i))); break;
         case ir::OpCode::Rand: out[i] = point(ir::generate(node.op, node.params, i)); break;
         case ir::OpCode::Randn: out[i] = randn(node.params.seed, i); break;
+        case ir::OpCode::View:
+          out[i] = values[node.inputs[0]][node.data.offset + ir::strided_offset(node.shape, node.data.strides, i)];
+          break;
         default:
           for (size_t k = 0; k < node.inputs.size(); ++k)
             args[k] = values[node.inputs[k]][ir::strided_offset(node.shape, strides[k], i)];

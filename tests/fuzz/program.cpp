@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 
 #include "ir/shape.h"
@@ -110,6 +111,15 @@ Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
       return layer_norm(arg(0), Shape(shape.end() - trailing, shape.end()), optional_arg(1),
                         optional_arg(2), s.x);
     }
+    case Op::Transpose: return arg(0).transpose(s.dims.at(0), s.dims.at(1));
+    case Op::Permute: return arg(0).permute(s.dims);
+    case Op::Slice: return arg(0).slice(s.dims.at(0), s.dims.at(1), s.dims.at(2), s.dims.at(3));
+    case Op::Select: return arg(0).select(s.dims.at(0), s.dims.at(1));
+    case Op::Reshape: return arg(0).reshape(s.shape);
+    case Op::Expand: return arg(0).expand(s.shape);
+    case Op::Unsqueeze: return arg(0).unsqueeze(s.dims.at(0));
+    case Op::Squeeze: return arg(0).squeeze();
+    case Op::Contiguous: return arg(0).contiguous();
     case Op::Eval:
       if (evaluate_early) arg(0).eval();
       return arg(0);
@@ -269,9 +279,87 @@ class Generator {
   bool add_op() {
     double r = std::uniform_real_distribution<double>(0, 1)(gen_);
     if (r < 0.08) return add_leaf(broadcastable(base_)) >= 0;
-    if (r < 0.38) return add_unary(pick_value());
-    if (r < 0.65) return add_binary(pick_value());
+    if (r < 0.33) return add_unary(pick_value());
+    if (r < 0.55) return add_binary(pick_value());
+    if (r < 0.72) return add_view(pick_value());
     return add_reduction();
+  }
+
+  // A dim of a tensor of `rank` dims, sometimes counted from the end.
+  int64_t random_dim(int64_t rank) {
+    int64_t d = static_cast<int64_t>(below(rank));
+    return chance(0.3) ? d - rank : d;
+  }
+
+  // A view of `a` (or a chain of two), then mostly an op on it, so kernels read through it.
+  bool add_view(int a) {
+    const Shape shape = shape_of(a);
+    auto rank = static_cast<int64_t>(shape.size());
+    Step s{.op = one_of({Op::Transpose, Op::Transpose, Op::Permute, Op::Slice, Op::Slice, Op::Select,
+                         Op::Reshape, Op::Expand, Op::Unsqueeze, Op::Squeeze, Op::Contiguous}),
+           .args = {a}};
+    switch (s.op) {
+      case Op::Transpose:
+        if (rank < 2) return false;
+        s.dims = {random_dim(rank), random_dim(rank)};
+        break;
+      case Op::Permute: {
+        for (int64_t d = 0; d < rank; ++d) s.dims.push_back(chance(0.2) ? d - rank : d);
+        std::shuffle(s.dims.begin(), s.dims.end(), gen_);
+        break;
+      }
+      case Op::Slice: {
+        if (rank == 0) return false;
+        int64_t d = random_dim(rank);
+        int64_t size = shape[d < 0 ? d + rank : d];
+        int64_t start = static_cast<int64_t>(below(size + 1)) - (chance(0.2) ? size : 0);
+        int64_t end = chance(0.2) ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(below(size + 2));
+        s.dims = {d, start, end, one_of<int64_t>({1, 1, 2, 3})};
+        break;
+      }
+      case Op::Select: {
+        if (rank == 0) return false;
+        int64_t d = random_dim(rank);
+        int64_t size = shape[d < 0 ? d + rank : d];
+        if (size == 0) return false;
+        s.dims = {d, static_cast<int64_t>(below(size)) - (chance(0.3) ? size : 0)};
+        break;
+      }
+      case Op::Reshape: {
+        // Merge two neighbouring dims, split one, or flatten; sometimes with -1.
+        s.shape = shape;
+        if (rank >= 2 && chance(0.5)) {
+          size_t d = below(rank - 1);
+          s.shape[d] *= s.shape[d + 1];
+          s.shape.erase(s.shape.begin() + static_cast<std::ptrdiff_t>(d) + 1);
+        } else if (rank >= 1 && chance(0.6)) {
+          size_t d = below(rank);
+          int64_t size = s.shape[d];
+          int64_t factor = size % 3 == 0 ? 3 : size % 2 == 0 ? 2 : 1;
+          s.shape[d] = size / factor;
+          s.shape.insert(s.shape.begin() + static_cast<std::ptrdiff_t>(d), factor);
+        } else {
+          s.shape = {ir::numel(shape)};
+        }
+        if (!s.shape.empty() && chance(0.3)) s.shape[below(s.shape.size())] = -1;
+        break;
+      }
+      case Op::Expand: {
+        s.shape = shape;
+        for (int64_t& d : s.shape)
+          if (d == 1 && chance(0.7)) d = one_of<int64_t>({2, 3, 5});
+          else if (chance(0.2)) d = -1;
+        if (chance(0.3)) s.shape.insert(s.shape.begin(), 2);
+        break;
+      }
+      case Op::Unsqueeze: s.dims = {static_cast<int64_t>(below(rank + 1)) - (chance(0.3) ? rank + 1 : 0)}; break;
+      default: break;
+    }
+    int view = add(std::move(s));
+    if (view < 0) return false;
+    if (chance(0.3)) return add_view(view);
+    if (chance(0.7)) return add_unary(view) || add_binary(view);
+    return true;
   }
 
   bool add_unary(int a) {
@@ -430,6 +518,15 @@ const char* function_name(Op op) {
     case Op::Softmax: return "softmax";
     case Op::LogSoftmax: return "log_softmax";
     case Op::LayerNorm: return "layer_norm";
+    case Op::Transpose: return "transpose";
+    case Op::Permute: return "permute";
+    case Op::Slice: return "slice";
+    case Op::Select: return "select";
+    case Op::Reshape: return "reshape";
+    case Op::Expand: return "expand";
+    case Op::Unsqueeze: return "unsqueeze";
+    case Op::Squeeze: return "squeeze";
+    case Op::Contiguous: return "contiguous";
     default: return nullptr;
   }
 }
@@ -543,6 +640,12 @@ std::string to_cpp(const Program& program, const RunSettings& settings, const st
             rhs += ", " + std::to_string(s.dims[0]) + (s.keepdim ? ", true" : ", false");
             break;
           case Op::Softmax: case Op::LogSoftmax: rhs += ", " + std::to_string(s.dims[0]); break;
+          case Op::Transpose: case Op::Slice: case Op::Select: case Op::Unsqueeze:
+            for (int64_t d : s.dims)
+              rhs += ", " + (d == std::numeric_limits<int64_t>::max() ? std::string("INT64_MAX") : std::to_string(d));
+            break;
+          case Op::Permute: rhs += ", " + shape_literal(s.dims); break;
+          case Op::Reshape: case Op::Expand: rhs += ", " + shape_literal(s.shape); break;
           case Op::LayerNorm: {
             const Shape& shape = values[s.args[0]].sizes();
             rhs += ", " + shape_literal(Shape(shape.end() - s.dims[0], shape.end())) + ", " + a(1) + ", " +

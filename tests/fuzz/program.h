@@ -34,6 +34,16 @@ enum class Op : uint8_t {
   Argmax, Argmin,                         // dim = dims[0]
   Softmax, LogSoftmax,                    // dim = dims[0]
   LayerNorm,  // over the trailing dims[0] dims; args[1], args[2] weight and bias or -1; eps x
+  // Views of args[0] (and contiguous(), which copies a strided one).
+  Transpose,   // dims[0], dims[1]
+  Permute,     // dims
+  Slice,       // dim dims[0], start dims[1], end dims[2], step dims[3]
+  Select,      // dim dims[0], index dims[1]
+  Reshape,     // to `shape` (one dim may be -1)
+  Expand,      // to `shape`
+  Unsqueeze,   // dims[0]
+  Squeeze,     // every size-1 dim
+  Contiguous,
   // Evaluates args[0] now; the value is args[0]'s.
   Eval,
 };

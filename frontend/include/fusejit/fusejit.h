@@ -37,14 +37,46 @@ class Tensor {
   const Tensor& eval() const;
   bool is_evaluated() const;
 
-  // T is float for Float32 tensors and bool for Bool tensors.
+  // T is float for Float32 tensors, bool for Bool ones and int64_t for Int64 ones.
   template <class T>
-  std::vector<T> to_vector() const;
+  std::vector<T> to_vector() const;  // in row-major order, whatever the strides
   template <class T>
   T item() const;
-  // Materializes and returns the contiguous storage (valid while this tensor lives).
+  // Materializes the tensor and returns its first element's address in its storage (valid while
+  // this tensor, or a view of it, lives). Element i1..in is at strides()-weighted offsets from
+  // there: a view may not be contiguous (contiguous() makes it so).
   template <class T>
   T* data_ptr() const;
+
+  // ---- views: zero-copy, lazy like everything else ----
+  // Each reads this tensor's elements through another shape, strides and offset, with no
+  // copy: a view of an evaluated tensor reads its storage in place (from_blob memory too); a
+  // view of a pending tensor stays lazy, and kernels read through it (the index map is part of
+  // the load). Dims may be negative (counted from the end). Errors name the op and the shape.
+  // One dim of `shape` may be -1 (inferred). view() throws where the strides cannot express
+  // the new shape; reshape() copies only then.
+  Tensor reshape(Shape shape) const;
+  Tensor view(Shape shape) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const;  // transpose(0, 1) of a 2-d tensor; a 0-d or 1-d tensor unchanged
+  Tensor permute(Shape dims) const;
+  // Indices start, start + step, ... below end of `dim`; bounds count from the end when
+  // negative and clamp to the dim, as Python slices do. step > 0.
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;  // in range, or Error
+  Tensor select(int64_t dim, int64_t index) const;                  // drops `dim`
+  // Size-1 dims stretched (stride 0) and new leading dims; -1 keeps a dim's size.
+  Tensor expand(Shape shape) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor squeeze() const;             // every size-1 dim dropped
+  Tensor squeeze(int64_t dim) const;  // `dim` dropped if its size is 1
+  Tensor flatten(int64_t start = 0, int64_t end = -1) const;
+  // This tensor if its elements are in row-major order, else a (lazy) contiguous copy.
+  Tensor contiguous() const;
+  bool is_contiguous() const;
+  // In elements. A pending tensor that is no view is contiguous, from offset 0.
+  Shape strides() const;
+  int64_t storage_offset() const;
 
   // The text of the requested stages ("graph,fused,llvm,opt,asm", any subset) for
   // evaluating this tensor, without running it. Kernels are compiled (and cached) as needed.
@@ -69,6 +101,22 @@ Tensor full(Shape shape, float value);
 Tensor arange(double start, double end, double step = 1);
 Tensor rand(Shape shape, uint64_t seed);   // uniform in [0, 1)
 Tensor randn(Shape shape, uint64_t seed);  // standard normal
+
+// ---- views (the members above, as functions) ----
+Tensor reshape(const Tensor& x, Shape shape);
+Tensor view(const Tensor& x, Shape shape);
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor t(const Tensor& x);
+Tensor permute(const Tensor& x, Shape dims);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+Tensor expand(const Tensor& x, Shape shape);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);
+Tensor contiguous(const Tensor& x);
 
 // ---- elementwise (NumPy broadcasting) ----
 Tensor add(const Tensor& a, const Tensor& b);
