@@ -35,7 +35,7 @@ namespace {
 
 constexpr int64_t kFloat = sizeof(float);
 
-enum class Family { Creation, Elementwise, Activation, Reduction, Chain, Overhead };
+enum class Family { Creation, Elementwise, Activation, Reduction, Chain, View, Overhead };
 
 const char* family_name(Family family) {
   switch (family) {
@@ -44,6 +44,7 @@ const char* family_name(Family family) {
     case Family::Activation: return "activation";
     case Family::Reduction: return "reduction";
     case Family::Chain: return "chain";
+    case Family::View: return "view";
     case Family::Overhead: return "overhead";
   }
   return "?";
@@ -68,6 +69,7 @@ int64_t read2_write1(int64_t n) { return 3 * n * n * kFloat; }
 int64_t read2(int64_t n) { return 2 * n * n * kFloat; }
 int64_t gelu_bytes(int64_t n) { return (3 * n * n + n) * kFloat; }
 int64_t write1(int64_t n) { return n * n * kFloat; }
+int64_t read1_write_half(int64_t n) { return (n * n + n * n / 2) * kFloat; }
 
 using FJ = std::vector<fj::Tensor>;
 using TT = std::vector<torch::Tensor>;
@@ -160,6 +162,15 @@ std::vector<Workload> workloads() {
       {"chain_mse", Family::Chain, 2, -4, 4, 1e-5,
        [](const FJ& in, int64_t) { return fj::mean((in[0] - in[1]) * (in[0] - in[1])); },
        [](const TT& in, int64_t) { return torch::mse_loss(in[0], in[1]); }, read2},
+      // Kernels reading through views, against the contiguous x + y they should stay close to.
+      {"view_contiguous_add", Family::View, 2, -1, 1, 1e-6, [](const FJ& in, int64_t) { return in[0] + in[1]; },
+       [](const TT& in, int64_t) { return in[0] + in[1]; }, read2_write1},
+      {"view_t_add", Family::View, 2, -1, 1, 1e-6, [](const FJ& in, int64_t) { return in[0].t() + in[1]; },
+       [](const TT& in, int64_t) { return in[0].t() + in[1]; }, read2_write1},
+      // Reads every other column: half the elements, but every cache line of x.
+      {"view_slice_mul", Family::View, 1, -1, 1, 1e-6,
+       [](const FJ& in, int64_t n) { return in[0].slice(1, 0, n, 2) * 2; },
+       [](const TT& in, int64_t n) { return in[0].slice(1, 0, n, 2) * 2; }, read1_write_half},
       {"overhead_add", Family::Overhead, 2, -1, 1, 1e-6,
        [](const FJ& in, int64_t) { return in[0] + in[1]; },
        [](const TT& in, int64_t) { return in[0] + in[1]; }, read2_write1},
@@ -177,7 +188,8 @@ const std::vector<Workload>& all_workloads() {
 
 std::vector<int64_t> sizes_of(Family family) {
   switch (family) {
-    case Family::Chain: return {1000, 4096};
+    case Family::Chain:
+    case Family::View: return {1000, 4096};
     case Family::Overhead: return {1, 100};
     default: return {100, 500, 1000};
   }

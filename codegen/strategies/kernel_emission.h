@@ -69,6 +69,7 @@ class KernelEmission {
   // Stores the outputs of this step (row kernels: only those computed per element).
   void store_outputs(const StepValues& step, llvm::Value* output_offset, bool skip_row_values);
 
+  llvm::Value* input_pointer(size_t slot) const { return slots_[slot]; }
   llvm::Value* output_pointer(size_t output) const;
   DType output_dtype(size_t output) const;
 
