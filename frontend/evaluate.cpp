@@ -1,5 +1,6 @@
 // From pending tensors to computed values: lower, optimize, schedule, prepare, run, bind.
 #include <algorithm>
+#include <optional>
 #include <span>
 
 #include "frontend/lazy.h"
@@ -36,6 +37,7 @@ LazyOrder order_nodes(std::span<ir::Node* const> roots) {
     }
     node->lowering = lowering;
     node->lowered_id = static_cast<ir::NodeId>(order.nodes.size());
+    order.writing = order.writing || node->writing;
     order.nodes.push_back(node);
   }
   order.roots.reserve(roots.size());
@@ -90,6 +92,51 @@ ir::Graph graph_of(const std::vector<Tensor>& outputs) {
 }
 
 namespace {
+
+// A root that this evaluation may write into its tensor's storage (an in-place update).
+struct InPlace {
+  size_t root;           // index into the order's roots
+  ir::Storage* storage;  // the root's write_into
+  bool old_value_read;   // the update reads the old value (from an input holding the storage)
+};
+
+// Whether `root`'s update may overwrite its storage now: nothing outside this evaluation can see
+// the old value. The update's chain (inputs[0] down from the root) may end in the evaluated
+// old value, held by nothing but that chain; no one else may hold the storage. Call with the
+// graph mutex held, before lowering or binding copies the storage.
+std::optional<InPlace> in_place(const ir::Node& root, size_t index) {
+  const std::shared_ptr<ir::Storage>& target = root.write_into;
+  if (!target) return std::nullopt;
+  const ir::Node* node = &root;
+  bool old_value_read = false;
+  while (!node->inputs.empty()) {
+    const std::shared_ptr<ir::Node>& next = node->inputs[0];
+    if (next.use_count() != 1) break;  // someone else sees it
+    if (next->evaluated()) {
+      old_value_read = next->value.storage == target;
+      break;
+    }
+    node = next.get();
+  }
+  if (target.use_count() != 1 + (old_value_read ? 1 : 0)) return std::nullopt;
+  return InPlace{index, target.get(), old_value_read};
+}
+
+// Points the output buffers of the `updates` at their storage where the schedule allows.
+void write_in_place(const ir::Schedule& schedule, const std::vector<InPlace>& updates,
+                    const std::vector<ir::Node*>& roots, std::vector<ir::View>& external) {
+  external.resize(schedule.buffers.size());
+  for (const InPlace& update : updates) {
+    int32_t output = schedule.outputs[update.root];
+    if (external[output].storage) continue;  // a graph input, or another update's
+    auto read = std::find_if(external.begin(), external.end(),
+                             [&](const ir::View& view) { return view.storage.get() == update.storage; });
+    if (read != external.end() &&
+        !ir::may_write_over(schedule, output, static_cast<int32_t>(read - external.begin())))
+      continue;
+    external[output] = {roots[update.root]->write_into, ir::contiguous_strides(schedule.buffers[output].shape), 0};
+  }
+}
 
 void check_defined(const Tensor& t) {
   if (!t.defined()) throw Error("eval: tensor is undefined (default-constructed)");
@@ -149,6 +196,7 @@ void evaluate(std::span<const Tensor> outputs) {
       if (node.evaluated() || node.op != ir::OpCode::View) continue;
       node.value = input_data(node);
       node.inputs.clear();
+      node.depth.store(0, std::memory_order_relaxed);
     }
   };
   if (pending == 0) return bind_views();
@@ -156,9 +204,19 @@ void evaluate(std::span<const Tensor> outputs) {
   // Dumps need the passes' trace, the schedule's notes and each kernel's texts, so they always
   // schedule afresh.
   bool cacheable = !dump.stages().any();
+  std::vector<InPlace> updates;
   {
     LazyOrder order = order_nodes({listed, pending});
+    while (order.writing) {  // a node another evaluation is writing in place: wait for it
+      process.in_place_done.wait(lock);
+      order = order_nodes({listed, pending});
+    }
     roots = std::move(order.roots);
+    for (size_t i = 0; i < roots.size(); ++i)
+      if (std::optional<InPlace> update = in_place(*roots[i], i)) {
+        updates.push_back(*update);
+        roots[i]->writing = true;
+      }
     if (cacheable) {
       std::string_view written = structure_key(order, fuse, chunk);
       cached = find_schedule(written);
@@ -173,23 +231,39 @@ void evaluate(std::span<const Tensor> outputs) {
   }
   lock.unlock();  // compiling and running need no lazy node
 
-  if (cached) {
-    // Its kernels were found without looking them up: each counts as a kernel cache hit.
-    process.counters.cache_hits += static_cast<int64_t>(cached->prepared.kernels.size());
-  } else {
-    ir::Schedule schedule = schedule_graph(graph, fuse, chunk, dump);
-    for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
-    for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
-    cached = unbind(runtime::prepare(std::move(schedule), dump), external, graph);
-    if (cacheable) remember_schedule(key, cached);
+  // Ends this evaluation's in-place claims (with the lock held), however it ends.
+  auto end_claims = [&] {
+    for (const InPlace& update : updates) roots[update.root]->writing = false;
+    if (!updates.empty()) process.in_place_done.notify_all();
+  };
+  std::vector<ir::View> values;
+  try {
+    if (cached) {
+      // Its kernels were found without looking them up: each counts as a kernel cache hit.
+      process.counters.cache_hits += static_cast<int64_t>(cached->prepared.kernels.size());
+    } else {
+      ir::Schedule schedule = schedule_graph(graph, fuse, chunk, dump);
+      for (const ir::ScheduleBuffer& buffer : schedule.buffers) external.push_back(buffer.external);
+      for (const ir::ScheduleParameter& parameter : schedule.parameters) parameters.push_back(parameter.bits);
+      cached = unbind(runtime::prepare(std::move(schedule), dump), external, graph);
+      if (cacheable) remember_schedule(key, cached);
+    }
+    if (!updates.empty()) write_in_place(cached->prepared.schedule, updates, roots, external);
+    // `cached` holds its kernels' code until they have run, even if both caches drop them.
+    values = runtime::run(cached->prepared, std::move(external), parameters);
+  } catch (...) {
+    lock.lock();
+    end_claims();
+    throw;
   }
-  // `cached` holds its kernels' code until they have run, even if both caches drop them.
-  std::vector<ir::View> values = runtime::run(cached->prepared, std::move(external), parameters);
   lock.lock();
+  end_claims();
   for (size_t i = 0; i < roots.size(); ++i) {
     if (roots[i]->evaluated()) continue;  // another thread got there first
     roots[i]->value = std::move(values[i]);
     roots[i]->inputs.clear();  // the history is no longer needed
+    roots[i]->write_into.reset();
+    roots[i]->depth.store(0, std::memory_order_relaxed);
   }
   bind_views();
 }

@@ -11,6 +11,24 @@
 
 namespace fusejit::frontend {
 
+// What a Tensor handle and its copies share: the node of its current value, which an in-place
+// op replaces. `views` is shared by a tensor and the views taken of it (while any lives, an
+// in-place op on one of them throws: the others would not see it).
+struct ViewFamily {};
+struct TensorCell {
+  std::shared_ptr<ir::Node> node;
+  std::shared_ptr<ViewFamily> views;
+};
+
+struct CellAccess {
+  static TensorCell& of(const Tensor& t) { return *t.cell_; }
+};
+
+// A pending result more than this many ops deep has its operands evaluated first, so a lazy
+// history that is never evaluated (x = x * 0.9f + g in a loop) stays bounded in memory and
+// in the compile work of its evaluation, and the same structure recurs (its schedule cached).
+inline constexpr uint32_t kMaxPendingDepth = 1024;
+
 // The nodes that compute `roots`, in the order lower() numbers them: each after its inputs,
 // evaluated nodes as leaves (their history is not followed). Call with the graph mutex held;
 // the pointers are valid only while it is held.
@@ -18,6 +36,7 @@ struct LazyOrder {
   std::vector<ir::Node*> nodes;
   std::vector<ir::Node*> roots;      // without repeats
   std::vector<ir::NodeId> outputs;   // each root's position in `nodes`
+  bool writing = false;              // some node is being written in place (ir::Node::writing)
 };
 LazyOrder order_nodes(std::span<ir::Node* const> roots);
 

@@ -10,12 +10,27 @@
 
 namespace fusejit {
 
-Tensor::Tensor(std::shared_ptr<ir::Node> node) : node_(std::move(node)) {}
-Tensor::Tensor(float value) : node_(ir::float_leaf({}, value)) {}
+Tensor::Tensor(std::shared_ptr<ir::Node> node) {
+  if (!node) return;
+  if (node->depth.load(std::memory_order_relaxed) > frontend::kMaxPendingDepth) {
+    std::vector<Tensor> operands;
+    for (const auto& input : node->inputs) operands.push_back(Tensor(input));
+    fusejit::eval(operands);
+    node->depth.store(1, std::memory_order_relaxed);
+  }
+  cell_ = std::make_shared<frontend::TensorCell>(frontend::TensorCell{std::move(node), nullptr});
+}
+
+Tensor::Tensor(float value) : Tensor(ir::float_leaf({}, value)) {}
+
+const std::shared_ptr<ir::Node>& Tensor::node() const {
+  static const std::shared_ptr<ir::Node> none;
+  return cell_ ? cell_->node : none;
+}
 
 const ir::Node& Tensor::checked_node() const {
-  if (!node_) throw Error("tensor is undefined (default-constructed)");
-  return *node_;
+  if (!cell_) throw Error("tensor is undefined (default-constructed)");
+  return *cell_->node;
 }
 
 const Shape& Tensor::sizes() const { return checked_node().shape; }

@@ -10,6 +10,7 @@
 
 #include "fusejit/fusejit.h"
 #include "ir/layout.h"
+#include "frontend/lazy.h"
 #include "ir/node.h"
 #include "runtime/process.h"
 
@@ -49,31 +50,44 @@ Layout layout_of(const Node& node) {
   return ir::contiguous_layout(node.shape);
 }
 
-// `x` read through `layout` (in the space of layout_of(x)).
-Tensor make_view(const std::shared_ptr<Node>& x, Layout layout) {
+// The node of `x` read through `layout` (in the space of layout_of(x)). Call with the graph
+// mutex held; make the Tensor after releasing it (a deep history evaluates there).
+std::shared_ptr<Node> make_view(const std::shared_ptr<Node>& x, Layout layout) {
   if (x->evaluated()) {
     auto node = std::make_shared<Node>(OpCode::Input, x->dtype, std::move(layout.shape));
     node->value = {x->value.storage, std::move(layout.strides), layout.offset};
-    return Tensor(std::move(node));
+    return node;
   }
   // A broadcast value is the same at every index.
   if (ir::op_info(x->op).pattern == ir::FusionPattern::Broadcast)
-    return Tensor(std::make_shared<Node>(x->op, x->dtype, std::move(layout.shape), std::vector<std::shared_ptr<Node>>{},
-                                         x->params));
+    return std::make_shared<Node>(x->op, x->dtype, std::move(layout.shape), std::vector<std::shared_ptr<Node>>{},
+                                  x->params);
   const std::shared_ptr<Node>& source = x->op == OpCode::View ? x->inputs[0] : x;
-  if (layout == ir::contiguous_layout(source->shape)) return Tensor(source);
+  if (layout == ir::contiguous_layout(source->shape)) return source;
   auto node = std::make_shared<Node>(OpCode::View, x->dtype, std::move(layout.shape),
                                      std::vector<std::shared_ptr<Node>>{source});
   node->value.strides = std::move(layout.strides);
   node->value.offset = layout.offset;
-  return Tensor(std::move(node));
+  return node;
+}
+
+// `view`, a view of `source`, joined to its family (frontend::TensorCell::views).
+Tensor joined(const Tensor& source, Tensor view) {
+  frontend::TensorCell& cell = frontend::CellAccess::of(source);
+  if (!cell.views) cell.views = std::make_shared<frontend::ViewFamily>();
+  frontend::CellAccess::of(view).views = cell.views;
+  return view;
 }
 
 // `x` through the layout `change` makes of its current one.
 template <class Change>
 Tensor change_layout(const Tensor& x, Change&& change) {
-  std::lock_guard lock(runtime::process().graph_mutex);
-  return make_view(x.node(), change(layout_of(*x.node())));
+  std::shared_ptr<Node> node;
+  {
+    std::lock_guard lock(runtime::process().graph_mutex);
+    node = make_view(x.node(), change(layout_of(*x.node())));
+  }
+  return joined(x, Tensor(std::move(node)));
 }
 
 // `shape` with one -1 inferred from `numel` elements, checked.
@@ -108,46 +122,52 @@ Shape inferred_shape(const char* op, const Tensor& x, const Shape& shape) {
 Shape Tensor::strides() const {
   checked("strides", *this);
   std::lock_guard lock(runtime::process().graph_mutex);
-  return layout_of(*node_).strides;
+  return layout_of(*node()).strides;
 }
 
 int64_t Tensor::storage_offset() const {
   checked("storage_offset", *this);
   std::lock_guard lock(runtime::process().graph_mutex);
-  return layout_of(*node_).offset;
+  return layout_of(*node()).offset;
 }
 
 bool Tensor::is_contiguous() const {
   checked("is_contiguous", *this);
   std::lock_guard lock(runtime::process().graph_mutex);
-  Layout layout = layout_of(*node_);
+  Layout layout = layout_of(*node());
   return ir::is_contiguous(layout.shape, layout.strides);
 }
 
 Tensor Tensor::contiguous() const {
   if (checked("contiguous", *this).is_contiguous()) return *this;
-  return Tensor(std::make_shared<Node>(OpCode::Copy, dtype(), sizes(), std::vector<std::shared_ptr<Node>>{node_}));
+  return Tensor(std::make_shared<Node>(OpCode::Copy, dtype(), sizes(), std::vector<std::shared_ptr<Node>>{node()}));
 }
 
 Tensor Tensor::view(Shape shape) const {
   Shape to = inferred_shape("view", checked("view", *this), shape);
-  std::lock_guard lock(runtime::process().graph_mutex);
-  std::optional<Layout> layout = ir::reshaped(layout_of(*node_), to);
-  if (!layout)
-    fail("view", *this, "shape " + ir::shape_string(shape) +
-                            " is not compatible with the strides " + ir::shape_string(layout_of(*node_).strides) +
-                            " without a copy (use reshape)");
-  return make_view(node_, std::move(*layout));
+  std::shared_ptr<Node> viewed;
+  {
+    std::lock_guard lock(runtime::process().graph_mutex);
+    Layout from = layout_of(*node());
+    std::optional<Layout> layout = ir::reshaped(from, to);
+    if (!layout)
+      fail("view", *this, "shape " + ir::shape_string(shape) + " is not compatible with the strides " +
+                              ir::shape_string(from.strides) + " without a copy (use reshape)");
+    viewed = make_view(node(), std::move(*layout));
+  }
+  return joined(*this, Tensor(std::move(viewed)));
 }
 
 Tensor Tensor::reshape(Shape shape) const {
   Shape to = inferred_shape("reshape", checked("reshape", *this), shape);
+  std::shared_ptr<Node> viewed;
   {
     std::lock_guard lock(runtime::process().graph_mutex);
-    if (std::optional<Layout> layout = ir::reshaped(layout_of(*node_), to))
-      return make_view(node_, std::move(*layout));
+    if (std::optional<Layout> layout = ir::reshaped(layout_of(*node()), to))
+      viewed = make_view(node(), std::move(*layout));
   }
-  return contiguous().view(to);
+  if (!viewed) return contiguous().view(to);
+  return joined(*this, Tensor(std::move(viewed)));
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {

@@ -133,4 +133,23 @@ std::string print_schedule(const Schedule& schedule) {
   return text;
 }
 
+bool may_write_over(const Schedule& schedule, int32_t output, int32_t input) {
+  size_t writer = schedule.kernels.size();
+  for (size_t k = 0; k < schedule.kernels.size(); ++k) {
+    const std::vector<int32_t>& outputs = schedule.kernels[k].outputs;
+    if (std::find(outputs.begin(), outputs.end(), output) != outputs.end()) writer = k;
+  }
+  for (size_t k = writer; k < schedule.kernels.size(); ++k) {
+    const ScheduledKernel& scheduled = schedule.kernels[k];
+    const Kernel& kernel = scheduled.kernel;
+    for (const KernelOp& op : kernel.ops) {
+      if (op.op != OpCode::Input || scheduled.inputs[op.slot].buffer != input) continue;
+      bool own_element = k == writer && kernel.kind == KernelKind::Elementwise &&
+                         scheduled.inputs[op.slot].offset == 0 && op.strides == contiguous_strides(kernel.domain);
+      if (!own_element) return false;
+    }
+  }
+  return writer < schedule.kernels.size();
+}
+
 }  // namespace fusejit::ir

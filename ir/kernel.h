@@ -134,6 +134,11 @@ struct FusionOptions {
   bool explain = true;             // write ScheduledKernel::notes (the fused dump's reasons)
 };
 
+// Whether the kernel that writes buffer `output` may write it over the memory of buffer
+// `input` (an in-place update): every kernel reading `input` runs before it, or is it and reads
+// `input` only at the index it writes (an elementwise kernel's own element).
+bool may_write_over(const Schedule& schedule, int32_t output, int32_t input);
+
 // Groups the graph into kernels. Same-shape connected elementwise nodes share a kernel; so do a
 // reduction, the elementwise work on its input (prologue), and for row reductions the work on
 // its result and what broadcasts it back over the rows (epilogue). A value consumed by

@@ -3,7 +3,9 @@
 // history is freed as soon as it has been computed.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <functional>
@@ -105,6 +107,19 @@ struct Node {
   // Set when evaluated (and from the start for Input nodes). A pending View node holds its
   // strides and offset into its input here, without storage.
   View value;
+  // The value of an in-place update (Tensor::add_ and the like): the storage of the tensor it
+  // updates, which the evaluation writes into when nothing else can observe the old value
+  // (copy-on-write otherwise). Only the latest pending update of a tensor holds it.
+  std::shared_ptr<Storage> write_into;
+  // Made by an in-place op that reads the value it updates: inputs[0] is that value.
+  bool updates_input = false;
+  // Being computed into `write_into` by an evaluation in flight: others that need this node
+  // wait for it (the old value they would read is being overwritten).
+  bool writing = false;
+  // Ops between this node and evaluated values, along its longest pending path: 1 for a node
+  // whose inputs are evaluated, 0 once evaluated. Bounds a lazy history (see
+  // frontend/lazy.h, kMaxPendingDepth).
+  std::atomic<uint32_t> depth = 1;
   // Scratch of the frontend's lowering (under its mutex): this node's position in the graph
   // numbered by lowering `lowering`. Saves a node-to-id map on every evaluation.
   uint64_t lowering = 0;
@@ -112,7 +127,11 @@ struct Node {
 
   Node(OpCode op, DType dtype, Shape shape, std::vector<std::shared_ptr<Node>> inputs = {},
        OpParams params = {})
-      : op(op), dtype(dtype), shape(std::move(shape)), inputs(std::move(inputs)), params(params) {}
+      : op(op), dtype(dtype), shape(std::move(shape)), inputs(std::move(inputs)), params(params) {
+    uint32_t deepest = 0;
+    for (const auto& input : this->inputs) deepest = std::max(deepest, input->depth.load(std::memory_order_relaxed));
+    depth.store(deepest + 1, std::memory_order_relaxed);
+  }
   // Frees a chain of any length without recursion.
   ~Node();
   Node(const Node&) = delete;

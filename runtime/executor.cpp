@@ -105,7 +105,8 @@ std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View
     }
     for (int32_t output : scheduled.outputs) {
       const ir::ScheduleBuffer& buffer = schedule.buffers[output];
-      buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
+      if (!buffers[output].storage)
+        buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
       args.push_back(buffers[output].storage->data());
     }
     for (int32_t parameter : scheduled.parameters)

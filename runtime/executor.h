@@ -26,8 +26,9 @@ struct PreparedSchedule {
 // log (with `fused`) that `dump` asks for.
 PreparedSchedule prepare(ir::Schedule schedule, const DumpSink& dump);
 
-// `external` holds the data of the schedule's graph-input buffers (entries of the other buffers
-// are ignored), `parameters` the bits of each of its run-time values (scalars, seeds; see
+// `external` holds the data of the schedule's graph-input buffers, and of the computed buffers
+// to be written into given memory (in-place updates; contiguous, of the buffer's size; the
+// others are allocated), `parameters` the bits of each of its run-time values (scalars, seeds; see
 // ir::run_time_value). The caller keeps `prepared` alive until run returns.
 std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View> external,
                           const std::vector<uint64_t>& parameters);

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -62,6 +63,9 @@ struct Process {
   // ordered, lowered, keyed and bound, and while results are stored into them; never while
   // scheduling, compiling or running, so evaluations overlap there.
   std::mutex graph_mutex;
+  // Signalled (under graph_mutex) when an evaluation that writes a tensor's storage in place
+  // ends: evaluations that need one of its nodes wait for it (ir::Node::writing).
+  std::condition_variable in_place_done;
 
   // Each defined in, and private to, the file named; each guarded by a mutex of its own, held
   // only for its own bookkeeping.

@@ -17,6 +17,10 @@ namespace fusejit {
 namespace ir {
 struct Node;
 }
+namespace frontend {
+struct TensorCell;
+struct CellAccess;
+}
 
 class Tensor {
  public:
@@ -26,7 +30,9 @@ class Tensor {
   Tensor(float value);  // NOLINT(google-explicit-constructor)
   explicit Tensor(std::shared_ptr<ir::Node> node);
 
-  bool defined() const { return node_ != nullptr; }
+  // Copies of a Tensor are one tensor, as in libtorch: an in-place update through one is seen
+  // through all of them.
+  bool defined() const { return cell_ != nullptr; }
   const Shape& sizes() const;
   int64_t size(int64_t dim) const;
   int64_t dim() const;
@@ -82,11 +88,29 @@ class Tensor {
   // evaluating this tensor, without running it. Kernels are compiled (and cached) as needed.
   std::string dump(const std::string& stages = "graph,fused") const;
 
-  const std::shared_ptr<ir::Node>& node() const { return node_; }
+  // ---- in place ----
+  // Each updates this tensor (and every copy of it) and returns it, lazily like every op: a
+  // value recorded before the update keeps seeing the old value. The update is written into
+  // the tensor's own storage when nothing else can see the old value, else into new memory
+  // (copy-on-write). `other` broadcasts to this tensor's shape; a float is a 0-d tensor.
+  // Arithmetic needs a Float32 tensor; copy_, fill_ and zero_ convert to the tensor's dtype.
+  // Not yet through views: on a view, or a tensor with a view alive, they throw Error.
+  Tensor& add_(const Tensor& other);
+  Tensor& sub_(const Tensor& other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& div_(const Tensor& other);
+  Tensor& copy_(const Tensor& src);
+  Tensor& fill_(float value);
+  Tensor& zero_();
+  Tensor& clamp_(float min, float max);
+  Tensor& relu_();
+
+  const std::shared_ptr<ir::Node>& node() const;
 
  private:
+  friend struct frontend::CellAccess;
   const ir::Node& checked_node() const;
-  std::shared_ptr<ir::Node> node_;
+  std::shared_ptr<frontend::TensorCell> cell_;
 };
 
 // ---- creation ----

@@ -1,0 +1,122 @@
+// In-place updates: a tensor's value replaced by a new lazy node, written into the tensor's
+// own storage at evaluation when nothing else can see the old value (see evaluate.cpp).
+#include <mutex>
+
+#include "frontend/lazy.h"
+#include "ir/node.h"
+#include "runtime/process.h"
+
+namespace fusejit {
+namespace {
+
+using ir::Node;
+using ir::OpCode;
+
+std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+
+const Tensor& updatable(const char* op, const Tensor& self) {
+  if (!self.defined()) throw Error(std::string(op) + ": the tensor is undefined (default-constructed)");
+  const frontend::TensorCell& cell = frontend::CellAccess::of(self);
+  if (cell.views && cell.views.use_count() > 1)
+    throw Error(std::string(op) + ": in-place updates of a view, or of a tensor with a view alive, are not " +
+                "supported yet (tensor " + describe(self) + ")");
+  return self;
+}
+
+const Tensor& arithmetic(const char* op, const Tensor& self) {
+  if (updatable(op, self).dtype() != DType::Float32)
+    throw Error(std::string(op) + ": arithmetic in place needs a Float32 tensor, got " + describe(self));
+  return self;
+}
+
+// `node` converted to `dtype` as copy_ does (truncating a float into Int64), always as a new
+// node: the update's own, which takes the write target.
+std::shared_ptr<Node> converted(std::shared_ptr<Node> node, DType dtype) {
+  auto make = [](OpCode op, DType to, std::shared_ptr<Node> input) {
+    Shape shape = input->shape;
+    return std::make_shared<Node>(op, to, std::move(shape), std::vector<std::shared_ptr<Node>>{std::move(input)});
+  };
+  if (node->dtype == dtype) return make(OpCode::Copy, dtype, std::move(node));
+  if (dtype == DType::Float32) return make(OpCode::ToFloat, dtype, std::move(node));
+  if (node->dtype != DType::Float32) node = make(OpCode::ToFloat, DType::Float32, std::move(node));
+  return make(dtype == DType::Bool ? OpCode::ToBool : OpCode::ToInt64, dtype, std::move(node));
+}
+
+// Makes `value` (a new node of `self`'s type) the value of `self` and every copy of it.
+// `reads_self`: the value's inputs[0] is the value it replaces.
+void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) {
+  if (value.sizes() != self.sizes())
+    throw Error(std::string(op) + ": the result's shape " + ir::shape_string(value.sizes()) +
+                " differs from the tensor's " + describe(self) + " (the operand must broadcast to it)");
+  if (value.dtype() != self.dtype()) throw InternalError(std::string(op) + ": the update changes the dtype");
+  const std::shared_ptr<Node>& node = value.node();
+  frontend::TensorCell& cell = frontend::CellAccess::of(self);
+  {
+    std::lock_guard lock(runtime::process().graph_mutex);
+    const Node& old = *cell.node;
+    if (old.evaluated()) {
+      const ir::View& data = old.value;
+      bool whole = data.offset == 0 && ir::is_contiguous(old.shape, data.strides) &&
+                   data.storage->bytes() >= ir::numel(old.shape) * dtype_size(old.dtype);
+      if (whole) node->write_into = data.storage;
+    } else {
+      node->write_into = std::move(cell.node->write_into);
+    }
+    node->updates_input = reads_self;
+  }
+  cell.node = node;
+}
+
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& other) {
+  assign("add_", *this, add(arithmetic("add_", *this), other), true);
+  return *this;
+}
+
+Tensor& Tensor::sub_(const Tensor& other) {
+  assign("sub_", *this, sub(arithmetic("sub_", *this), other), true);
+  return *this;
+}
+
+Tensor& Tensor::mul_(const Tensor& other) {
+  assign("mul_", *this, mul(arithmetic("mul_", *this), other), true);
+  return *this;
+}
+
+Tensor& Tensor::div_(const Tensor& other) {
+  assign("div_", *this, div(arithmetic("div_", *this), other), true);
+  return *this;
+}
+
+Tensor& Tensor::clamp_(float min, float max) {
+  assign("clamp_", *this, clamp(arithmetic("clamp_", *this), min, max), true);
+  return *this;
+}
+
+Tensor& Tensor::relu_() {
+  assign("relu_", *this, relu(arithmetic("relu_", *this)), true);
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  updatable("copy_", *this);
+  if (!src.defined()) throw Error("copy_: the source is an undefined tensor (into " + describe(*this) + ")");
+  if (!ir::broadcast_shapes(src.sizes(), sizes()) || *ir::broadcast_shapes(src.sizes(), sizes()) != sizes())
+    throw Error("copy_: the source " + describe(src) + " does not broadcast to the tensor's " + describe(*this));
+  Tensor source = src.sizes() == sizes() ? src : src.expand(sizes());
+  assign("copy_", *this, Tensor(converted(source.node(), dtype())), false);
+  return *this;
+}
+
+Tensor& Tensor::fill_(float value) {
+  updatable("fill_", *this);
+  std::shared_ptr<Node> filled = ir::float_leaf(sizes(), value);
+  if (dtype() != DType::Float32) filled = converted(std::move(filled), dtype());
+  assign("fill_", *this, Tensor(std::move(filled)), false);
+  return *this;
+}
+
+Tensor& Tensor::zero_() { return fill_(0); }
+
+}  // namespace fusejit
