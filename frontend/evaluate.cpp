@@ -333,8 +333,8 @@ void empty_cache() { runtime::release_pooled_buffers(); }
 
 Stats stats() {
   const runtime::Counters& c = runtime::process().counters;
-  return {c.kernels_compiled, c.cache_hits, c.cache_misses, c.kernels_launched, c.kernels_evicted,
-          c.compile_ns / 1e6};
+  return {c.kernels_compiled, c.cache_hits,      c.cache_misses,       c.kernels_launched,
+          c.kernels_evicted,  c.compile_ns / 1e6, c.buffers_allocated};
 }
 
 void reset_stats() {
@@ -345,6 +345,7 @@ void reset_stats() {
   c.kernels_launched = 0;
   c.kernels_evicted = 0;
   c.compile_ns = 0;
+  c.buffers_allocated = 0;
 }
 
 std::string target_description() { return runtime::target_description(); }

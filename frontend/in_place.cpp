@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "frontend/lazy.h"
+#include "ir/layout.h"
 #include "ir/node.h"
 #include "runtime/process.h"
 
@@ -17,6 +18,16 @@ std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape
 const Tensor& updatable(const char* op, const Tensor& self) {
   if (!self.defined()) throw Error(std::string(op) + ": the tensor is undefined (default-constructed)");
   const frontend::TensorCell& cell = frontend::CellAccess::of(self);
+  bool overlapping;
+  {
+    std::lock_guard lock(runtime::process().graph_mutex);
+    const Node& node = *cell.node;
+    bool strided = node.evaluated() || node.op == OpCode::View;
+    overlapping = strided && ir::has_overlap({node.shape, node.value.strides, node.value.offset});
+  }
+  if (overlapping)
+    throw Error(std::string(op) + ": the tensor " + describe(self) + " is an expanded (stride-0) or overlapping " +
+                "view: several of its elements are one element in memory");
   if (cell.views && cell.views.use_count() > 1)
     throw Error(std::string(op) + ": in-place updates of a view, or of a tensor with a view alive, are not " +
                 "supported yet (tensor " + describe(self) + ")");
@@ -109,14 +120,25 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
+namespace {
+
+void fill(const char* op, Tensor& self, float value) {
+  updatable(op, self);
+  std::shared_ptr<Node> filled = ir::float_leaf(self.sizes(), value);
+  if (self.dtype() != DType::Float32) filled = converted(std::move(filled), self.dtype());
+  assign(op, self, Tensor(std::move(filled)), false);
+}
+
+}  // namespace
+
 Tensor& Tensor::fill_(float value) {
-  updatable("fill_", *this);
-  std::shared_ptr<Node> filled = ir::float_leaf(sizes(), value);
-  if (dtype() != DType::Float32) filled = converted(std::move(filled), dtype());
-  assign("fill_", *this, Tensor(std::move(filled)), false);
+  fill("fill_", *this, value);
   return *this;
 }
 
-Tensor& Tensor::zero_() { return fill_(0); }
+Tensor& Tensor::zero_() {
+  fill("zero_", *this, 0);
+  return *this;
+}
 
 }  // namespace fusejit

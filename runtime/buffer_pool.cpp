@@ -163,6 +163,7 @@ std::shared_ptr<ir::Storage> allocate(int64_t bytes) {
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes");
   int64_t rounded = (std::max<int64_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
   void* data = process().buffer_pool().take(rounded);
+  process().counters.buffers_allocated++;
   if (!data)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes for a tensor: out of memory");
   return std::make_shared<ir::Storage>(data, rounded, [](void* released, int64_t size) {

@@ -44,6 +44,7 @@ struct Counters {
   std::atomic<int64_t> kernels_launched{0};
   std::atomic<int64_t> kernels_evicted{0};
   std::atomic<int64_t> compile_ns{0};
+  std::atomic<int64_t> buffers_allocated{0};
 };
 
 struct Process {

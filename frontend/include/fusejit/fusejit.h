@@ -283,6 +283,8 @@ struct Stats {
   int64_t kernels_launched = 0;
   int64_t kernels_evicted = 0;
   double compile_ms = 0;
+  // Tensor buffers handed out (fresh or reused from the pool): results, and copied inputs.
+  int64_t buffers_allocated = 0;
 };
 Stats stats();  // monotonic since process start (or the last reset_stats())
 void reset_stats();
