@@ -120,6 +120,14 @@ Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
     case Op::Unsqueeze: return arg(0).unsqueeze(s.dims.at(0));
     case Op::Squeeze: return arg(0).squeeze();
     case Op::Contiguous: return arg(0).contiguous();
+    case Op::AddInPlace: return Tensor(arg(0)).add_(arg(1));
+    case Op::SubInPlace: return Tensor(arg(0)).sub_(arg(1));
+    case Op::MulInPlace: return Tensor(arg(0)).mul_(arg(1));
+    case Op::DivInPlace: return Tensor(arg(0)).div_(arg(1));
+    case Op::CopyInPlace: return Tensor(arg(0)).copy_(arg(1));
+    case Op::FillInPlace: return Tensor(arg(0)).fill_(s.x);
+    case Op::ClampInPlace: return Tensor(arg(0)).clamp_(s.x, s.y);
+    case Op::ReluInPlace: return Tensor(arg(0)).relu_();
     case Op::Eval:
       if (evaluate_early) arg(0).eval();
       return arg(0);
@@ -281,8 +289,36 @@ class Generator {
     if (r < 0.08) return add_leaf(broadcastable(base_)) >= 0;
     if (r < 0.33) return add_unary(pick_value());
     if (r < 0.55) return add_binary(pick_value());
-    if (r < 0.72) return add_view(pick_value());
+    if (r < 0.68) return add_view(pick_value());
+    if (r < 0.78) return add_in_place(pick_value());
     return add_reduction();
+  }
+
+  // An in-place update of `a` (the tensor every step holding it sees), sometimes evaluated
+  // first so that the update may write into its storage.
+  bool add_in_place(int a) {
+    if (program_.steps[a].op == Op::Scalar) return false;  // a float literal in reproducers
+    Step s{.op = one_of({Op::AddInPlace, Op::SubInPlace, Op::MulInPlace, Op::DivInPlace, Op::CopyInPlace,
+                         Op::FillInPlace, Op::ClampInPlace, Op::ReluInPlace, Op::MulInPlace, Op::AddInPlace}),
+           .args = {a}};
+    switch (s.op) {
+      case Op::FillInPlace: s.x = interesting_constant(); break;
+      case Op::ClampInPlace:
+        s.x = one_of<float>({-1, 0, -INFINITY});
+        s.y = one_of<float>({1, 0.5f, INFINITY});
+        break;
+      case Op::ReluInPlace: break;
+      default: {
+        int b = pick_partner(a);
+        if (b < 0) return false;
+        s.args.push_back(b);
+      }
+    }
+    if (chance(0.4) && !is_leaf(program_.steps[a].op)) add({.op = Op::Eval, .args = {a}});
+    int updated = add(std::move(s));
+    if (updated < 0) return false;
+    if (chance(0.3)) return add_in_place(updated);
+    return true;
   }
 
   // A dim of a tensor of `rank` dims, sometimes counted from the end.
@@ -527,6 +563,14 @@ const char* function_name(Op op) {
     case Op::Unsqueeze: return "unsqueeze";
     case Op::Squeeze: return "squeeze";
     case Op::Contiguous: return "contiguous";
+    case Op::AddInPlace: return "add_";
+    case Op::SubInPlace: return "sub_";
+    case Op::MulInPlace: return "mul_";
+    case Op::DivInPlace: return "div_";
+    case Op::CopyInPlace: return "copy_";
+    case Op::FillInPlace: return "fill_";
+    case Op::ClampInPlace: return "clamp_";
+    case Op::ReluInPlace: return "relu_";
     default: return nullptr;
   }
 }
@@ -619,6 +663,12 @@ std::string to_cpp(const Program& program, const RunSettings& settings, const st
       case Op::Neg: rhs = "-" + name(s.args[0]); break;
       case Op::GeluTanh: rhs = "fj::gelu(" + a(0) + ", \"tanh\")"; break;
       case Op::Eval: rhs = name(s.args[0]) + ".eval()"; break;
+      case Op::AddInPlace: case Op::SubInPlace: case Op::MulInPlace: case Op::DivInPlace: case Op::CopyInPlace:
+        rhs = name(s.args[0]) + "." + function_name(s.op) + "(" + name(s.args[1]) + ")";
+        break;
+      case Op::FillInPlace: rhs = name(s.args[0]) + ".fill_(" + literal(s.x) + ")"; break;
+      case Op::ClampInPlace: rhs = name(s.args[0]) + ".clamp_(" + literal(s.x) + ", " + literal(s.y) + ")"; break;
+      case Op::ReluInPlace: rhs = name(s.args[0]) + ".relu_()"; break;
       default:
         if (const char* symbol = operator_symbol(s.op)) {
           rhs = operand(s.args[0], s.args[1]) + " " + symbol + " " + operand(s.args[1], s.args[0]);

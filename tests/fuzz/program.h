@@ -44,6 +44,11 @@ enum class Op : uint8_t {
   Unsqueeze,   // dims[0]
   Squeeze,     // every size-1 dim
   Contiguous,
+  // In-place updates of args[0] (the step's value is that tensor, updated): by args[1], or x.
+  AddInPlace, SubInPlace, MulInPlace, DivInPlace, CopyInPlace,
+  FillInPlace,   // fill_(x)
+  ClampInPlace,  // clamp_(x, y)
+  ReluInPlace,
   // Evaluates args[0] now; the value is args[0]'s.
   Eval,
 };
