@@ -151,4 +151,30 @@ float squared_difference_sum(const float* a, const float* b, int64_t begin, int6
   return sum;
 }
 
+void transpose_add(const float* x, const float* y, float* out, int64_t n, int64_t row_begin, int64_t row_end) {
+  constexpr int64_t kBlock = 16;
+  alignas(64) float block[kBlock][kBlock];
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kBlock) {
+    int64_t rows = row_end - r0 < kBlock ? row_end - r0 : kBlock;
+    for (int64_t c0 = 0; c0 < n; c0 += kBlock) {
+      int64_t cols = n - c0 < kBlock ? n - c0 : kBlock;
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < rows; ++r) block[r][c] = x[(c0 + c) * n + r0 + r];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) out[(r0 + r) * n + c0 + c] = block[r][c] + y[(r0 + r) * n + c0 + c];
+    }
+  }
+}
+
+void adam_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+               const Adam& adam, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    float mi = adam.b1 * m[i] + (1 - adam.b1) * g[i];
+    float vi = adam.b2 * v[i] + (1 - adam.b2) * g[i] * g[i];
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= adam.step_size * mi / (__builtin_sqrtf(vi) * adam.inv_sqrt_bc2 + adam.eps);
+  }
+}
+
 }  // namespace fjbench::ref

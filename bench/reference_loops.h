@@ -27,4 +27,16 @@ void chain_silu(const float* x, float* y, int64_t begin, int64_t end);
 // y = relu(tanh(x * 2 + 1) * x - 0.5) * 3.
 void chain7(const float* x, float* y, int64_t begin, int64_t end);
 
+// out = x^T + y for x, y, out of shape [n, n], over output rows [row_begin, row_end): in
+// blocks of 16 x 16, each read along x's rows into a local block and added along out's rows.
+void transpose_add(const float* x, const float* y, float* out, int64_t n, int64_t row_begin, int64_t row_end);
+
+// One Adam step in place, as torch's fused Adam computes it: m = b1 m + (1 - b1) g,
+// v = b2 v + (1 - b2) g^2, p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps), with
+// step_size = lr / (1 - b1^t) and inv_sqrt_bc2 = 1 / sqrt(1 - b2^t).
+struct Adam {
+  float b1, b2, eps, step_size, inv_sqrt_bc2;
+};
+void adam_step(float* p, const float* g, float* m, float* v, const Adam& adam, int64_t begin, int64_t end);
+
 }  // namespace fjbench::ref

@@ -325,8 +325,13 @@ void register_torch() {
 
 }  // namespace fjbench
 
+namespace fjbench {
+void register_in_place();  // in_place_bench.cpp
+}  // namespace fjbench
+
 int main(int argc, char** argv) {
   fjbench::register_torch();
+  fjbench::register_in_place();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fusejit_target", fusejit::target_description());

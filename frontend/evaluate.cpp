@@ -81,6 +81,11 @@ ir::Graph lower(const LazyOrder& order) {
     graph.add(std::move(lowered));
   }
   graph.outputs = order.outputs;
+  for (size_t i = 0; i < order.roots.size(); ++i)
+    if (order.roots[i]->write_into) {
+      graph.in_place.resize(order.roots.size());
+      graph.in_place[i] = true;
+    }
   return graph;
 }
 

@@ -149,6 +149,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
     key.put(storage.alias);
   }
   key.put_list(order.outputs);
+  for (const ir::Node* root : order.roots) key.put(root->write_into != nullptr);
   return key.view();
 }
 

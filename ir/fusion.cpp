@@ -324,8 +324,11 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   std::vector<std::vector<NodeId>> consumers(n);
   for (size_t id = 0; id < n; ++id)
     for (NodeId input : graph.nodes[id].inputs) consumers[input].push_back(static_cast<NodeId>(id));
-  std::vector<bool> is_output(n, false);
-  for (NodeId output : graph.outputs) is_output[output] = true;
+  std::vector<bool> is_output(n, false), in_place(n, false);
+  for (size_t o = 0; o < graph.outputs.size(); ++o) {
+    is_output[graph.outputs[o]] = true;
+    if (o < graph.in_place.size() && graph.in_place[o]) in_place[graph.outputs[o]] = true;
+  }
 
   // Materialize or recompute: decided producers first, so a node's cost counts only the
   // producers that would be recomputed along with it.
@@ -548,6 +551,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
         scheduled.outputs.push_back(node_buffer[id]);
         scheduled.output_nodes.push_back(node);
+        kernel.in_place = kernel.in_place || in_place[id];
         if (options.explain) scheduled.notes.push_back(node_ref(node) + " materialized: " + reason(id));
       }
     }

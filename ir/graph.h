@@ -32,6 +32,9 @@ struct GraphNode {
 struct Graph {
   std::vector<GraphNode> nodes;
   std::vector<NodeId> outputs;
+  // Per output, or empty for none: an in-place update, which the evaluation will likely write
+  // over memory its kernel has just read (so its stores should go through the cache).
+  std::vector<bool> in_place;
 
   NodeId add(GraphNode node) {
     nodes.push_back(std::move(node));

@@ -105,6 +105,7 @@ std::string Kernel::key() const {
     key.put(op.row);
   }
   key.put_list(outputs);
+  key.put(in_place);
   return key.take();
 }
 

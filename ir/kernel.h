@@ -75,6 +75,10 @@ struct Kernel {
   int32_t parameters = 0;           // parameter slots: run-time values (has_run_time_value)
   std::vector<KernelOp> ops;
   std::vector<int32_t> outputs;  // the op each output slot stores
+  // Stores an in-place update (Graph::in_place), over lines it has just read: its stores go
+  // through the cache, never streamed (streaming them evicts the lines the loads brought in:
+  // the Adam step ran 9% slower).
+  bool in_place = false;
 
   // Canonical text: equal keys mean interchangeable compiled code.
   std::string key() const;

@@ -31,6 +31,7 @@ void rewrite(const Graph& graph, Graph& out, Visit&& visit) {
     renamed[id] = visit(id, std::move(node));
   }
   for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+  out.in_place = graph.in_place;
 }
 
 }  // namespace

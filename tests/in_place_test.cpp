@@ -199,7 +199,10 @@ TEST(InPlace, LongLazyHistoriesStayBounded) {
   for (int step = 0; step < 100000; ++step) {
     x = x * 0.5f + g;
     p.mul_(0.5f).add_(g);
+    ASSERT_LE(x.node()->depth.load(), fj::frontend::kMaxPendingDepth);
+    ASSERT_LE(p.node()->depth.load(), fj::frontend::kMaxPendingDepth);
   }
+  EXPECT_FALSE(x.is_evaluated());
   EXPECT_NEAR(x.to_vector<float>()[0], 2.0f, 1e-6f);
   EXPECT_NEAR(p.to_vector<float>()[999], 2.0f, 1e-6f);
   rusage usage{};

@@ -27,7 +27,7 @@ std::vector<Value*> load_slots(llvm::IRBuilderBase& b, llvm::Function* fn, const
 // aligned to a whole vector: buffers are 64-byte aligned, a flat domain is split at whole
 // vectors, and a nested one must have rows of whole vectors.
 bool streams_outputs(const ir::Kernel& kernel, const Target& target, int lanes, bool may_stream) {
-  if (!may_stream) return false;
+  if (!may_stream || kernel.in_place) return false;
   int64_t bytes = 0;
   for (int32_t output : kernel.outputs) {
     if (kernel.ops[output].row) continue;
