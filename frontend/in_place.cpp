@@ -40,17 +40,12 @@ const Tensor& arithmetic(const char* op, const Tensor& self) {
   return self;
 }
 
-// `node` converted to `dtype` as copy_ does (truncating a float into Int64), always as a new
-// node: the update's own, which takes the write target.
+// `node` converted to `dtype` (frontend::cast), always as a new node: the update's own, which
+// takes the write target.
 std::shared_ptr<Node> converted(std::shared_ptr<Node> node, DType dtype) {
-  auto make = [](OpCode op, DType to, std::shared_ptr<Node> input) {
-    Shape shape = input->shape;
-    return std::make_shared<Node>(op, to, std::move(shape), std::vector<std::shared_ptr<Node>>{std::move(input)});
-  };
-  if (node->dtype == dtype) return make(OpCode::Copy, dtype, std::move(node));
-  if (dtype == DType::Float32) return make(OpCode::ToFloat, dtype, std::move(node));
-  if (node->dtype != DType::Float32) node = make(OpCode::ToFloat, DType::Float32, std::move(node));
-  return make(dtype == DType::Bool ? OpCode::ToBool : OpCode::ToInt64, dtype, std::move(node));
+  if (node->dtype != dtype) return frontend::cast(std::move(node), dtype);
+  Shape shape = node->shape;
+  return std::make_shared<Node>(OpCode::Copy, dtype, std::move(shape), std::vector<std::shared_ptr<Node>>{std::move(node)});
 }
 
 // Makes `value` (a new node of `self`'s type) the value of `self` and every copy of it.

@@ -24,6 +24,10 @@ struct CellAccess {
   static TensorCell& of(const Tensor& t) { return *t.cell_; }
 };
 
+// `node` as `dtype`: itself, or a conversion (Bool counts as 0/1; a float converts into Int64
+// truncated, into Bool as "nonzero"; Int64 and Bool convert through Float32).
+std::shared_ptr<ir::Node> cast(std::shared_ptr<ir::Node> node, DType dtype);
+
 // A pending result more than this many ops deep has its operands evaluated first, so a lazy
 // history that is never evaluated (x = x * 0.9f + g in a loop) stays bounded in memory and
 // in the compile work of its evaluation, and the same structure recurs (its schedule cached).

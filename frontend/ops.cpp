@@ -1,21 +1,27 @@
 // Op constructors: type promotion, shape checks, and one lazy node per call.
+#include "frontend/lazy.h"
 #include "fusejit/fusejit.h"
 #include "ir/graph.h"
 
 namespace fusejit {
+namespace frontend {
+
+std::shared_ptr<ir::Node> cast(std::shared_ptr<ir::Node> node, DType dtype) {
+  if (node->dtype == dtype) return node;
+  if (dtype != DType::Float32 && node->dtype != DType::Float32) node = cast(std::move(node), DType::Float32);
+  ir::OpCode op = dtype == DType::Float32 ? ir::OpCode::ToFloat
+                  : dtype == DType::Bool  ? ir::OpCode::ToBool
+                                          : ir::OpCode::ToInt64;
+  Shape shape = node->shape;
+  return std::make_shared<ir::Node>(op, dtype, std::move(shape), std::vector<std::shared_ptr<ir::Node>>{std::move(node)});
+}
+
+}  // namespace frontend
+
 namespace {
 
 using ir::OpCode;
-
-// A Bool operand of an arithmetic op counts as 0/1 and an Int64 one as its value; a Float32
-// condition counts as "nonzero" (an Int64 one converts through Float32).
-std::shared_ptr<ir::Node> convert(std::shared_ptr<ir::Node> node, DType dtype) {
-  if (node->dtype == DType::Int64 && dtype == DType::Bool) node = convert(node, DType::Float32);
-  if (node->dtype == dtype) return node;
-  OpCode op = dtype == DType::Float32 ? OpCode::ToFloat : OpCode::ToBool;
-  return std::make_shared<ir::Node>(op, dtype, node->shape,
-                                    std::vector<std::shared_ptr<ir::Node>>{node});
-}
+using frontend::cast;
 
 Tensor make(OpCode op, std::initializer_list<Tensor> operands) {
   constexpr size_t kMaxOperands = 3;  // the widest op kind, Select
@@ -29,7 +35,7 @@ Tensor make(OpCode op, std::initializer_list<Tensor> operands) {
       throw Error(std::string(ir::op_name(op)) + ": operand " + std::to_string(inputs.size()) +
                   " is an undefined tensor");
     bool condition = kind == ir::OpKind::Select && inputs.empty();
-    inputs.push_back(convert(operand.node(), condition ? DType::Bool : DType::Float32));
+    inputs.push_back(cast(operand.node(), condition ? DType::Bool : DType::Float32));
     types[inputs.size() - 1] = {inputs.back()->dtype, &inputs.back()->shape};
   }
   ir::TypedShape type = ir::infer_type(op, {types, inputs.size()});
@@ -37,6 +43,12 @@ Tensor make(OpCode op, std::initializer_list<Tensor> operands) {
 }
 
 }  // namespace
+
+Tensor Tensor::to(DType dtype) const {
+  if (!defined()) throw Error("to: the input is an undefined tensor");
+  if (this->dtype() == dtype) return *this;
+  return Tensor(cast(node(), dtype));
+}
 
 Tensor add(const Tensor& a, const Tensor& b) { return make(OpCode::Add, {a, b}); }
 Tensor sub(const Tensor& a, const Tensor& b) { return make(OpCode::Sub, {a, b}); }

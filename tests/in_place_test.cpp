@@ -233,3 +233,14 @@ TEST(InPlace, ErrorsNameTheOpAndShapes) {
   m.add_(1);
   EXPECT_EQ(m.to_vector<float>(), values({2, 3, 4, 5}));
 }
+
+TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {
+  Tensor x = fj::tensor({2.9f, -1.5f, 0, 4}, {4});
+  EXPECT_EQ(x.to(fj::DType::Float32).node(), x.node());
+  EXPECT_EQ(x.to(fj::DType::Int64).to_vector<int64_t>(), (std::vector<int64_t>{2, -1, 0, 4}));
+  EXPECT_EQ(x.to(fj::DType::Bool).to_vector<bool>(), (std::vector<bool>{true, true, false, true}));
+  EXPECT_EQ(x.to(fj::DType::Bool).to(fj::DType::Int64).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 0, 1}));
+  EXPECT_EQ(x.to(fj::DType::Int64).to(fj::DType::Bool).to_vector<bool>(), (std::vector<bool>{true, true, false, true}));
+  EXPECT_EQ(x.to(fj::DType::Int64).to(fj::DType::Float32).to_vector<float>(), values({2, -1, 0, 4}));
+  EXPECT_NE(error_message([] { Tensor().to(fj::DType::Bool); }).find("to"), std::string::npos);
+}

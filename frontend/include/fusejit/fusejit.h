@@ -80,6 +80,9 @@ class Tensor {
   // This tensor if its elements are in row-major order, else a (lazy) contiguous copy.
   Tensor contiguous() const;
   bool is_contiguous() const;
+  // This tensor if it is of `dtype`, else a converted copy: Bool counts as 0/1; a float converts
+  // into Int64 truncated towards zero, into Bool as "nonzero".
+  Tensor to(DType dtype) const;
   // In elements. A pending tensor that is no view is contiguous, from offset 0.
   Shape strides() const;
   int64_t storage_offset() const;
