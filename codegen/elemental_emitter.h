@@ -45,11 +45,12 @@ class ElementalEmitter {
   llvm::Type* float_vector() const { return float_vector_; }
   llvm::VectorType* vector_of(llvm::Type* element) const;
   llvm::Type* element_type(DType dtype) const;
+  // The element offsets offset + (j + lane) * stride of a step's lanes (offset alone, j null).
+  llvm::Value* lane_indices(llvm::Value* offset, llvm::Value* j, int64_t stride);
 
  private:
   void load_parameters();
   llvm::Value* stream_key(llvm::Value* seed, uint32_t stream);
-  llvm::Value* lane_indices(llvm::Value* offset, llvm::Value* j, int64_t stride);
   llvm::Value* emit_load(const ir::KernelOp& op, llvm::Value* offset, llvm::Value* j,
                          llvm::Value* mask, llvm::Value* address, int64_t stride);
   llvm::Value* mix(llvm::Value* x);

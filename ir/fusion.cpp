@@ -24,9 +24,23 @@ std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 // A value broadcast over its shape (Constant, Scalar): inlined wherever it is used.
 bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Broadcast; }
 
-// The node whose memory input `input` of a node reads through a view, or -1 if it is no view.
-NodeId viewed(const Graph& graph, NodeId input) {
-  return graph.nodes[input].op == OpCode::View ? graph.nodes[input].inputs[0] : -1;
+// The nodes whose stored values a consumer of `input` reads from memory: a view's input, a
+// concatenation's parts (also through a view of it); none for other inputs.
+std::vector<NodeId> memory_sources(const Graph& graph, NodeId input) {
+  const GraphNode& node = graph.nodes[input];
+  if (node.op == OpCode::View) {
+    NodeId viewed = node.inputs[0];
+    if (graph.nodes[viewed].op == OpCode::Concat) return graph.nodes[viewed].inputs;
+    return {viewed};
+  }
+  if (node.op == OpCode::Concat) return node.inputs;
+  return {};
+}
+
+// Whether `id` is stored into a concatenation.
+bool stored_into_concat(const std::vector<std::vector<NodeId>>& consumers, const Graph& graph, NodeId id) {
+  return std::any_of(consumers[id].begin(), consumers[id].end(),
+                     [&](NodeId consumer) { return graph.nodes[consumer].op == OpCode::Concat; });
 }
 
 // Strides over `domain` of a value of `shape` (with `strides`) that is a per-row value of a
@@ -68,10 +82,13 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   size_t n = graph.nodes.size();
   std::vector<bool> is_output(n, false);
   for (NodeId output : graph.outputs) is_output[output] = true;
-  // Views compute nothing: their consumers' loads read through them.
+  std::vector<std::vector<NodeId>> consumers(n);
+  for (size_t id = 0; id < n; ++id)
+    for (NodeId input : graph.nodes[id].inputs) consumers[input].push_back(static_cast<NodeId>(id));
+  // Views and concatenations compute nothing: their consumers' loads read memory.
   auto computed = [&](size_t id) {
     const GraphNode& node = graph.nodes[id];
-    if (node.op == OpCode::View) return false;
+    if (node.op == OpCode::View || node.op == OpCode::Concat) return false;
     return !node.is_leaf() || (is_value_leaf(node.op) && is_output[id]);
   };
   Grouping grouping;
@@ -96,6 +113,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   auto joining = [&](int32_t g, size_t id) {
     const GraphNode& node = graph.nodes[id];
     Joining facts{node, space_of(graph, static_cast<NodeId>(id)), stage_in(g, id)};
+    facts.stores_into_concat = stored_into_concat(consumers, graph, static_cast<NodeId>(id));
     const Space& domain = groups[g].space;
     for (NodeId input : node.inputs) {
       if (!in_group(input, g)) continue;
@@ -140,14 +158,17 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   };
   auto add_reads = [&](int32_t g, size_t id) {
     for (NodeId input : graph.nodes[id].inputs) {
-      NodeId source = viewed(graph, input);
-      if (source >= 0) input = source;
-      if (group[input] >= 0 && find(group[input]) != g) groups[g].reads.push_back(group[input]);
+      std::vector<NodeId> sources = memory_sources(graph, input);
+      if (sources.empty()) sources = {input};
+      for (NodeId source : sources)
+        if (group[source] >= 0 && find(group[source]) != g) groups[g].reads.push_back(group[source]);
     }
   };
   auto join = [&](int32_t g, size_t id, bool row) {
     stage[id] = stage_in(g, id);
     ++groups[g].size;
+    groups[g].stores_into_concat =
+        groups[g].stores_into_concat || stored_into_concat(consumers, graph, static_cast<NodeId>(id));
     group[id] = g;
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
@@ -169,6 +190,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
       return;
     }
     a.size += b.size;
+    a.stores_into_concat = a.stores_into_concat || b.stores_into_concat;
     if (!a.reduces()) {
       a.space = b.space;
       a.rows = b.rows;
@@ -203,13 +225,14 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
       FusionDecision decision = can_join(groups[g], joining(g, id), options);
       if (decision) {
         for (NodeId input : node.inputs) {
-          NodeId source = viewed(graph, input);
-          if (source >= 0 && in_group(source, g))
-            decision = FusionDecision::refuse(Refusal::ReadsThroughView);
-          else if (source >= 0)
-            input = source;
-          if (decision && group[input] >= 0 && find(group[input]) != g && depends(group[input], g))
-            decision = FusionDecision::refuse(Refusal::Cycle);
+          std::vector<NodeId> sources = memory_sources(graph, input);
+          if (sources.empty()) sources = {input};
+          for (NodeId source : sources) {
+            if (source != input && in_group(source, g))
+              decision = FusionDecision::refuse(Refusal::ReadsThroughView);
+            else if (decision && group[source] >= 0 && find(group[source]) != g && depends(group[source], g))
+              decision = FusionDecision::refuse(Refusal::Cycle);
+          }
         }
       }
       if (!decision) {
@@ -270,6 +293,7 @@ void collapse_domain(Kernel& kernel, const Space& space) {
   for (KernelOp& op : kernel.ops)
     if (op.op == OpCode::Input || op_info(op.op).kind == OpKind::Generator)
       accesses.push_back(&op.strides);
+  for (Strides& strides : kernel.output_strides) accesses.push_back(&strides);
   Shape domain;
   std::vector<bool> reduced;
   std::vector<Strides> collapsed(accesses.size());
@@ -333,20 +357,25 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   // Materialize or recompute: decided producers first, so a node's cost counts only the
   // producers that would be recomputed along with it.
   constexpr int kCostCap = 1 << 20;
-  enum class Boundary : uint8_t { Inside, Output, Viewed, Eager, Reduction, Expensive, Cheap };
+  enum class Boundary : uint8_t { Inside, Output, Viewed, Joined, Eager, Reduction, Expensive, Cheap };
   std::vector<int> cost(n, 0);
   std::vector<bool> materialized(n, false);
   std::vector<Boundary> boundary(n, Boundary::Inside);
   std::vector<size_t> other_kernel_count(n, 0);
   for (size_t id = 0; id < n; ++id) {
     const GraphNode& node = graph.nodes[id];
+    if (node.op == OpCode::Concat) {
+      boundary[id] = Boundary::Joined;
+      materialized[id] = true;
+    }
     if (group[id] < 0) continue;
     cost[id] = op_info(node.op).cost;
     for (NodeId input : node.inputs)
       if (!materialized[input]) cost[id] = std::min(kCostCap, cost[id] + cost[input]);
     std::vector<int32_t> other_kernels;
     for (NodeId consumer : consumers[id])
-      if (group[consumer] != group[id]) other_kernels.push_back(group[consumer]);
+      if (group[consumer] != group[id] && graph.nodes[consumer].op != OpCode::Concat)
+        other_kernels.push_back(group[consumer]);
     std::sort(other_kernels.begin(), other_kernels.end());
     other_kernels.erase(std::unique(other_kernels.begin(), other_kernels.end()),
                         other_kernels.end());
@@ -378,6 +407,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     switch (boundary[id]) {
       case Boundary::Output: return "graph output";
       case Boundary::Viewed: return "read through a view";
+      case Boundary::Joined: return "a concatenation, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
       case Boundary::Reduction: return "a reduction consumed by " + kernels;
       case Boundary::Expensive:
@@ -459,6 +489,14 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       kernel.input_dtypes.push_back(graph.nodes[id].dtype);
       return emit(std::move(op));
     };
+    // The kernels that store node `id`'s value: its own, or those of a concatenation's parts.
+    auto add_writers = [&](NodeId id) {
+      if (graph.nodes[id].op != OpCode::Concat) {
+        producer_kernels[g].push_back(group[id]);
+        return;
+      }
+      for (NodeId part : graph.nodes[id].inputs) producer_kernels[g].push_back(group[part]);
+    };
     // A load through view `id` of a value in memory: a materialized one (computed by an earlier
     // kernel), or a graph input (whose data is contiguous: the frontend composes views of
     // strided data).
@@ -476,7 +514,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       if (!materialized[source] || group[source] == g)
         throw InternalError("schedule_kernels: view %" + std::to_string(id) + " of %" +
                             std::to_string(source) + ", which no earlier kernel stores");
-      producer_kernels[g].push_back(group[source]);
+      add_writers(source);
       return load(id, frame, node_buffer[source], view.data.strides, view.data.offset);
     };
     // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
@@ -505,7 +543,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
               node.op == OpCode::Input
                   ? load(id, item.frame, external_buffer(id), node.data.strides, node.data.offset)
                   : load(id, item.frame, node_buffer[id], contiguous_strides(node.shape), 0);
-          if (node.op != OpCode::Input) producer_kernels[g].push_back(group[id]);
+          if (node.op != OpCode::Input) add_writers(id);
           continue;
         }
         const Shape& consumer_frame = is_reduction(node.op) ? space.domain : item.frame;
@@ -532,6 +570,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
           scheduled.notes.push_back(node_ref(id) + " " + reason(id));
       }
     };
+    bool strided_stores = false;
     for (NodeId node : members[g]) {
       size_t id = static_cast<size_t>(node);
       require(node);
@@ -549,11 +588,41 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       }
       if (materialized[id]) {
         kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
+        kernel.output_strides.push_back(contiguous_strides(space.domain));
         scheduled.outputs.push_back(node_buffer[id]);
+        scheduled.output_offsets.push_back(0);
         scheduled.output_nodes.push_back(node);
         kernel.in_place = kernel.in_place || in_place[id];
         if (options.explain) scheduled.notes.push_back(node_ref(node) + " materialized: " + reason(id));
       }
+      // Its parts of concatenations: stored where they lie in the concatenation's memory.
+      for (auto it = consumers[id].begin(); it != consumers[id].end(); ++it) {
+        NodeId consumer = *it;
+        const GraphNode& concat = graph.nodes[consumer];
+        // Once per concatenation, however many of its parts this node is.
+        if (concat.op != OpCode::Concat || std::find(consumers[id].begin(), it, consumer) != it) continue;
+        auto dim = static_cast<size_t>(concat.params.dim);
+        Strides strides = contiguous_strides(concat.shape);
+        int64_t start = 0;
+        for (NodeId part : concat.inputs) {
+          if (part == node) {
+            kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
+            kernel.output_strides.push_back(strides);
+            scheduled.outputs.push_back(node_buffer[consumer]);
+            scheduled.output_offsets.push_back(start * strides[dim]);
+            scheduled.output_nodes.push_back(node);
+            strided_stores = true;
+            if (options.explain)
+              scheduled.notes.push_back(node_ref(node) + " stored into " + node_ref(consumer) + " from index " +
+                                        std::to_string(start) + " of dim " + std::to_string(dim));
+          }
+          start += graph.nodes[part].shape[dim];
+        }
+      }
+    }
+    if (!strided_stores) {
+      kernel.output_strides.clear();
+      scheduled.output_offsets.clear();
     }
     collapse_domain(kernel, space);
   }

@@ -72,6 +72,8 @@ FusionDecision computes_per_element(const Group& into, const Joining& node) {
 }
 
 FusionDecision can_join(const Group& into, const Joining& node, const FusionOptions& options) {
+  if ((node.stores_into_concat && into.reduces()) || (into.stores_into_concat && is_reduction_pattern(node.node)))
+    return FusionDecision::refuse(Refusal::ConcatInReduction);
   if (FusionDecision d = within_reduction_stages(node, options); !d) return d;
   if (FusionDecision d = within_kernel_size(into, node, options); !d) return d;
   if (node.space.domain != into.space.domain) return computes_per_row(into, node);
@@ -83,6 +85,8 @@ FusionDecision can_merge(const Group& into, const Group& other, const std::funct
                          const FusionOptions& options) {
   if (into.space.domain != other.space.domain) return FusionDecision::refuse(Refusal::OtherSpace);
   if (dependent()) return FusionDecision::refuse(Refusal::Dependent);
+  if ((into.stores_into_concat && other.reduces()) || (other.stores_into_concat && into.reduces()))
+    return FusionDecision::refuse(Refusal::ConcatInReduction);
   if (into.reduces() && other.reduces() &&
       (into.space.axes != other.space.axes || into.space.chunk != other.space.chunk))
     return FusionDecision::refuse(Refusal::OtherReduction);
@@ -119,7 +123,9 @@ std::string explain(const FusionDecision& decision, const Space& consumer, const
              axes_string(producer.axes);
     case Refusal::Cycle: return "fusing would make kernels depend on each other in a cycle";
     case Refusal::ReadsThroughView:
-      return "reads the value through a view: it is stored whole before any view of it is read";
+      return "reads the value from memory (through a view or a concatenation): it is stored whole first";
+    case Refusal::ConcatInReduction:
+      return "a part of a concatenation is stored by an elementwise kernel, never a reduction's";
     case Refusal::Dependent:
       return "the producer's and the consumer's kernels could not merge: one reads the other's values";
     case Refusal::ChainCut:

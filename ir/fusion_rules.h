@@ -30,6 +30,7 @@ struct Group {
   bool rows = false;           // a reduction over the trailing dims: may hold per-row values
   std::vector<int32_t> reads;  // the groups whose values it reads
   int32_t size = 0;            // nodes
+  bool stores_into_concat = false;  // stores parts of a concatenation (strided stores)
 
   bool reduces() const { return space.axes != 0; }
   // Only a row reduction sweeps each row more than once (once per reduction stage), with
@@ -46,6 +47,7 @@ struct Joining {
   bool reads_row_value = false;
   // Every per-row value of the group it reads broadcasts back along the reduced dims.
   bool row_values_broadcast_back = true;
+  bool stores_into_concat = false;  // is a part of a concatenation
 };
 
 enum class Refusal : uint8_t {
@@ -60,6 +62,7 @@ enum class Refusal : uint8_t {
   RowValueNotBroadcast,   // reads a per-row value that does not broadcast back over the row
   Cycle,                  // kernels would depend on each other
   ReadsThroughView,       // reads a value of the kernel through a view, which needs it in memory
+  ConcatInReduction,      // a concatenation's part and a reduction: only elementwise kernels store parts
   Dependent,              // (merging) one kernel reads the other's values
   ChainCut,               // a long elementwise chain is cut into kernels of bounded size
 };

@@ -82,6 +82,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
       return fail("needs its dims (see reduced_shape)");
     case OpKind::View:
       return fail("needs its strides (see ir/layout)");
+    case OpKind::Concat:
+      return fail("needs its dim");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
@@ -118,7 +120,8 @@ void verify(const Graph& graph) {
   for (size_t id = 0; id < graph.nodes.size(); ++id) {
     const GraphNode& node = graph.nodes[id];
     const OpInfo& info = op_info(node.op);
-    if (static_cast<int>(node.inputs.size()) != info.arity) fail(id, "wrong number of inputs");
+    if (info.arity >= 0 ? static_cast<int>(node.inputs.size()) != info.arity : node.inputs.empty())
+      fail(id, "wrong number of inputs");
     std::vector<OperandType> inputs;
     for (NodeId input : node.inputs) {
       if (input < 0 || static_cast<size_t>(input) >= id) fail(id, "input not defined before use");
@@ -136,6 +139,21 @@ void verify(const Graph& graph) {
       Shape expected = node.params.chunk ? chunked_shape(in, axes, node.params.chunk)
                                          : reduced_shape(in, axes, node.shape.size() == in.size());
       if (node.shape != expected) fail(id, "shape differs from its input's reduced shape");
+    } else if (node.op == OpCode::Concat) {
+      auto dim = static_cast<size_t>(node.params.dim);
+      if (dim >= node.shape.size()) fail(id, "dim out of range");
+      int64_t joined = 0;
+      for (const OperandType& input : inputs) {
+        Shape part = node.shape;
+        part[dim] = (*input.shape)[dim < input.shape->size() ? dim : 0];
+        if (input.dtype != node.dtype || *input.shape != part) fail(id, "an input's type does not fit");
+        joined += part[dim];
+      }
+      if (joined != node.shape[dim]) fail(id, "its inputs do not add up to its size");
+      for (NodeId input : node.inputs)
+        if (graph.nodes[input].is_leaf() || graph.nodes[input].op == OpCode::View ||
+            graph.nodes[input].op == OpCode::Concat)
+          fail(id, "an input is not computed");
     } else if (node.op == OpCode::View) {
       if (node.data.storage) fail(id, "a view with storage");
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");

@@ -25,7 +25,7 @@ KernelKind classify(const Kernel& kernel) {
   if (kernel.reduces())
     return kernel.reduce_end == static_cast<int32_t>(kernel.domain.size()) ? KernelKind::RowReduction
                                                                            : KernelKind::ColumnReduction;
-  if (kernel.outputs.size() == 1) {
+  if (kernel.outputs.size() == 1 && kernel.output_strides.empty()) {
     const KernelOp& output = kernel.ops[kernel.outputs[0]];
     if (output.dtype == DType::Float32 && op_info(output.op).pattern == FusionPattern::Broadcast)
       return KernelKind::Fill;
@@ -105,6 +105,8 @@ std::string Kernel::key() const {
     key.put(op.row);
   }
   key.put_list(outputs);
+  key.put(output_strides.size());
+  for (const Strides& strides : output_strides) key.put_list(strides);
   key.put(in_place);
   return key.take();
 }

@@ -75,6 +75,9 @@ struct Kernel {
   int32_t parameters = 0;           // parameter slots: run-time values (has_run_time_value)
   std::vector<KernelOp> ops;
   std::vector<int32_t> outputs;  // the op each output slot stores
+  // Empty, or one per output: the element strides over the domain of where it is stored (the
+  // parts of a concatenation); empty means every output is contiguous over the domain.
+  std::vector<Strides> output_strides;
   // Stores an in-place update (Graph::in_place), over lines it has just read: its stores go
   // through the cache, never streamed (streaming them evicts the lines the loads brought in:
   // the Adam step ran 9% slower).
@@ -106,6 +109,7 @@ struct ScheduledKernel {
   std::vector<BufferRef> inputs;
   std::vector<int32_t> parameters;  // per parameter slot: an index into Schedule::parameters
   std::vector<int32_t> outputs;     // buffers written
+  std::vector<int64_t> output_offsets;  // empty, or per output: its first element's offset
   std::vector<NodeId> nodes;        // graph nodes computed here (in order)
   std::vector<NodeId> output_nodes; // the graph node each output slot holds
   std::vector<std::string> notes;   // why the boundaries are where they are

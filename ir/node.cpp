@@ -32,6 +32,8 @@ std::string OpParams::text(OpCode op) const {
       return "seed=" + std::to_string(seed);
     case OpKind::Reduce:
       return "dims=" + axes_string(axes) + (chunk ? " chunk=" + std::to_string(chunk) : "");
+    case OpKind::Concat:
+      return "dim=" + std::to_string(dim);
     default:
       return "";
   }

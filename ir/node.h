@@ -63,11 +63,12 @@ struct OpParams {
   // first dim larger than 1, a reduced one (see split_reductions); that dim of the result
   // counts blocks.
   int64_t chunk = 0;
+  int64_t dim = 0;  // Concat: the dim its inputs are joined along
   // Every field as a word, values by their bits: 0.0 and -0.0 (or two NaNs) are different
   // constants to fold, merge or key on. The one list of the fields; what follows derives from it.
-  std::array<uint64_t, 5> words() const {
+  std::array<uint64_t, 6> words() const {
     return {std::bit_cast<uint64_t>(value), std::bit_cast<uint64_t>(step), seed, axes,
-            static_cast<uint64_t>(chunk)};
+            static_cast<uint64_t>(chunk), static_cast<uint64_t>(dim)};
   }
   bool operator==(const OpParams& other) const { return words() == other.words(); }
   // Whether every field is zero (+0.0): the elementwise ops', written to keys as one byte.

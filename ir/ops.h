@@ -26,8 +26,10 @@ namespace fusejit::ir {
 //   Reduce:         Float32 -> Float32 over the dims in OpParams::axes (see FUSEJIT_REDUCTION_OPS).
 //   Identity:       any dtype -> the same dtype and shape.
 //   View:           any dtype, kept; the node's own shape (see OpCode::View).
+//   Concat:         any number of inputs of one dtype, joined along OpParams::dim.
 enum class OpKind : uint8_t {
-  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View
+  Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View,
+  Concat
 };
 
 // How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
@@ -126,6 +128,9 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
 //             element offset + strided_offset(shape, strides, i) of the input in row-major
 //             order (the node's View: strides and offset, no storage). Its input is in memory
 //             (materialized, or a graph input); consumers' loads read through the view.
+//   Concat:   its inputs joined along OpParams::dim, in order. Each input is a computed node
+//             (the frontend copies what is not) whose kernel stores it into its part of the
+//             concatenation's memory; consumers read that memory.
 // X(Enum, "name", kind, fusion pattern). The formula rows above are Elementwise, the
 // reductions below Reduction.
 #define FUSEJIT_SPECIAL_OPS(X)                  \
@@ -135,7 +140,8 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(Arange, "arange", Generator, Elementwise)   \
   X(Rand, "rand", Generator, Elementwise)       \
   X(Randn, "randn", Generator, Elementwise)     \
-  X(View, "view", View, Injective)
+  X(View, "view", View, Injective)             \
+  X(Concat, "cat", Concat, Injective)
 
 // How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
 // float32 partials are combined afterwards (split_reductions):
@@ -195,6 +201,8 @@ constexpr int arity_of(OpKind kind) {
     case OpKind::Ternary:
     case OpKind::Select:
       return 3;
+    case OpKind::Concat:
+      return -1;  // any number, at least one
   }
   return 0;
 }
@@ -207,7 +215,7 @@ std::string_view op_name(OpCode op);
 inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
   return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce &&
-         kind != OpKind::View;
+         kind != OpKind::View && kind != OpKind::Concat;
 }
 
 inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }

@@ -78,10 +78,15 @@ struct SameValue {
 // The constant `node` folds to, if its inputs are all constants and kernels would compute
 // exactly the rounded double result (see Accuracy): folding never changes a value's bits.
 std::optional<GraphNode> fold(const Graph& graph, const GraphNode& node) {
-  // A view of a constant is the constant (over the view's shape).
-  if (node.op == OpCode::View && graph.nodes[node.inputs[0]].op == OpCode::Constant)
-    return GraphNode{OpCode::Constant, node.dtype, node.shape, {}, graph.nodes[node.inputs[0]].params, {}};
-  if (!is_elementwise(node.op) || !op_info(node.op).accuracy.exact()) return std::nullopt;
+  // A view of a value broadcast over its shape (a Constant, a Scalar) is that value over the
+  // view's shape; a Scalar keeps its source, which binds its run-time value.
+  if (node.op == OpCode::View && op_info(graph.nodes[node.inputs[0]].op).pattern == FusionPattern::Broadcast) {
+    GraphNode value = graph.nodes[node.inputs[0]];
+    value.shape = node.shape;
+    return value;
+  }
+  // A copy stays: it is what stores a value into a concatenation.
+  if (!is_elementwise(node.op) || !op_info(node.op).accuracy.exact() || node.op == OpCode::Copy) return std::nullopt;
   std::vector<double> args;
   for (NodeId input : node.inputs) {
     if (graph.nodes[input].op != OpCode::Constant) return std::nullopt;
@@ -127,8 +132,16 @@ Graph canonicalize(const Graph& graph) {
   Graph out;
   SameValue same{&out};
   std::unordered_set<NodeId, SameValue, SameValue> seen(graph.nodes.size(), same, same);
+  // A replacement must be a value a view may read in its place: in contiguous memory or
+  // computed, not itself a view (a view's index map does not compose with another's).
+  auto readable_in_place = [&](NodeId id) {
+    const GraphNode& candidate = out.nodes[id];
+    return candidate.op != OpCode::View &&
+           (candidate.op != OpCode::Input || is_contiguous(candidate.shape, candidate.data.strides));
+  };
   rewrite(graph, out, [&](size_t, GraphNode node) -> NodeId {
-    if (std::optional<NodeId> existing = simplify(out, node)) return *existing;
+    std::optional<NodeId> existing = simplify(out, node);
+    if (existing && readable_in_place(*existing)) return *existing;
     if (std::optional<GraphNode> constant = fold(out, node)) node = std::move(*constant);
     // Two run-time values equal now may differ in the next evaluation of the cached schedule.
     if (has_run_time_value(node.op)) return out.add(std::move(node));

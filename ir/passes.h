@@ -10,10 +10,12 @@ Graph eliminate_dead_code(const Graph& graph);
 
 // One forward sweep applying, at each node:
 // - constant folding: elementwise ops on constants become a constant, where the kernel's result
-//   is the exact result rounded once (Accuracy kExact), so folding changes no bit; so does a
-//   view of a constant;
+//   is the exact result rounded once (Accuracy kExact), so folding changes no bit; a view of
+//   a constant or scalar is that value over the view's shape;
 // - algebra: x*1, 1*x, x/1, x+(-0), (-0)+x, x-0 -> x and neg(neg(x)) -> x, where x already has
-//   the result's shape: identities that hold bit for bit for every x, signed zeros included;
+//   the result's shape and is no view or strided input (a view of the result must still read
+//   contiguous or computed memory): identities that hold bit for bit for every x, signed zeros
+//   included;
 // - CSE: a node equal to an earlier one (same op, type, inputs, parameters by their bits) is
 //   replaced by it; nodes with a run-time value (Scalar, Rand, Randn) are never merged, since
 //   a cached schedule must hold for any values.

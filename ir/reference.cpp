@@ -56,6 +56,20 @@ double read_input(const GraphNode& node, int64_t flat) {
   return static_cast<const uint8_t*>(base)[offset] != 0;
 }
 
+std::pair<NodeId, int64_t> concat_source(const Graph& graph, const GraphNode& node, int64_t flat) {
+  auto dim = static_cast<size_t>(node.params.dim);
+  int64_t inner = 1;
+  for (size_t d = dim + 1; d < node.shape.size(); ++d) inner *= node.shape[d];
+  int64_t outer = flat / (inner * node.shape[dim]);
+  int64_t along = flat / inner % node.shape[dim];
+  for (NodeId input : node.inputs) {
+    int64_t size = graph.nodes[input].shape[dim];
+    if (along < size) return {input, (outer * size + along) * inner + flat % inner};
+    along -= size;
+  }
+  throw InternalError("concat_source: index past the concatenation");
+}
+
 namespace {
 
 // Maps a flat index over `to` onto the flat index of `from` broadcast to it.
@@ -112,6 +126,11 @@ std::vector<std::vector<double>> interpret(const Graph& graph) {
         case OpKind::View:
           out[i] = values[node.inputs[0]][node.data.offset + strided_offset(node.shape, node.data.strides, i)];
           break;
+        case OpKind::Concat: {
+          auto [input, flat] = concat_source(graph, node, i);
+          out[i] = values[input][flat];
+          break;
+        }
         default:
           for (size_t k = 0; k < node.inputs.size(); ++k) {
             const GraphNode& input = graph.nodes[node.inputs[k]];

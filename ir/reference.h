@@ -9,6 +9,9 @@
 
 namespace fusejit::ir {
 
+// The input of Concat `node` holding its element `flat`, and that element's flat index there.
+std::pair<NodeId, int64_t> concat_source(const Graph& graph, const GraphNode& node, int64_t flat);
+
 // The double-precision math backend for the op table's formulas. Bools are 0.0 / 1.0.
 struct ReferenceMath {
   using Value = double;

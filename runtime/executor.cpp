@@ -103,11 +103,14 @@ std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View
       auto* base = static_cast<char*>(view.storage->data());
       args.push_back(base + input.offset * dtype_size(schedule.buffers[input.buffer].dtype));
     }
-    for (int32_t output : scheduled.outputs) {
+    for (size_t o = 0; o < scheduled.outputs.size(); ++o) {
+      int32_t output = scheduled.outputs[o];
       const ir::ScheduleBuffer& buffer = schedule.buffers[output];
+      // A concatenation's buffer is written by the kernel of each part: the first allocates it.
       if (!buffers[output].storage)
         buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
-      args.push_back(buffers[output].storage->data());
+      int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
+      args.push_back(static_cast<char*>(buffers[output].storage->data()) + offset * dtype_size(buffer.dtype));
     }
     for (int32_t parameter : scheduled.parameters)
       args.push_back(const_cast<uint64_t*>(&parameters[parameter]));

@@ -126,9 +126,13 @@ class ElementwiseEmitter : public StrategyEmitter {
   Value* smin(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); }
 
   void sweep_row(Value* start, Value* stop, const std::vector<StashUse>& stash) {
-    Value* output_offset = loops_.outer_offset(output_strides_, indices_);
+    std::vector<Value*> output_offsets;
+    if (kernel_.output_strides.empty())
+      output_offsets.assign(kernel_.outputs.size(), loops_.outer_offset(output_strides_, indices_));
+    for (const ir::Strides& strides : kernel_.output_strides)
+      output_offsets.push_back(loops_.outer_offset(strides, indices_));
     emission_.sweep(start, stop, indices_, {}, wanted_, [&](const StepValues& step) {
-      emission_.store_outputs(step, output_offset, false);
+      emission_.store_outputs(step, output_offsets, false);
     }, stash);
   }
 

@@ -27,7 +27,7 @@ std::vector<Value*> load_slots(llvm::IRBuilderBase& b, llvm::Function* fn, const
 // aligned to a whole vector: buffers are 64-byte aligned, a flat domain is split at whole
 // vectors, and a nested one must have rows of whole vectors.
 bool streams_outputs(const ir::Kernel& kernel, const Target& target, int lanes, bool may_stream) {
-  if (!may_stream || kernel.in_place) return false;
+  if (!may_stream || kernel.in_place || !kernel.output_strides.empty()) return false;
   int64_t bytes = 0;
   for (int32_t output : kernel.outputs) {
     if (kernel.ops[output].row) continue;
@@ -122,6 +122,11 @@ void KernelEmission::lockstep_sweep(Value* start, Value* stop,
 }
 
 void KernelEmission::store_outputs(const StepValues& step, Value* output_offset, bool skip_row_values) {
+  store_outputs(step, std::vector<Value*>(kernel_.outputs.size(), output_offset), skip_row_values);
+}
+
+void KernelEmission::store_outputs(const StepValues& step, const std::vector<Value*>& output_offsets,
+                                   bool skip_row_values) {
   std::vector<std::pair<size_t, Value*>> stores;  // output, value
   for (size_t o = 0; o < kernel_.outputs.size(); ++o) {
     if (skip_row_values && kernel_.ops[kernel_.outputs[o]].row) continue;
@@ -132,10 +137,16 @@ void KernelEmission::store_outputs(const StepValues& step, Value* output_offset,
   if (stores.empty()) return;
   auto address = [&](size_t o) {
     return b_.CreateInBoundsGEP(elements_.element_type(output_dtype(o)), output_pointer(o),
-                                b_.CreateAdd(output_offset, step.j));
+                                b_.CreateAdd(output_offsets[o], step.j));
   };
   for (auto& [o, value] : stores) {
-    if (!step.full) {
+    int64_t stride = kernel_.output_strides.empty() ? 1 : kernel_.output_strides[o].back();
+    if (stride != 1) {
+      llvm::Type* element = elements_.element_type(output_dtype(o));
+      Value* addresses = b_.CreateInBoundsGEP(element, output_pointer(o),
+                                              elements_.lane_indices(output_offsets[o], step.j, stride));
+      b_.CreateMaskedScatter(value, addresses, element_align(output_dtype(o)), step.mask);
+    } else if (!step.full) {
       b_.CreateMaskedStore(value, address(o), element_align(output_dtype(o)), step.mask);
     } else if (!streaming_) {
       b_.CreateAlignedStore(value, address(o), element_align(output_dtype(o)));

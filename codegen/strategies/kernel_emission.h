@@ -66,8 +66,11 @@ class KernelEmission {
                       const std::vector<llvm::Value*>& known, const std::vector<bool>& wanted,
                       const ConsumeSteps& consume, const std::vector<StashUse>& stash = {},
                       llvm::Value* output_offset = nullptr);
-  // Stores the outputs of this step (row kernels: only those computed per element).
+  // Stores the outputs of this step (row kernels: only those computed per element), all at one
+  // offset (contiguous over the domain), or each at its own offset along its own inner stride
+  // (Kernel::output_strides).
   void store_outputs(const StepValues& step, llvm::Value* output_offset, bool skip_row_values);
+  void store_outputs(const StepValues& step, const std::vector<llvm::Value*>& output_offsets, bool skip_row_values);
 
   llvm::Value* input_pointer(size_t slot) const { return slots_[slot]; }
   llvm::Value* output_pointer(size_t output) const;

@@ -360,6 +360,11 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
         case ir::OpCode::View:
           out[i] = values[node.inputs[0]][node.data.offset + ir::strided_offset(node.shape, node.data.strides, i)];
           break;
+        case ir::OpCode::Concat: {
+          auto [input, flat] = ir::concat_source(graph, node, i);
+          out[i] = values[input][flat];
+          break;
+        }
         default:
           for (size_t k = 0; k < node.inputs.size(); ++k)
             args[k] = values[node.inputs[k]][ir::strided_offset(node.shape, strides[k], i)];

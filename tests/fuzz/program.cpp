@@ -128,6 +128,12 @@ Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
     case Op::FillInPlace: return Tensor(arg(0)).fill_(s.x);
     case Op::ClampInPlace: return Tensor(arg(0)).clamp_(s.x, s.y);
     case Op::ReluInPlace: return Tensor(arg(0)).relu_();
+    case Op::Cat:
+    case Op::Stack: {
+      std::vector<Tensor> parts;
+      for (size_t k = 0; k < s.args.size(); ++k) parts.push_back(arg(k));
+      return s.op == Op::Cat ? cat(parts, s.dims.at(0)) : stack(parts, s.dims.at(0));
+    }
     case Op::Eval:
       if (evaluate_early) arg(0).eval();
       return arg(0);
@@ -291,7 +297,31 @@ class Generator {
     if (r < 0.55) return add_binary(pick_value());
     if (r < 0.68) return add_view(pick_value());
     if (r < 0.78) return add_in_place(pick_value());
+    if (r < 0.84) return add_join(pick_value());
     return add_reduction();
+  }
+
+  // A concatenation or stack of `a` with itself or with other values of fitting shapes, then
+  // mostly an op on it.
+  bool add_join(int a) {
+    const Shape shape = shape_of(a);
+    auto rank = static_cast<int64_t>(shape.size());
+    Step s{.op = chance(0.7) ? Op::Cat : Op::Stack, .args = {a}};
+    if (s.op == Op::Cat && rank == 0) return false;
+    int64_t dim = s.op == Op::Cat ? random_dim(rank) : static_cast<int64_t>(below(rank + 1)) - (chance(0.3) ? rank + 1 : 0);
+    for (int parts = 1 + static_cast<int>(below(3)); parts > 0; --parts) {
+      Shape other = shape;
+      if (s.op == Op::Cat) other[dim < 0 ? dim + rank : dim] = static_cast<int64_t>(below(4));
+      int b = chance(0.3) ? a : chance(0.5) ? add_leaf(other) : add_unary(a) ? static_cast<int>(values_.size()) - 1 : -1;
+      if (b < 0 || shape_of(b).size() != shape.size()) return false;
+      s.args.push_back(b);
+    }
+    std::shuffle(s.args.begin(), s.args.end(), gen_);
+    s.dims = {dim};
+    int joined = add(std::move(s));
+    if (joined < 0) return false;
+    if (chance(0.6)) return add_unary(joined) || add_binary(joined);
+    return true;
   }
 
   // An in-place update of `a` (the tensor every step holding it sees), sometimes evaluated
@@ -571,6 +601,8 @@ const char* function_name(Op op) {
     case Op::FillInPlace: return "fill_";
     case Op::ClampInPlace: return "clamp_";
     case Op::ReluInPlace: return "relu_";
+    case Op::Cat: return "cat";
+    case Op::Stack: return "stack";
     default: return nullptr;
   }
 }
@@ -669,6 +701,12 @@ std::string to_cpp(const Program& program, const RunSettings& settings, const st
       case Op::FillInPlace: rhs = name(s.args[0]) + ".fill_(" + literal(s.x) + ")"; break;
       case Op::ClampInPlace: rhs = name(s.args[0]) + ".clamp_(" + literal(s.x) + ", " + literal(s.y) + ")"; break;
       case Op::ReluInPlace: rhs = name(s.args[0]) + ".relu_()"; break;
+      case Op::Cat:
+      case Op::Stack:
+        rhs = std::string("fj::") + function_name(s.op) + "({";
+        for (size_t k = 0; k < s.args.size(); ++k) rhs += (k ? ", " : "") + name(s.args[k]);
+        rhs += "}, " + std::to_string(s.dims[0]) + ")";
+        break;
       default:
         if (const char* symbol = operator_symbol(s.op)) {
           rhs = operand(s.args[0], s.args[1]) + " " + symbol + " " + operand(s.args[1], s.args[0]);

@@ -49,6 +49,8 @@ enum class Op : uint8_t {
   FillInPlace,   // fill_(x)
   ClampInPlace,  // clamp_(x, y)
   ReluInPlace,
+  // Joins of args (all of them) along dims[0].
+  Cat, Stack,
   // Evaluates args[0] now; the value is args[0]'s.
   Eval,
 };

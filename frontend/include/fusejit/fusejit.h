@@ -145,6 +145,13 @@ Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);
 Tensor contiguous(const Tensor& x);
 
+// ---- joins ----
+// The tensors joined along `dim` (negative counts from the end): one dtype, the same sizes in
+// every other dim. Lazy: the kernel computing each part stores it straight into its place.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// The tensors, of one shape and dtype, joined along a new dim `dim`.
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
 // ---- elementwise (NumPy broadcasting) ----
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);

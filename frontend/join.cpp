@@ -1,0 +1,70 @@
+// Joins: cat and stack. A concatenation is a Concat node over copies of its parts: the kernel
+// computing each part stores it straight into its place (ir/fusion).
+#include "frontend/lazy.h"
+#include "ir/node.h"
+
+namespace fusejit {
+namespace {
+
+std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+
+std::string describe_all(const std::vector<Tensor>& tensors) {
+  std::string text;
+  for (size_t i = 0; i < tensors.size(); ++i) text += (i ? ", " : "") + describe(tensors[i]);
+  return text;
+}
+
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (tensors.empty()) throw Error("cat: expected at least one tensor");
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (!tensors[i].defined()) throw Error("cat: tensor " + std::to_string(i) + " is undefined");
+  const Tensor& first = tensors[0];
+  auto fail = [&](const std::string& why) { return Error("cat: " + why + " (inputs " + describe_all(tensors) + ")"); };
+  int64_t rank = first.dim();
+  if (rank == 0) throw fail("cannot join 0-d tensors (stack them)");
+  int64_t wrapped = dim < 0 ? dim + rank : dim;
+  if (wrapped < 0 || wrapped >= rank)
+    throw fail("dim " + std::to_string(dim) + " is out of range [" + std::to_string(-rank) + ", " +
+               std::to_string(rank - 1) + "]");
+  auto d = static_cast<size_t>(wrapped);
+  Shape shape = first.sizes();
+  shape[d] = 0;
+  std::vector<std::shared_ptr<ir::Node>> parts;
+  for (const Tensor& t : tensors) {
+    if (t.dtype() != first.dtype()) throw fail("the tensors' dtypes differ");
+    Shape expected = first.sizes();
+    expected[d] = t.dim() == rank ? t.sizes()[d] : -1;
+    if (t.sizes() != expected) throw fail("the tensors' sizes differ in a dim other than " + std::to_string(dim));
+    shape[d] += t.sizes()[d];
+    // Each part is a copy of its own, which its kernel stores into the concatenation.
+    Shape part_shape = t.sizes();
+    parts.push_back(std::make_shared<ir::Node>(ir::OpCode::Copy, t.dtype(), std::move(part_shape),
+                                               std::vector<std::shared_ptr<ir::Node>>{t.node()}));
+  }
+  if (!ir::addressable(shape)) throw fail("the result of shape " + ir::shape_string(shape) + " is too large");
+  ir::OpParams params;
+  params.dim = wrapped;
+  return Tensor(std::make_shared<ir::Node>(ir::OpCode::Concat, first.dtype(), std::move(shape), std::move(parts), params));
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (tensors.empty()) throw Error("stack: expected at least one tensor");
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (!tensors[i].defined()) throw Error("stack: tensor " + std::to_string(i) + " is undefined");
+  int64_t rank = tensors[0].dim() + 1;
+  int64_t wrapped = dim < 0 ? dim + rank : dim;
+  if (wrapped < 0 || wrapped >= rank)
+    throw Error("stack: dim " + std::to_string(dim) + " is out of range [" + std::to_string(-rank) + ", " +
+                std::to_string(rank - 1) + "] (inputs " + describe_all(tensors) + ")");
+  std::vector<Tensor> rows;
+  for (const Tensor& t : tensors) {
+    if (t.sizes() != tensors[0].sizes() || t.dtype() != tensors[0].dtype())
+      throw Error("stack: expected tensors of one shape and dtype (inputs " + describe_all(tensors) + ")");
+    rows.push_back(t.unsqueeze(wrapped));
+  }
+  return cat(rows, wrapped);
+}
+
+}  // namespace fusejit
