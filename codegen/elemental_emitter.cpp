@@ -91,6 +91,15 @@ Value* ElementalEmitter::emit_op(const ir::KernelOp& op, Value* offset, Value* j
   switch (op.op) {
     case ir::OpCode::Input:
       return emit_load(op, offset, j, mask, address, stride);
+    case ir::OpCode::Gather: {
+      llvm::Type* element = element_type(op.dtype);
+      Value* index = b_.CreateMul(values[op.args[0]], llvm::ConstantInt::get(index_vector_, op.gather_stride));
+      Value* addresses = b_.CreateInBoundsGEP(element, slots_[op.slot], b_.CreateAdd(lane_indices(offset, j, stride), index));
+      Value* valid = mask ? mask : llvm::Constant::getAllOnesValue(vector_of(b_.getInt1Ty()));
+      Value* gathered = b_.CreateMaskedGather(vector_of(element), addresses, element_align(op.dtype), valid);
+      if (op.dtype == DType::Bool) return b_.CreateICmpNE(gathered, llvm::Constant::getNullValue(gathered->getType()));
+      return gathered;
+    }
     case ir::OpCode::Constant:
       if (op.dtype == DType::Bool)
         return llvm::ConstantInt::get(vector_of(b_.getInt1Ty()), op.params.value != 0);

@@ -1,5 +1,6 @@
-// Joins: cat and stack. A concatenation is a Concat node over copies of its parts: the kernel
-// computing each part stores it straight into its place (ir/fusion).
+// Joins and gathers: cat, stack and index_select. A concatenation is a Concat node over copies
+// of its parts: the kernel computing each part stores it straight into its place (ir/fusion).
+// A gather is a Gather node: kernels load its input at offsets read from the index.
 #include "frontend/lazy.h"
 #include "ir/node.h"
 
@@ -65,6 +66,43 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     rows.push_back(t.unsqueeze(wrapped));
   }
   return cat(rows, wrapped);
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  if (!x.defined() || !index.defined()) throw Error("index_select: an undefined tensor");
+  auto fail = [&](const std::string& why) {
+    return Error("index_select: " + why + " (input " + describe(x) + ", index " + describe(index) + ")");
+  };
+  int64_t rank = x.dim();
+  if (rank == 0) throw fail("cannot index a 0-d tensor");
+  int64_t wrapped = dim < 0 ? dim + rank : dim;
+  if (wrapped < 0 || wrapped >= rank)
+    throw fail("dim " + std::to_string(dim) + " is out of range [" + std::to_string(-rank) + ", " +
+               std::to_string(rank - 1) + "]");
+  if (index.dtype() != DType::Int64) throw fail("the index must be Int64");
+  if (index.dim() > 1) throw fail("the index must have at most 1 dim");
+  Tensor flat = index.dim() == 0 ? index.reshape({1}) : index;
+  // An index is read now, once: an index out of range throws here, not in a kernel.
+  int64_t size = x.sizes()[wrapped];
+  std::vector<int64_t> values = flat.to_vector<int64_t>();
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i] < 0 || values[i] >= size)
+      throw fail("index " + std::to_string(values[i]) + " (at " + std::to_string(i) + ") is out of range for dim " +
+                 std::to_string(dim) + " of size " + std::to_string(size));
+  Shape shape = x.sizes();
+  shape[wrapped] = flat.numel();
+  const ir::Node& from = *x.node();
+  if (ir::op_info(from.op).pattern == ir::FusionPattern::Broadcast)  // the same value everywhere
+    return Tensor(std::make_shared<ir::Node>(from.op, from.dtype, std::move(shape),
+                                             std::vector<std::shared_ptr<ir::Node>>{}, from.params));
+  // Along the indexed dim, so that it broadcasts over the others.
+  Shape along(rank, 1);
+  along[wrapped] = flat.numel();
+  Tensor placed = flat.reshape(along);
+  ir::OpParams params;
+  params.dim = wrapped;
+  return Tensor(std::make_shared<ir::Node>(ir::OpCode::Gather, x.dtype(), std::move(shape),
+                                           std::vector<std::shared_ptr<ir::Node>>{x.node(), placed.node()}, params));
 }
 
 }  // namespace fusejit

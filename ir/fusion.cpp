@@ -24,10 +24,14 @@ std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 // A value broadcast over its shape (Constant, Scalar): inlined wherever it is used.
 bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Broadcast; }
 
-// The nodes whose stored values a consumer of `input` reads from memory: a view's input, a
-// concatenation's parts (also through a view of it); none for other inputs.
-std::vector<NodeId> memory_sources(const Graph& graph, NodeId input) {
+// The nodes whose stored values `consumer` reads from memory when it reads `input`: a view's
+// input, a concatenation's parts (also through a view of it), a gathered input itself; none
+// for other inputs.
+std::vector<NodeId> memory_sources(const Graph& graph, const GraphNode& consumer, NodeId input) {
   const GraphNode& node = graph.nodes[input];
+  if (consumer.op == OpCode::Gather && input == consumer.inputs[0] && node.op != OpCode::View &&
+      node.op != OpCode::Concat)
+    return {input};
   if (node.op == OpCode::View) {
     NodeId viewed = node.inputs[0];
     if (graph.nodes[viewed].op == OpCode::Concat) return graph.nodes[viewed].inputs;
@@ -158,7 +162,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   };
   auto add_reads = [&](int32_t g, size_t id) {
     for (NodeId input : graph.nodes[id].inputs) {
-      std::vector<NodeId> sources = memory_sources(graph, input);
+      std::vector<NodeId> sources = memory_sources(graph, graph.nodes[id], input);
       if (sources.empty()) sources = {input};
       for (NodeId source : sources)
         if (group[source] >= 0 && find(group[source]) != g) groups[g].reads.push_back(group[source]);
@@ -225,10 +229,11 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
       FusionDecision decision = can_join(groups[g], joining(g, id), options);
       if (decision) {
         for (NodeId input : node.inputs) {
-          std::vector<NodeId> sources = memory_sources(graph, input);
+          std::vector<NodeId> sources = memory_sources(graph, node, input);
+          bool from_memory = !sources.empty();
           if (sources.empty()) sources = {input};
           for (NodeId source : sources) {
-            if (source != input && in_group(source, g))
+            if (from_memory && in_group(source, g))
               decision = FusionDecision::refuse(Refusal::ReadsThroughView);
             else if (decision && group[source] >= 0 && find(group[source]) != g && depends(group[source], g))
               decision = FusionDecision::refuse(Refusal::Cycle);
@@ -291,7 +296,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
 void collapse_domain(Kernel& kernel, const Space& space) {
   std::vector<Strides*> accesses;
   for (KernelOp& op : kernel.ops)
-    if (op.op == OpCode::Input || op_info(op.op).kind == OpKind::Generator)
+    if (op.op == OpCode::Input || op.op == OpCode::Gather || op_info(op.op).kind == OpKind::Generator)
       accesses.push_back(&op.strides);
   for (Strides& strides : kernel.output_strides) accesses.push_back(&strides);
   Shape domain;
@@ -380,8 +385,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     other_kernels.erase(std::unique(other_kernels.begin(), other_kernels.end()),
                         other_kernels.end());
     other_kernel_count[id] = other_kernels.size();
-    bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(),
-                              [&](NodeId consumer) { return graph.nodes[consumer].op == OpCode::View; });
+    bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(), [&](NodeId consumer) {
+      const GraphNode& reader = graph.nodes[consumer];
+      return reader.op == OpCode::View || (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
+    });
     if (is_output[id])
       boundary[id] = Boundary::Output;
     else if (viewed)
@@ -406,7 +413,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     std::string costed = "consumed by " + kernels + ", cost " + std::to_string(cost[id]);
     switch (boundary[id]) {
       case Boundary::Output: return "graph output";
-      case Boundary::Viewed: return "read through a view";
+      case Boundary::Viewed: return "read from memory through a view or an index";
       case Boundary::Joined: return "a concatenation, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
       case Boundary::Reduction: return "a reduction consumed by " + kernels;
@@ -517,6 +524,47 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       add_writers(source);
       return load(id, frame, node_buffer[source], view.data.strides, view.data.offset);
     };
+    // Gather `id` in `frame`, its index computed by op `index`: a load of its input's memory at
+    // offsets taken from the index along the gathered dim.
+    auto gather = [&](NodeId id, const Shape& frame, int32_t index) {
+      const GraphNode& node = graph.nodes[id];
+      NodeId source = node.inputs[0];
+      const GraphNode& from = graph.nodes[source];
+      int32_t buffer;
+      Strides strides;
+      int64_t offset;
+      if (from.op == OpCode::Input) {
+        buffer = external_buffer(source);
+        strides = from.data.strides;
+        offset = from.data.offset;
+      } else if (from.op == OpCode::View) {
+        NodeId viewed = from.inputs[0];
+        const GraphNode& data = graph.nodes[viewed];
+        if (data.op == OpCode::Input && !is_contiguous(data.shape, data.data.strides))
+          throw InternalError("schedule_kernels: a gather through a view of a strided input");
+        buffer = data.op == OpCode::Input ? external_buffer(viewed) : node_buffer[viewed];
+        if (data.op != OpCode::Input) add_writers(viewed);
+        strides = from.data.strides;
+        offset = from.data.offset + (data.op == OpCode::Input ? data.data.offset : 0);
+      } else {
+        if (!materialized[source] || group[source] == g)
+          throw InternalError("schedule_kernels: gather %" + std::to_string(id) + " of %" + std::to_string(source) +
+                              ", which no earlier kernel stores");
+        buffer = node_buffer[source];
+        strides = contiguous_strides(from.shape);
+        offset = 0;
+        add_writers(source);
+      }
+      auto dim = static_cast<size_t>(node.params.dim);
+      KernelOp op{OpCode::Gather, node.dtype, {index}, static_cast<int32_t>(scheduled.inputs.size()), {}, {},
+                  frame != space.domain};
+      op.gather_stride = strides[dim];
+      strides[dim] = 0;
+      op.strides = to_domain(frame, broadcast_strides(node.shape, strides, frame));
+      scheduled.inputs.push_back({buffer, offset});
+      kernel.input_dtypes.push_back(node.dtype);
+      return emit(std::move(op));
+    };
     // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
     // kernel compute in their own frame (a reduction's input in the domain); nodes recomputed
     // from other kernels in their consumer's.
@@ -550,11 +598,19 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         auto frame_of = [&](NodeId input) -> const Shape& {
           return group[input] == g ? graph.nodes[input].shape : consumer_frame;
         };
+        // A gathered input is read from memory by the gather itself, not computed here.
+        auto computed_input = [&](size_t k) { return !(node.op == OpCode::Gather && k == 0); };
         if (!item.inputs_done) {
           stack.push_back({id, item.frame, true});
-          for (auto input = node.inputs.rbegin(); input != node.inputs.rend(); ++input)
-            if (!op_of.count({*input, frame_of(*input)}))
-              stack.push_back({*input, frame_of(*input), false});
+          for (size_t k = node.inputs.size(); k-- > 0;) {
+            NodeId input = node.inputs[k];
+            if (computed_input(k) && !op_of.count({input, frame_of(input)}))
+              stack.push_back({input, frame_of(input), false});
+          }
+          continue;
+        }
+        if (node.op == OpCode::Gather) {
+          op_of[{id, item.frame}] = gather(id, item.frame, op_of.at({node.inputs[1], frame_of(node.inputs[1])}));
           continue;
         }
         KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, item.frame != space.domain};

@@ -83,6 +83,7 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
     case OpKind::View:
       return fail("needs its strides (see ir/layout)");
     case OpKind::Concat:
+    case OpKind::Gather:
       return fail("needs its dim");
     case OpKind::Unary:
     case OpKind::Binary:
@@ -139,6 +140,14 @@ void verify(const Graph& graph) {
       Shape expected = node.params.chunk ? chunked_shape(in, axes, node.params.chunk)
                                          : reduced_shape(in, axes, node.shape.size() == in.size());
       if (node.shape != expected) fail(id, "shape differs from its input's reduced shape");
+    } else if (node.op == OpCode::Gather) {
+      auto dim = static_cast<size_t>(node.params.dim);
+      const Shape& from = *inputs[0].shape;
+      Shape expected = from, index(from.size(), 1);
+      if (dim < from.size()) expected[dim] = index[dim] = node.shape[dim];
+      if (dim >= from.size() || *inputs[1].shape != index || inputs[1].dtype != DType::Int64 ||
+          node.dtype != inputs[0].dtype || node.shape != expected)
+        fail(id, "type differs from an index_select of its inputs");
     } else if (node.op == OpCode::Concat) {
       auto dim = static_cast<size_t>(node.params.dim);
       if (dim >= node.shape.size()) fail(id, "dim out of range");

@@ -69,6 +69,9 @@ std::string print_kernel(const Kernel& kernel) {
     text += "  " + value_ref(static_cast<int32_t>(i)) + " = ";
     if (op.op == OpCode::Input) {
       text += "load in" + std::to_string(op.slot) + " strides " + shape_string(op.strides);
+    } else if (op.op == OpCode::Gather) {
+      text += "gather in" + std::to_string(op.slot) + " strides " + shape_string(op.strides) + " + " +
+              value_ref(op.args[0]) + " * " + std::to_string(op.gather_stride);
     } else if (is_elementwise(op.op) || is_reduction(op.op)) {
       text += std::string(op_name(op.op)) + "(";
       for (size_t a = 0; a < op.args.size(); ++a) text += (a ? ", " : "") + value_ref(op.args[a]);
@@ -102,6 +105,7 @@ std::string Kernel::key() const {
     compiled_params(op.op, op.params).write_key(key);
     key.put_list(op.args);
     key.put_list(op.strides);
+    key.put(op.gather_stride);
     key.put(op.row);
   }
   key.put_list(outputs);

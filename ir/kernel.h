@@ -29,8 +29,11 @@ struct KernelOp {
   // Input: the kernel input slot. Scalar, Rand, Randn: the parameter slot of the run-time value.
   int32_t slot = -1;
   OpParams params;
-  Strides strides;  // Input: element strides of the slot; generators: strides of the flat index
+  // Input: element strides of the slot; generators: strides of the flat index; Gather: the
+  // strides of its input's slot but along the gathered dim (0 there).
+  Strides strides;
   bool row = false;  // row reductions: a value per row, computed once per row
+  int64_t gather_stride = 0;  // Gather: the input's stride along the gathered dim, times args[0]
 };
 
 // What loop a kernel runs. Fusion sets it; codegen emits the kind's strategy and the executor

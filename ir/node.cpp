@@ -33,6 +33,7 @@ std::string OpParams::text(OpCode op) const {
     case OpKind::Reduce:
       return "dims=" + axes_string(axes) + (chunk ? " chunk=" + std::to_string(chunk) : "");
     case OpKind::Concat:
+    case OpKind::Gather:
       return "dim=" + std::to_string(dim);
     default:
       return "";

@@ -63,7 +63,7 @@ struct OpParams {
   // first dim larger than 1, a reduced one (see split_reductions); that dim of the result
   // counts blocks.
   int64_t chunk = 0;
-  int64_t dim = 0;  // Concat: the dim its inputs are joined along
+  int64_t dim = 0;  // Concat: the dim its inputs are joined along; Gather: the dim indexed
   // Every field as a word, values by their bits: 0.0 and -0.0 (or two NaNs) are different
   // constants to fold, merge or key on. The one list of the fields; what follows derives from it.
   std::array<uint64_t, 6> words() const {

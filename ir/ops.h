@@ -27,9 +27,11 @@ namespace fusejit::ir {
 //   Identity:       any dtype -> the same dtype and shape.
 //   View:           any dtype, kept; the node's own shape (see OpCode::View).
 //   Concat:         any number of inputs of one dtype, joined along OpParams::dim.
+//   Gather:         any dtype, Int64 index -> the first input's dtype, its dim OpParams::dim of size
+//                   k; the index's shape is all 1 but k at that dim (so it broadcasts along it).
 enum class OpKind : uint8_t {
   Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View,
-  Concat
+  Concat, Gather
 };
 
 // How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
@@ -128,6 +130,9 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
 //             element offset + strided_offset(shape, strides, i) of the input in row-major
 //             order (the node's View: strides and offset, no storage). Its input is in memory
 //             (materialized, or a graph input); consumers' loads read through the view.
+//   Gather:   index_select: element i of dim OpParams::dim is element index[i] of its first
+//             input's (in range: the frontend checks the index). The first input is read from
+//             memory (materialized, or a graph input), at an offset loaded from the index.
 //   Concat:   its inputs joined along OpParams::dim, in order. Each input is a computed node
 //             (the frontend copies what is not) whose kernel stores it into its part of the
 //             concatenation's memory; consumers read that memory.
@@ -141,7 +146,8 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(Rand, "rand", Generator, Elementwise)       \
   X(Randn, "randn", Generator, Elementwise)     \
   X(View, "view", View, Injective)             \
-  X(Concat, "cat", Concat, Injective)
+  X(Concat, "cat", Concat, Injective)          \
+  X(Gather, "index_select", Gather, Injective)
 
 // How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
 // float32 partials are combined afterwards (split_reductions):
@@ -197,6 +203,7 @@ constexpr int arity_of(OpKind kind) {
       return 1;
     case OpKind::Binary:
     case OpKind::Compare:
+    case OpKind::Gather:
       return 2;
     case OpKind::Ternary:
     case OpKind::Select:
@@ -215,7 +222,7 @@ std::string_view op_name(OpCode op);
 inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
   return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce &&
-         kind != OpKind::View && kind != OpKind::Concat;
+         kind != OpKind::View && kind != OpKind::Concat && kind != OpKind::Gather;
 }
 
 inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }

@@ -78,9 +78,10 @@ struct SameValue {
 // The constant `node` folds to, if its inputs are all constants and kernels would compute
 // exactly the rounded double result (see Accuracy): folding never changes a value's bits.
 std::optional<GraphNode> fold(const Graph& graph, const GraphNode& node) {
-  // A view of a value broadcast over its shape (a Constant, a Scalar) is that value over the
-  // view's shape; a Scalar keeps its source, which binds its run-time value.
-  if (node.op == OpCode::View && op_info(graph.nodes[node.inputs[0]].op).pattern == FusionPattern::Broadcast) {
+  // A view or gather of a value broadcast over its shape (a Constant, a Scalar) is that value
+  // over the result's shape; a Scalar keeps its source, which binds its run-time value.
+  if ((node.op == OpCode::View || node.op == OpCode::Gather) &&
+      op_info(graph.nodes[node.inputs[0]].op).pattern == FusionPattern::Broadcast) {
     GraphNode value = graph.nodes[node.inputs[0]];
     value.shape = node.shape;
     return value;

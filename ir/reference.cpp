@@ -56,6 +56,16 @@ double read_input(const GraphNode& node, int64_t flat) {
   return static_cast<const uint8_t*>(base)[offset] != 0;
 }
 
+int64_t gather_source(const Graph& graph, const GraphNode& node, int64_t flat, const std::vector<double>& index) {
+  auto dim = static_cast<size_t>(node.params.dim);
+  const Shape& from = graph.nodes[node.inputs[0]].shape;
+  int64_t inner = 1;
+  for (size_t d = dim + 1; d < node.shape.size(); ++d) inner *= node.shape[d];
+  int64_t outer = flat / (inner * node.shape[dim]);
+  auto at = static_cast<int64_t>(index[flat / inner % node.shape[dim]]);
+  return (outer * from[dim] + at) * inner + flat % inner;
+}
+
 std::pair<NodeId, int64_t> concat_source(const Graph& graph, const GraphNode& node, int64_t flat) {
   auto dim = static_cast<size_t>(node.params.dim);
   int64_t inner = 1;
@@ -131,6 +141,9 @@ std::vector<std::vector<double>> interpret(const Graph& graph) {
           out[i] = values[input][flat];
           break;
         }
+        case OpKind::Gather:
+          out[i] = values[node.inputs[0]][gather_source(graph, node, i, values[node.inputs[1]])];
+          break;
         default:
           for (size_t k = 0; k < node.inputs.size(); ++k) {
             const GraphNode& input = graph.nodes[node.inputs[k]];

@@ -9,6 +9,9 @@
 
 namespace fusejit::ir {
 
+// The flat index into Gather `node`'s first input of its element `flat`, given `index` (the
+// values of its second input).
+int64_t gather_source(const Graph& graph, const GraphNode& node, int64_t flat, const std::vector<double>& index);
 // The input of Concat `node` holding its element `flat`, and that element's flat index there.
 std::pair<NodeId, int64_t> concat_source(const Graph& graph, const GraphNode& node, int64_t flat);
 

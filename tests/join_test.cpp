@@ -88,3 +88,56 @@ TEST(Join, ErrorsNameTheOpAndShapes) {
   expect_error([&] { fj::stack({a, a.t()}, 0); }, {"stack", "one shape", "f32[3,2]"});
   expect_error([&] { fj::stack({a}, 3); }, {"stack", "dim 3"});
 }
+
+TEST(Gather, IndexSelectAlongEveryDim) {
+  Tensor table = fj::arange(0, 12).reshape({4, 3});
+  Tensor ids = fj::tensor({3, 0, 3, 1}, {4}).to(fj::DType::Int64);
+  EXPECT_EQ(fj::index_select(table, 0, ids).to_vector<float>(),
+            (std::vector<float>{9, 10, 11, 0, 1, 2, 9, 10, 11, 3, 4, 5}));
+  EXPECT_EQ(fj::index_select(table, -1, fj::tensor({2, 0}, {2}).to(fj::DType::Int64)).to_vector<float>(),
+            (std::vector<float>{2, 0, 5, 3, 8, 6, 11, 9}));
+  EXPECT_EQ(fj::index_select(table, 0, fj::tensor({2}, {}).to(fj::DType::Int64)).sizes(), (fj::Shape{1, 3}));
+  EXPECT_EQ(fj::index_select(table.t(), 1, ids).sizes(), (fj::Shape{3, 4}));
+  EXPECT_EQ(fj::index_select(table.t(), 1, ids).to_vector<float>(),
+            (std::vector<float>{9, 0, 9, 3, 10, 1, 10, 4, 11, 2, 11, 5}));
+  EXPECT_EQ(fj::index_select(table > 4, 0, ids).to_vector<bool>(),
+            (std::vector<bool>{true, true, true, false, false, false, true, true, true, false, false, true}));
+}
+
+// An embedding lookup: the gather fuses with the work on the rows it reads, at any thread count.
+TEST(Gather, EmbeddingLookupFusesWithItsConsumers) {
+  Tensor table = random_tensor({1000, 64}, 5);
+  table.eval();
+  std::vector<float> positions;
+  for (int i = 0; i < 300; ++i) positions.push_back(static_cast<float>((i * 7919) % 1000));
+  Tensor ids = fj::tensor(positions, {300}).to(fj::DType::Int64);
+  ids.eval();
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    Tensor embedded = fj::index_select(table, 0, ids) * 8 + 1;
+    fj::reset_stats();
+    embedded.eval();
+    EXPECT_EQ(fj::stats().kernels_launched, 1);
+    expect_matches_reference(embedded, 1e-6, 0, "an embedding lookup");
+    Tensor normalized = fj::softmax(fj::index_select(table * 2, 0, ids), -1);
+    expect_matches_reference(normalized, 1e-5, 1e-7, "a softmax of gathered rows of a computed table");
+  }
+}
+
+TEST(Gather, ErrorsNameTheOpShapesAndIndex) {
+  Tensor table = fj::arange(0, 12).reshape({4, 3});
+  auto expect_error = [](const std::function<void()>& f, const std::vector<std::string>& parts) {
+    std::string message = error_message(f);
+    for (const std::string& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;
+  };
+  auto index = [](std::vector<float> values) {
+    auto count = static_cast<int64_t>(values.size());
+    return fj::tensor(std::move(values), {count}).to(fj::DType::Int64);
+  };
+  expect_error([&] { fj::index_select(table, 0, index({1, 4})); }, {"index_select", "index 4", "size 4", "f32[4,3]"});
+  expect_error([&] { fj::index_select(table, 1, index({-1})); }, {"index_select", "index -1"});
+  expect_error([&] { fj::index_select(table, 2, index({0})); }, {"index_select", "dim 2"});
+  expect_error([&] { fj::index_select(table, 0, fj::tensor({1}, {1})); }, {"index_select", "Int64", "f32[1]"});
+  expect_error([&] { fj::index_select(table, 0, index({0, 1}).reshape({1, 2})); }, {"index_select", "1 dim"});
+  expect_error([&] { fj::index_select(fj::tensor({1}, {}), 0, index({0})); }, {"index_select", "0-d"});
+}

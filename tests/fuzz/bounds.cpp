@@ -365,6 +365,13 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
           out[i] = values[input][flat];
           break;
         }
+        case ir::OpCode::Gather: {
+          // The index is exact (the frontend has read it): each bound is one point.
+          std::vector<double> index;
+          for (const Bound& b : values[node.inputs[1]]) index.push_back(b.lo);
+          out[i] = values[node.inputs[0]][ir::gather_source(graph, node, i, index)];
+          break;
+        }
         default:
           for (size_t k = 0; k < node.inputs.size(); ++k)
             args[k] = values[node.inputs[k]][ir::strided_offset(node.shape, strides[k], i)];

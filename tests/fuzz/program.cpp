@@ -128,6 +128,11 @@ Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
     case Op::FillInPlace: return Tensor(arg(0)).fill_(s.x);
     case Op::ClampInPlace: return Tensor(arg(0)).clamp_(s.x, s.y);
     case Op::ReluInPlace: return Tensor(arg(0)).relu_();
+    case Op::IndexSelect: {
+      std::vector<float> index(s.dims.begin() + 1, s.dims.end());
+      auto count = static_cast<int64_t>(index.size());
+      return index_select(arg(0), s.dims.at(0), tensor(std::move(index), {count}).to(DType::Int64));
+    }
     case Op::Cat:
     case Op::Stack: {
       std::vector<Tensor> parts;
@@ -298,7 +303,25 @@ class Generator {
     if (r < 0.68) return add_view(pick_value());
     if (r < 0.78) return add_in_place(pick_value());
     if (r < 0.84) return add_join(pick_value());
+    if (r < 0.88) return add_index_select(pick_value());
     return add_reduction();
+  }
+
+  // index_select of `a` along a random dim at in-range positions (repeats, any order), then
+  // mostly an op on it.
+  bool add_index_select(int a) {
+    const Shape shape = shape_of(a);
+    auto rank = static_cast<int64_t>(shape.size());
+    if (rank == 0) return false;
+    int64_t dim = random_dim(rank);
+    int64_t size = shape[dim < 0 ? dim + rank : dim];
+    if (size == 0) return false;
+    Step s{.op = Op::IndexSelect, .args = {a}, .dims = {dim}};
+    for (int64_t k = static_cast<int64_t>(below(5)); k > 0; --k) s.dims.push_back(static_cast<int64_t>(below(size)));
+    int selected = add(std::move(s));
+    if (selected < 0) return false;
+    if (chance(0.6)) return add_unary(selected) || add_binary(selected);
+    return true;
   }
 
   // A concatenation or stack of `a` with itself or with other values of fitting shapes, then
@@ -602,6 +625,7 @@ const char* function_name(Op op) {
     case Op::ClampInPlace: return "clamp_";
     case Op::ReluInPlace: return "relu_";
     case Op::Cat: return "cat";
+    case Op::IndexSelect: return "index_select";
     case Op::Stack: return "stack";
     default: return nullptr;
   }
@@ -701,6 +725,12 @@ std::string to_cpp(const Program& program, const RunSettings& settings, const st
       case Op::FillInPlace: rhs = name(s.args[0]) + ".fill_(" + literal(s.x) + ")"; break;
       case Op::ClampInPlace: rhs = name(s.args[0]) + ".clamp_(" + literal(s.x) + ", " + literal(s.y) + ")"; break;
       case Op::ReluInPlace: rhs = name(s.args[0]) + ".relu_()"; break;
+      case Op::IndexSelect: {
+        rhs = "fj::index_select(" + name(s.args[0]) + ", " + std::to_string(s.dims[0]) + ", fj::tensor({";
+        for (size_t k = 1; k < s.dims.size(); ++k) rhs += (k > 1 ? ", " : "") + std::to_string(s.dims[k]);
+        rhs += "}, {" + std::to_string(s.dims.size() - 1) + "}).to(fj::DType::Int64))";
+        break;
+      }
       case Op::Cat:
       case Op::Stack:
         rhs = std::string("fj::") + function_name(s.op) + "({";

@@ -51,6 +51,7 @@ enum class Op : uint8_t {
   ReluInPlace,
   // Joins of args (all of them) along dims[0].
   Cat, Stack,
+  IndexSelect,  // index_select(args[0], dims[0], the Int64 index dims[1..])
   // Evaluates args[0] now; the value is args[0]'s.
   Eval,
 };

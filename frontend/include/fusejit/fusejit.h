@@ -151,6 +151,10 @@ Tensor contiguous(const Tensor& x);
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 // The tensors, of one shape and dtype, joined along a new dim `dim`.
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// x with dim `dim` taken at the positions `index` lists (Int64, 0-d or 1-d): an embedding lookup
+// is index_select(table, 0, ids). The index is evaluated and checked when this is called (an
+// index out of range throws Error); the gather stays lazy and fuses with what consumes it.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 
 // ---- elementwise (NumPy broadcasting) ----
 Tensor add(const Tensor& a, const Tensor& b);
