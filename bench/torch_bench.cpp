@@ -70,6 +70,7 @@ int64_t read2(int64_t n) { return 2 * n * n * kFloat; }
 int64_t gelu_bytes(int64_t n) { return (3 * n * n + n) * kFloat; }
 int64_t write1(int64_t n) { return n * n * kFloat; }
 int64_t read1_write_half(int64_t n) { return (n * n + n * n / 2) * kFloat; }
+int64_t read2_write2(int64_t n) { return 4 * n * n * kFloat; }
 
 using FJ = std::vector<fj::Tensor>;
 using TT = std::vector<torch::Tensor>;
@@ -171,6 +172,11 @@ std::vector<Workload> workloads() {
       {"view_slice_mul", Family::View, 1, -1, 1, 1e-6,
        [](const FJ& in, int64_t n) { return in[0].slice(1, 0, n, 2) * 2; },
        [](const TT& in, int64_t n) { return in[0].slice(1, 0, n, 2) * 2; }, read1_write_half},
+      // Joins: each part copied into its place (cat of two inputs reads and writes 2 n² floats).
+      {"cat_rows", Family::View, 2, -1, 1, 0, [](const FJ& in, int64_t) { return fj::cat({in[0], in[1]}, 0); },
+       [](const TT& in, int64_t) { return torch::cat({in[0], in[1]}, 0); }, read2_write2},
+      {"cat_columns", Family::View, 2, -1, 1, 0, [](const FJ& in, int64_t) { return fj::cat({in[0], in[1]}, 1); },
+       [](const TT& in, int64_t) { return torch::cat({in[0], in[1]}, 1); }, read2_write2},
       {"overhead_add", Family::Overhead, 2, -1, 1, 1e-6,
        [](const FJ& in, int64_t) { return in[0] + in[1]; },
        [](const TT& in, int64_t) { return in[0] + in[1]; }, read2_write1},
