@@ -9,6 +9,9 @@
 
 namespace fusejit::codegen {
 
+// Inner strides up to this are loaded as one span and thinned (see emit_load).
+constexpr int64_t kLoadSpanStrides = 4;
+
 using llvm::Value;
 
 llvm::Align element_align(DType dtype) { return llvm::Align(dtype_size(dtype)); }
@@ -148,6 +151,24 @@ Value* ElementalEmitter::emit_load(const ir::KernelOp& op, Value* offset, Value*
     // Lanes past the end read as 0, which every consumer of a partial step masks again.
     loaded = b_.CreateMaskedLoad(vector_of(element), address, element_align(op.dtype), mask,
                                  llvm::Constant::getNullValue(vector_of(element)));
+  } else if (stride >= 2 && stride <= kLoadSpanStrides) {
+    // A small stride: one masked load of the span, then every stride-th lane. A gather brings
+    // one element per lane and defeats the hardware prefetcher: x.slice(1, 0, n, 2) * 2 at
+    // 4096² ran 1.3x slower than libtorch with gathers. Only the lanes kept are read.
+    int wide = lanes_ * static_cast<int>(stride);
+    std::vector<int> spread(wide), picked(lanes_);
+    std::vector<llvm::Constant*> kept(wide);
+    for (int k = 0; k < wide; ++k) {
+      spread[k] = k / static_cast<int>(stride);
+      kept[k] = b_.getInt1(k % stride == 0);
+    }
+    for (int l = 0; l < lanes_; ++l) picked[l] = l * static_cast<int>(stride);
+    Value* span_mask = b_.CreateAnd(b_.CreateShuffleVector(mask, spread), llvm::ConstantVector::get(kept));
+    auto* span = llvm::FixedVectorType::get(element, wide);
+    Value* first = b_.CreateInBoundsGEP(element, base, b_.CreateAdd(offset, b_.CreateMul(j, b_.getInt64(stride))));
+    Value* wide_load = b_.CreateMaskedLoad(span, first, element_align(op.dtype), span_mask,
+                                           llvm::Constant::getNullValue(span));
+    loaded = b_.CreateShuffleVector(wide_load, picked);
   } else {
     Value* addresses = b_.CreateInBoundsGEP(element, base, lane_indices(offset, j, stride));
     loaded = b_.CreateMaskedGather(vector_of(element), addresses, element_align(op.dtype), mask);

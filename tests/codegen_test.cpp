@@ -112,3 +112,21 @@ TEST(Codegen, TransposedReadsInTilesAreExact) {
     }
   }
 }
+
+// Inner strides up to 4 load one masked span and keep every stride-th lane; larger ones gather.
+// Neither reads an element outside the view (the last row's span ends inside the data).
+TEST(Codegen, SmallInnerStridesLoadSpansExactly) {
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    for (int64_t step : {2, 3, 4, 5}) {
+      for (int64_t start : {0, 1}) {
+        std::vector<float> data = fj::testing::random_floats(301 * 97, 13);
+        fj::Tensor x = fj::from_blob(data.data(), {301, 97});
+        fj::Tensor y = x.slice(1, start, 97, step) * 3 + 1;
+        fj::testing::expect_matches_reference(y, 0x1p-22, 0, "step " + std::to_string(step) + " from " + std::to_string(start));
+        fj::Tensor flat = x.reshape({301 * 97}).slice(0, start, 301 * 97, step) + 0.0f;
+        fj::testing::expect_matches_reference(flat, 0, 0, "a flat strided read, step " + std::to_string(step));
+      }
+    }
+  }
+}
