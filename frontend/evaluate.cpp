@@ -75,7 +75,8 @@ ir::Graph lower(const LazyOrder& order) {
       continue;
     }
     ir::GraphNode lowered{node->op, node->dtype, node->shape, {}, node->params, {}};
-    if (node->op == ir::OpCode::View) lowered.data = {nullptr, node->value.strides, node->value.offset};
+    if (node->op == ir::OpCode::View || node->op == ir::OpCode::Scatter)
+      lowered.data = {nullptr, node->value.strides, node->value.offset};
     for (const auto& input : node->inputs) lowered.inputs.push_back(input->lowered_id);
     if (ir::has_run_time_value(node->op)) lowered.source = static_cast<ir::NodeId>(graph.nodes.size());
     graph.add(std::move(lowered));

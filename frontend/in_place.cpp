@@ -17,20 +17,14 @@ std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape
 
 const Tensor& updatable(const char* op, const Tensor& self) {
   if (!self.defined()) throw Error(std::string(op) + ": the tensor is undefined (default-constructed)");
-  const frontend::TensorCell& cell = frontend::CellAccess::of(self);
   bool overlapping;
   {
     std::lock_guard lock(runtime::process().graph_mutex);
-    const Node& node = *cell.node;
-    bool strided = node.evaluated() || node.op == OpCode::View;
-    overlapping = strided && ir::has_overlap({node.shape, node.value.strides, node.value.offset});
+    overlapping = ir::has_overlap(frontend::source_layout(self));
   }
   if (overlapping)
     throw Error(std::string(op) + ": the tensor " + describe(self) + " is an expanded (stride-0) or overlapping " +
                 "view: several of its elements are one element in memory");
-  if (cell.views && cell.views.use_count() > 1)
-    throw Error(std::string(op) + ": in-place updates of a view, or of a tensor with a view alive, are not " +
-                "supported yet (tensor " + describe(self) + ")");
   return self;
 }
 
@@ -48,8 +42,26 @@ std::shared_ptr<Node> converted(std::shared_ptr<Node> node, DType dtype) {
   return std::make_shared<Node>(OpCode::Copy, dtype, std::move(shape), std::vector<std::shared_ptr<Node>>{std::move(node)});
 }
 
-// Makes `value` (a new node of `self`'s type) the value of `self` and every copy of it.
-// `reads_self`: the value's inputs[0] is the value it replaces.
+// The new value of the base of `cell`, a view of it, updated to `value` there: the old value
+// but the view's elements, which hold `value` (a Scatter of copies of both: their kernels store
+// them, the old value first).
+std::shared_ptr<Node> scattered(const frontend::TensorCell& cell, const std::shared_ptr<Node>& value) {
+  const std::shared_ptr<Node>& whole = cell.base->node;
+  auto copy = [](const std::shared_ptr<Node>& node) {
+    Shape shape = node->shape;
+    return std::make_shared<Node>(OpCode::Copy, node->dtype, std::move(shape), std::vector<std::shared_ptr<Node>>{node});
+  };
+  Shape shape = whole->shape;
+  auto node = std::make_shared<Node>(OpCode::Scatter, whole->dtype, std::move(shape),
+                                     std::vector<std::shared_ptr<Node>>{copy(whole), copy(value)});
+  node->value.strides = cell.layout.strides;
+  node->value.offset = cell.layout.offset;
+  return node;
+}
+
+// Makes `value` (a new node of `self`'s type) the value of `self` and every copy of it, and of
+// its base (the views of it, or of what it views, see it). `reads_self`: the value's inputs[0]
+// is the value it replaces.
 void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) {
   if (value.sizes() != self.sizes())
     throw Error(std::string(op) + ": the result's shape " + ir::shape_string(value.sizes()) +
@@ -57,6 +69,19 @@ void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) 
   if (value.dtype() != self.dtype()) throw InternalError(std::string(op) + ": the update changes the dtype");
   const std::shared_ptr<Node>& node = value.node();
   frontend::TensorCell& cell = frontend::CellAccess::of(self);
+  if (cell.base && cell.layout != ir::contiguous_layout(cell.base->node->shape)) {
+    // Through a view: the base gets a new value, and every member (this one too) reads it.
+    std::shared_ptr<Node> whole;
+    {
+      std::lock_guard lock(runtime::process().graph_mutex);
+      whole = scattered(cell, node);
+    }
+    Tensor bounded(whole);  // a deep history is evaluated here
+    std::lock_guard lock(runtime::process().graph_mutex);
+    cell.base->node = bounded.node();
+    frontend::derive_members(*cell.base, nullptr);
+    return;
+  }
   {
     std::lock_guard lock(runtime::process().graph_mutex);
     const Node& old = *cell.node;
@@ -69,8 +94,12 @@ void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) 
       node->write_into = std::move(cell.node->write_into);
     }
     node->updates_input = reads_self;
+    cell.node = node;
+    if (cell.base) {
+      cell.base->node = node;
+      frontend::derive_members(*cell.base, &cell);
+    }
   }
-  cell.node = node;
 }
 
 }  // namespace

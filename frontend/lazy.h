@@ -8,21 +8,37 @@
 
 #include "fusejit/fusejit.h"
 #include "ir/graph.h"
+#include "ir/layout.h"
 
 namespace fusejit::frontend {
 
 // What a Tensor handle and its copies share: the node of its current value, which an in-place
-// op replaces. `views` is shared by a tensor and the views taken of it (while any lives, an
-// in-place op on one of them throws: the others would not see it).
-struct ViewFamily {};
+// op replaces. A tensor and the views taken of it share a Base: the whole tensor's current
+// value, which an in-place update through any of them replaces, and from which every other
+// member's node is then derived again (so each sees the update).
+struct TensorCell;
+struct Base {
+  std::shared_ptr<ir::Node> node;
+  std::vector<std::weak_ptr<TensorCell>> members;
+};
 struct TensorCell {
   std::shared_ptr<ir::Node> node;
-  std::shared_ptr<ViewFamily> views;
+  std::shared_ptr<Base> base;  // set once a view of the tensor is taken, or the tensor is one
+  ir::Layout layout;           // with a base: this tensor's elements among the base's
 };
 
 struct CellAccess {
   static TensorCell& of(const Tensor& t) { return *t.cell_; }
+  static const std::shared_ptr<TensorCell>& shared(const Tensor& t) { return t.cell_; }
 };
+
+// The layout of `x` in the space its views address: its elements among its base's, or (no view
+// taken yet) its node's layout. Call with the graph mutex held.
+ir::Layout source_layout(const Tensor& x);
+
+// Points every live member of `base` but `except` at its elements of the base's current node.
+// Call with the graph mutex held.
+void derive_members(Base& base, const TensorCell* except);
 
 // `node` as `dtype`: itself, or a conversion (Bool counts as 0/1; a float converts into Int64
 // truncated, into Bool as "nonzero"; Int64 and Bool convert through Float32).

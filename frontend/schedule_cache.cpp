@@ -130,7 +130,7 @@ std::string_view structure_key(const LazyOrder& order, bool fuse, int64_t reduct
       key.put(node->inputs.size());
       for (const auto& operand : node->inputs) key.put(operand->lowered_id);
       ir::compiled_params(node->op, node->params).write_key(key);
-      if (node->op == ir::OpCode::View) {
+      if (node->op == ir::OpCode::View || node->op == ir::OpCode::Scatter) {
         key.put_list(node->value.strides);
         key.put(node->value.offset);
       }

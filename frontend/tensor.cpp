@@ -18,7 +18,8 @@ Tensor::Tensor(std::shared_ptr<ir::Node> node) {
     fusejit::eval(operands);
     node->depth.store(1, std::memory_order_relaxed);
   }
-  cell_ = std::make_shared<frontend::TensorCell>(frontend::TensorCell{std::move(node), nullptr});
+  cell_ = std::make_shared<frontend::TensorCell>();
+  cell_->node = std::move(node);
 }
 
 Tensor::Tensor(float value) : Tensor(ir::float_leaf({}, value)) {}

@@ -71,11 +71,44 @@ std::shared_ptr<Node> make_view(const std::shared_ptr<Node>& x, Layout layout) {
   return node;
 }
 
-// `view`, a view of `source`, joined to its family (frontend::TensorCell::views).
-Tensor joined(const Tensor& source, Tensor view) {
-  frontend::TensorCell& cell = frontend::CellAccess::of(source);
-  if (!cell.views) cell.views = std::make_shared<frontend::ViewFamily>();
-  frontend::CellAccess::of(view).views = cell.views;
+}  // namespace
+
+namespace frontend {
+
+Layout source_layout(const Tensor& x) {
+  const TensorCell& cell = CellAccess::of(x);
+  return cell.base ? cell.layout : layout_of(*cell.node);
+}
+
+}  // namespace frontend
+
+using frontend::source_layout;
+
+namespace {
+
+// The node of the view of `x` at `layout` (in source_layout's space). Call with the graph mutex
+// held.
+std::shared_ptr<Node> view_node(const Tensor& x, Layout layout) {
+  const frontend::TensorCell& cell = frontend::CellAccess::of(x);
+  return make_view(cell.base ? cell.base->node : cell.node, std::move(layout));
+}
+
+// `view` (of `layout` in source_layout's space), a view of `source`, made a member of their
+// base (frontend::Base), which is made on the first view of a tensor.
+Tensor joined(const Tensor& source, Tensor view, Layout layout) {
+  frontend::TensorCell& from = frontend::CellAccess::of(source);
+  std::lock_guard lock(runtime::process().graph_mutex);
+  if (!from.base) {
+    if (layout_of(*from.node) != ir::contiguous_layout(from.node->shape))
+      throw InternalError("a view of a strided tensor that is no view itself");
+    from.base = std::make_shared<frontend::Base>(frontend::Base{from.node, {}});
+    from.layout = ir::contiguous_layout(from.node->shape);
+    from.base->members.push_back(frontend::CellAccess::shared(source));
+  }
+  frontend::TensorCell& to = frontend::CellAccess::of(view);
+  to.base = from.base;
+  to.layout = std::move(layout);
+  from.base->members.push_back(frontend::CellAccess::shared(view));
   return view;
 }
 
@@ -83,11 +116,13 @@ Tensor joined(const Tensor& source, Tensor view) {
 template <class Change>
 Tensor change_layout(const Tensor& x, Change&& change) {
   std::shared_ptr<Node> node;
+  Layout layout;
   {
     std::lock_guard lock(runtime::process().graph_mutex);
-    node = make_view(x.node(), change(layout_of(*x.node())));
+    layout = change(source_layout(x));
+    node = view_node(x, layout);
   }
-  return joined(x, Tensor(std::move(node)));
+  return joined(x, Tensor(std::move(node)), std::move(layout));
 }
 
 // `shape` with one -1 inferred from `numel` elements, checked.
@@ -119,22 +154,34 @@ Shape inferred_shape(const char* op, const Tensor& x, const Shape& shape) {
 
 }  // namespace
 
+namespace frontend {
+
+void derive_members(Base& base, const TensorCell* except) {
+  std::erase_if(base.members, [](const std::weak_ptr<TensorCell>& member) { return member.expired(); });
+  for (const std::weak_ptr<TensorCell>& member : base.members) {
+    std::shared_ptr<TensorCell> cell = member.lock();
+    if (cell && cell.get() != except) cell->node = make_view(base.node, cell->layout);
+  }
+}
+
+}  // namespace frontend
+
 Shape Tensor::strides() const {
   checked("strides", *this);
   std::lock_guard lock(runtime::process().graph_mutex);
-  return layout_of(*node()).strides;
+  return source_layout(*this).strides;
 }
 
 int64_t Tensor::storage_offset() const {
   checked("storage_offset", *this);
   std::lock_guard lock(runtime::process().graph_mutex);
-  return layout_of(*node()).offset;
+  return source_layout(*this).offset;
 }
 
 bool Tensor::is_contiguous() const {
   checked("is_contiguous", *this);
   std::lock_guard lock(runtime::process().graph_mutex);
-  Layout layout = layout_of(*node());
+  Layout layout = source_layout(*this);
   return ir::is_contiguous(layout.shape, layout.strides);
 }
 
@@ -146,28 +193,30 @@ Tensor Tensor::contiguous() const {
 Tensor Tensor::view(Shape shape) const {
   Shape to = inferred_shape("view", checked("view", *this), shape);
   std::shared_ptr<Node> viewed;
+  std::optional<Layout> layout;
   {
     std::lock_guard lock(runtime::process().graph_mutex);
-    Layout from = layout_of(*node());
-    std::optional<Layout> layout = ir::reshaped(from, to);
+    Layout from = source_layout(*this);
+    layout = ir::reshaped(from, to);
     if (!layout)
       fail("view", *this, "shape " + ir::shape_string(shape) + " is not compatible with the strides " +
                               ir::shape_string(from.strides) + " without a copy (use reshape)");
-    viewed = make_view(node(), std::move(*layout));
+    viewed = view_node(*this, *layout);
   }
-  return joined(*this, Tensor(std::move(viewed)));
+  return joined(*this, Tensor(std::move(viewed)), std::move(*layout));
 }
 
 Tensor Tensor::reshape(Shape shape) const {
   Shape to = inferred_shape("reshape", checked("reshape", *this), shape);
   std::shared_ptr<Node> viewed;
+  std::optional<Layout> layout;
   {
     std::lock_guard lock(runtime::process().graph_mutex);
-    if (std::optional<Layout> layout = ir::reshaped(layout_of(*node()), to))
-      viewed = make_view(node(), std::move(*layout));
+    layout = ir::reshaped(source_layout(*this), to);
+    if (layout) viewed = view_node(*this, *layout);
   }
   if (!viewed) return contiguous().view(to);
-  return joined(*this, Tensor(std::move(viewed)));
+  return joined(*this, Tensor(std::move(viewed)), std::move(*layout));
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {

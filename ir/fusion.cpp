@@ -30,21 +30,31 @@ bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Bro
 std::vector<NodeId> memory_sources(const Graph& graph, const GraphNode& consumer, NodeId input) {
   const GraphNode& node = graph.nodes[input];
   if (consumer.op == OpCode::Gather && input == consumer.inputs[0] && node.op != OpCode::View &&
-      node.op != OpCode::Concat)
+      !is_assembled(node.op))
     return {input};
   if (node.op == OpCode::View) {
     NodeId viewed = node.inputs[0];
-    if (graph.nodes[viewed].op == OpCode::Concat) return graph.nodes[viewed].inputs;
+    if (is_assembled(graph.nodes[viewed].op)) return graph.nodes[viewed].inputs;
     return {viewed};
   }
-  if (node.op == OpCode::Concat) return node.inputs;
+  if (is_assembled(node.op)) return node.inputs;
   return {};
 }
 
-// Whether `id` is stored into a concatenation.
-bool stored_into_concat(const std::vector<std::vector<NodeId>>& consumers, const Graph& graph, NodeId id) {
+// Whether `id` is a part of an assembled node (is_assembled), which its kernel stores.
+bool stored_as_part(const std::vector<std::vector<NodeId>>& consumers, const Graph& graph, NodeId id) {
   return std::any_of(consumers[id].begin(), consumers[id].end(),
-                     [&](NodeId consumer) { return graph.nodes[consumer].op == OpCode::Concat; });
+                     [&](NodeId consumer) { return is_assembled(graph.nodes[consumer].op); });
+}
+
+// The first part of the Scatter that `id` is the second part of, or -1: it must be stored
+// before `id`, by an earlier kernel.
+NodeId overwritten_part(const std::vector<std::vector<NodeId>>& consumers, const Graph& graph, NodeId id) {
+  for (NodeId consumer : consumers[id]) {
+    const GraphNode& scatter = graph.nodes[consumer];
+    if (scatter.op == OpCode::Scatter && scatter.inputs[1] == id) return scatter.inputs[0];
+  }
+  return -1;
 }
 
 // Strides over `domain` of a value of `shape` (with `strides`) that is a per-row value of a
@@ -92,7 +102,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   // Views and concatenations compute nothing: their consumers' loads read memory.
   auto computed = [&](size_t id) {
     const GraphNode& node = graph.nodes[id];
-    if (node.op == OpCode::View || node.op == OpCode::Concat) return false;
+    if (node.op == OpCode::View || is_assembled(node.op)) return false;
     return !node.is_leaf() || (is_value_leaf(node.op) && is_output[id]);
   };
   Grouping grouping;
@@ -117,7 +127,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
   auto joining = [&](int32_t g, size_t id) {
     const GraphNode& node = graph.nodes[id];
     Joining facts{node, space_of(graph, static_cast<NodeId>(id)), stage_in(g, id)};
-    facts.stores_into_concat = stored_into_concat(consumers, graph, static_cast<NodeId>(id));
+    facts.stores_into_concat = stored_as_part(consumers, graph, static_cast<NodeId>(id));
     const Space& domain = groups[g].space;
     for (NodeId input : node.inputs) {
       if (!in_group(input, g)) continue;
@@ -167,12 +177,14 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
       for (NodeId source : sources)
         if (group[source] >= 0 && find(group[source]) != g) groups[g].reads.push_back(group[source]);
     }
+    NodeId overwritten = overwritten_part(consumers, graph, static_cast<NodeId>(id));
+    if (overwritten >= 0 && group[overwritten] >= 0) groups[g].reads.push_back(group[overwritten]);
   };
   auto join = [&](int32_t g, size_t id, bool row) {
     stage[id] = stage_in(g, id);
     ++groups[g].size;
     groups[g].stores_into_concat =
-        groups[g].stores_into_concat || stored_into_concat(consumers, graph, static_cast<NodeId>(id));
+        groups[g].stores_into_concat || stored_as_part(consumers, graph, static_cast<NodeId>(id));
     group[id] = g;
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
@@ -228,6 +240,8 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
         if (find(other) != g) try_merge(g, find(other), id);
       FusionDecision decision = can_join(groups[g], joining(g, id), options);
       if (decision) {
+        NodeId overwritten = overwritten_part(consumers, graph, static_cast<NodeId>(id));
+        if (overwritten >= 0 && in_group(overwritten, g)) decision = FusionDecision::refuse(Refusal::OverwritesPart);
         for (NodeId input : node.inputs) {
           std::vector<NodeId> sources = memory_sources(graph, node, input);
           bool from_memory = !sources.empty();
@@ -369,7 +383,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   std::vector<size_t> other_kernel_count(n, 0);
   for (size_t id = 0; id < n; ++id) {
     const GraphNode& node = graph.nodes[id];
-    if (node.op == OpCode::Concat) {
+    if (is_assembled(node.op)) {
       boundary[id] = Boundary::Joined;
       materialized[id] = true;
     }
@@ -379,7 +393,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       if (!materialized[input]) cost[id] = std::min(kCostCap, cost[id] + cost[input]);
     std::vector<int32_t> other_kernels;
     for (NodeId consumer : consumers[id])
-      if (group[consumer] != group[id] && graph.nodes[consumer].op != OpCode::Concat)
+      if (group[consumer] != group[id] && !is_assembled(graph.nodes[consumer].op))
         other_kernels.push_back(group[consumer]);
     std::sort(other_kernels.begin(), other_kernels.end());
     other_kernels.erase(std::unique(other_kernels.begin(), other_kernels.end()),
@@ -414,7 +428,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     switch (boundary[id]) {
       case Boundary::Output: return "graph output";
       case Boundary::Viewed: return "read from memory through a view or an index";
-      case Boundary::Joined: return "a concatenation, its parts stored by their kernels";
+      case Boundary::Joined: return "assembled in memory, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
       case Boundary::Reduction: return "a reduction consumed by " + kernels;
       case Boundary::Expensive:
@@ -498,7 +512,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     };
     // The kernels that store node `id`'s value: its own, or those of a concatenation's parts.
     auto add_writers = [&](NodeId id) {
-      if (graph.nodes[id].op != OpCode::Concat) {
+      if (!is_assembled(graph.nodes[id].op)) {
         producer_kernels[g].push_back(group[id]);
         return;
       }
@@ -651,29 +665,27 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         kernel.in_place = kernel.in_place || in_place[id];
         if (options.explain) scheduled.notes.push_back(node_ref(node) + " materialized: " + reason(id));
       }
-      // Its parts of concatenations: stored where they lie in the concatenation's memory.
+      // It as a part of assembled nodes: stored where it lies in their memory.
       for (auto it = consumers[id].begin(); it != consumers[id].end(); ++it) {
         NodeId consumer = *it;
-        const GraphNode& concat = graph.nodes[consumer];
-        // Once per concatenation, however many of its parts this node is.
-        if (concat.op != OpCode::Concat || std::find(consumers[id].begin(), it, consumer) != it) continue;
-        auto dim = static_cast<size_t>(concat.params.dim);
-        Strides strides = contiguous_strides(concat.shape);
-        int64_t start = 0;
-        for (NodeId part : concat.inputs) {
-          if (part == node) {
-            kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
-            kernel.output_strides.push_back(strides);
-            scheduled.outputs.push_back(node_buffer[consumer]);
-            scheduled.output_offsets.push_back(start * strides[dim]);
-            scheduled.output_nodes.push_back(node);
-            strided_stores = true;
-            if (options.explain)
-              scheduled.notes.push_back(node_ref(node) + " stored into " + node_ref(consumer) + " from index " +
-                                        std::to_string(start) + " of dim " + std::to_string(dim));
-          }
-          start += graph.nodes[part].shape[dim];
+        const GraphNode& assembled = graph.nodes[consumer];
+        // Once per assembled node, however many of its parts this node is.
+        if (!is_assembled(assembled.op) || std::find(consumers[id].begin(), it, consumer) != it) continue;
+        for (size_t k = 0; k < assembled.inputs.size(); ++k) {
+          if (assembled.inputs[k] != node) continue;
+          PartRegion region = part_region(graph, assembled, k);
+          kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
+          kernel.output_strides.push_back(region.strides);
+          scheduled.outputs.push_back(node_buffer[consumer]);
+          scheduled.output_offsets.push_back(region.offset);
+          scheduled.output_nodes.push_back(node);
+          strided_stores = true;
+          if (options.explain)
+            scheduled.notes.push_back(node_ref(node) + " stored into " + node_ref(consumer) + " as part " +
+                                      std::to_string(k) + ", from element " + std::to_string(region.offset));
         }
+        if (assembled.op == OpCode::Scatter && assembled.inputs[1] == node && group[assembled.inputs[0]] >= 0)
+          producer_kernels[g].push_back(group[assembled.inputs[0]]);
       }
     }
     if (!strided_stores) {

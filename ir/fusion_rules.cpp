@@ -124,6 +124,8 @@ std::string explain(const FusionDecision& decision, const Space& consumer, const
     case Refusal::Cycle: return "fusing would make kernels depend on each other in a cycle";
     case Refusal::ReadsThroughView:
       return "reads the value from memory (through a view or a concatenation): it is stored whole first";
+    case Refusal::OverwritesPart:
+      return "an in-place update through a view is stored over the value it updates, by a later kernel";
     case Refusal::ConcatInReduction:
       return "a part of a concatenation is stored by an elementwise kernel, never a reduction's";
     case Refusal::Dependent:

@@ -63,6 +63,7 @@ enum class Refusal : uint8_t {
   Cycle,                  // kernels would depend on each other
   ReadsThroughView,       // reads a value of the kernel through a view, which needs it in memory
   ConcatInReduction,      // a concatenation's part and a reduction: only elementwise kernels store parts
+  OverwritesPart,         // a scatter's second part is stored over its first, by a later kernel
   Dependent,              // (merging) one kernel reads the other's values
   ChainCut,               // a long elementwise chain is cut into kernels of bounded size
 };

@@ -42,9 +42,18 @@ std::string describe_node(const Graph& graph, NodeId id) {
   std::string params = node.params.text(node.op);
   if (!params.empty()) text += " " + params;
   bool strided = !is_contiguous(node.shape, node.data.strides) || node.data.offset != 0;
-  if (node.op == OpCode::View || (node.op == OpCode::Input && strided))
+  if (node.op == OpCode::View || node.op == OpCode::Scatter || (node.op == OpCode::Input && strided))
     text += " strides=" + shape_string(node.data.strides) + " offset=" + std::to_string(node.data.offset);
   return text + " : " + type_string(node.dtype, node.shape);
+}
+
+PartRegion part_region(const Graph& graph, const GraphNode& node, size_t k) {
+  Strides strides = contiguous_strides(node.shape);
+  if (node.op == OpCode::Scatter) return k == 0 ? PartRegion{strides, 0} : PartRegion{node.data.strides, node.data.offset};
+  auto dim = static_cast<size_t>(node.params.dim);
+  int64_t start = 0;
+  for (size_t i = 0; i < k; ++i) start += graph.nodes[node.inputs[i]].shape[dim];
+  return {strides, start * strides[dim]};
 }
 
 std::string print(const Graph& graph) {
@@ -85,6 +94,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
     case OpKind::Concat:
     case OpKind::Gather:
       return fail("needs its dim");
+    case OpKind::Scatter:
+      return fail("needs its strides");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
@@ -161,7 +172,17 @@ void verify(const Graph& graph) {
       if (joined != node.shape[dim]) fail(id, "its inputs do not add up to its size");
       for (NodeId input : node.inputs)
         if (graph.nodes[input].is_leaf() || graph.nodes[input].op == OpCode::View ||
-            graph.nodes[input].op == OpCode::Concat)
+            is_assembled(graph.nodes[input].op))
+          fail(id, "an input is not computed");
+    } else if (node.op == OpCode::Scatter) {
+      if (inputs[0].dtype != node.dtype || inputs[1].dtype != node.dtype || *inputs[0].shape != node.shape)
+        fail(id, "its first input's type differs from its own");
+      if (node.data.strides.size() != inputs[1].shape->size() ||
+          !within(*inputs[1].shape, node.data.strides, node.data.offset, numel(node.shape)))
+        fail(id, "its second input's region lies outside it");
+      for (NodeId input : node.inputs)
+        if (graph.nodes[input].is_leaf() || graph.nodes[input].op == OpCode::View ||
+            is_assembled(graph.nodes[input].op))
           fail(id, "an input is not computed");
     } else if (node.op == OpCode::View) {
       if (node.data.storage) fail(id, "a view with storage");

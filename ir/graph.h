@@ -21,7 +21,7 @@ struct GraphNode {
   Shape shape;
   std::vector<NodeId> inputs;
   OpParams params;
-  View data;  // Input: its data; View: strides and offset into its input (no storage)
+  View data;  // Input: its data; View: strides and offset into its input; Scatter: its region's
   // Ops with a run-time value (has_run_time_value): the node of the lowered graph, before any
   // pass, whose value it is. A cached schedule reads each new value from there.
   NodeId source = -1;
@@ -43,6 +43,16 @@ struct Graph {
   // Number of consumers of each node (graph outputs count as one each).
   std::vector<int32_t> use_counts() const;
 };
+
+// Nodes assembled in memory from parts that the parts' kernels store: Concat and Scatter.
+inline bool is_assembled(OpCode op) { return op == OpCode::Concat || op == OpCode::Scatter; }
+// Where part `k` (input k) of assembled node `node` lies in its memory: element strides over
+// the part's shape, and an offset. A Scatter's second part overwrites the first there.
+struct PartRegion {
+  Strides strides;
+  int64_t offset = 0;
+};
+PartRegion part_region(const Graph& graph, const GraphNode& node, size_t k);
 
 // Stable text form: one line per node, `%3 = mul(%1, %2) : f32[4096,4096]`.
 std::string print(const Graph& graph);

@@ -106,7 +106,7 @@ struct Node {
   std::vector<std::shared_ptr<Node>> inputs;
   OpParams params;
   // Set when evaluated (and from the start for Input nodes). A pending View node holds its
-  // strides and offset into its input here, without storage.
+  // strides and offset into its input here, without storage; a Scatter those of its region.
   View value;
   // The value of an in-place update (Tensor::add_ and the like): the storage of the tensor it
   // updates, which the evaluation writes into when nothing else can observe the old value

@@ -29,9 +29,10 @@ namespace fusejit::ir {
 //   Concat:         any number of inputs of one dtype, joined along OpParams::dim.
 //   Gather:         any dtype, Int64 index -> the first input's dtype, its dim OpParams::dim of size
 //                   k; the index's shape is all 1 but k at that dim (so it broadcasts along it).
+//   Scatter:        two inputs of one dtype -> the first's type (see OpCode::Scatter).
 enum class OpKind : uint8_t {
   Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View,
-  Concat, Gather
+  Concat, Gather, Scatter
 };
 
 // How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
@@ -133,6 +134,10 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
 //   Gather:   index_select: element i of dim OpParams::dim is element index[i] of its first
 //             input's (in range: the frontend checks the index). The first input is read from
 //             memory (materialized, or a graph input), at an offset loaded from the index.
+//   Scatter:  an in-place update through a view: its first input, but the elements the node's
+//             View (strides and offset, as a View's) addresses hold its second input. Both
+//             inputs are computed nodes (copies) whose kernels store them, the first whole and
+//             then the second over it.
 //   Concat:   its inputs joined along OpParams::dim, in order. Each input is a computed node
 //             (the frontend copies what is not) whose kernel stores it into its part of the
 //             concatenation's memory; consumers read that memory.
@@ -147,7 +152,8 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(Randn, "randn", Generator, Elementwise)     \
   X(View, "view", View, Injective)             \
   X(Concat, "cat", Concat, Injective)          \
-  X(Gather, "index_select", Gather, Injective)
+  X(Gather, "index_select", Gather, Injective)  \
+  X(Scatter, "scatter", Scatter, Injective)
 
 // How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
 // float32 partials are combined afterwards (split_reductions):
@@ -204,6 +210,7 @@ constexpr int arity_of(OpKind kind) {
     case OpKind::Binary:
     case OpKind::Compare:
     case OpKind::Gather:
+    case OpKind::Scatter:
       return 2;
     case OpKind::Ternary:
     case OpKind::Select:
@@ -222,7 +229,7 @@ std::string_view op_name(OpCode op);
 inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
   return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce &&
-         kind != OpKind::View && kind != OpKind::Concat && kind != OpKind::Gather;
+         kind != OpKind::View && kind != OpKind::Concat && kind != OpKind::Gather && kind != OpKind::Scatter;
 }
 
 inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }

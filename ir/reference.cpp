@@ -121,6 +121,10 @@ std::vector<std::vector<double>> interpret(const Graph& graph) {
                           node.params);
       continue;
     }
+    if (node.op == OpCode::Scatter) {
+      values[id] = scatter(graph, node, values[node.inputs[0]], values[node.inputs[1]]);
+      continue;
+    }
     int64_t count = numel(node.shape);
     std::vector<double>& out = values[id];
     out.resize(count);

@@ -9,6 +9,17 @@
 
 namespace fusejit::ir {
 
+// Scatter `node`'s value from its inputs' values (of any element type: doubles, bounds).
+template <class T>
+std::vector<T> scatter(const Graph& graph, const GraphNode& node, const std::vector<T>& whole,
+                       const std::vector<T>& part) {
+  std::vector<T> out = whole;
+  const Shape& shape = graph.nodes[node.inputs[1]].shape;
+  for (size_t j = 0; j < part.size(); ++j)
+    out[node.data.offset + strided_offset(shape, node.data.strides, static_cast<int64_t>(j))] = part[j];
+  return out;
+}
+
 // The flat index into Gather `node`'s first input of its element `flat`, given `index` (the
 // values of its second input).
 int64_t gather_source(const Graph& graph, const GraphNode& node, int64_t flat, const std::vector<double>& index);

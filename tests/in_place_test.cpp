@@ -222,16 +222,59 @@ TEST(InPlace, ErrorsNameTheOpAndShapes) {
   expect_error([&] { Tensor().mul_(2); }, {"mul_", "undefined"});
   expect_error([&] { p.copy_(Tensor()); }, {"copy_", "undefined"});
   Tensor m = fj::tensor({1, 2, 3, 4}, {2, 2});
-  Tensor row = m.select(0, 1);
-  expect_error([&] { row.fill_(0); }, {"fill_", "view", "f32[2]"});
-  expect_error([&] { m.add_(1); }, {"add_", "view", "f32[2,2]"});
   expect_error([&] { m.unsqueeze(0).expand({3, 2, 2}).zero_(); }, {"zero_", "expanded", "f32[3,2,2]"});
+  expect_error([&] { fj::zeros({2}).unsqueeze(1).expand({2, 3}).fill_(1); }, {"fill_", "expanded"});
   std::vector<float> memory(4);
   expect_error([&] { fj::from_blob(memory.data(), {4}).unsqueeze(1).expand({4, 3}).add_(1); }, {"add_", "expanded"});
-  // Once the views are gone, the tensor is updatable again.
-  row = Tensor();
-  m.add_(1);
-  EXPECT_EQ(m.to_vector<float>(), values({2, 3, 4, 5}));
+}
+
+// Through a view, as in libtorch: the tensor viewed and every other view of it see the update.
+TEST(InPlace, ThroughViewsEveryViewSeesTheUpdate) {
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    Tensor t = fj::arange(0, 12).reshape({4, 3});
+    Tensor row = t.select(0, 1);
+    Tensor column = t.t().select(0, 2);
+    Tensor before = t * 1;  // recorded before: keeps the old value
+    row.fill_(0);
+    EXPECT_EQ(t.to_vector<float>(), values({0, 1, 2, 0, 0, 0, 6, 7, 8, 9, 10, 11}));
+    EXPECT_EQ(column.to_vector<float>(), values({2, 0, 8, 11}));
+    t.slice(0, 2, 4).copy_(fj::tensor({9, 8, 7}, {3}));
+    t.transpose(0, 1).add_(1);
+    EXPECT_EQ(t.to_vector<float>(), values({1, 2, 3, 1, 1, 1, 10, 9, 8, 10, 9, 8}));
+    EXPECT_EQ(row.to_vector<float>(), values({1, 1, 1}));
+    column.mul_(10);
+    EXPECT_EQ(t.to_vector<float>(), values({1, 2, 30, 1, 1, 10, 10, 9, 80, 10, 9, 80}));
+    row.add_(row);  // reads and writes the same view
+    EXPECT_EQ(t.to_vector<float>(), values({1, 2, 30, 2, 2, 20, 10, 9, 80, 10, 9, 80}));
+    EXPECT_EQ(before.to_vector<float>(), values({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+    // An update of the whole tensor reaches its views, and writes its own storage.
+    Tensor e = fj::tensor({1, 2, 3, 4}, {4});
+    const float* memory = storage(e);
+    Tensor square = e.view({2, 2});
+    e.add_(100);
+    EXPECT_EQ(square.to_vector<float>(), values({101, 102, 103, 104}));
+    EXPECT_EQ(storage(e), memory);
+    square.select(0, 0).zero_();
+    EXPECT_EQ(e.to_vector<float>(), values({0, 0, 103, 104}));
+  }
+}
+
+TEST(InPlace, ThroughViewsOfLargeTensorsAtAnyThreadCount) {
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    Tensor x = fj::testing::random_tensor({300, 500}, 11);
+    std::vector<float> expected = x.to_vector<float>();
+    x.slice(1, 100, 400, 3).mul_(2);
+    x.t().slice(0, 0, 2).add_(1);  // the first two columns
+    for (int64_t r = 0; r < 300; ++r)
+      for (int64_t c = 0; c < 500; ++c) {
+        float& v = expected[r * 500 + c];
+        if (c >= 100 && c < 400 && (c - 100) % 3 == 0) v *= 2;
+        if (c < 2) v += 1;
+      }
+    EXPECT_EQ(x.to_vector<float>(), expected);
+  }
 }
 
 TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {

@@ -339,6 +339,10 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
       values[id] = reduce(node, values[node.inputs[0]], graph.nodes[node.inputs[0]].shape);
       continue;
     }
+    if (node.op == ir::OpCode::Scatter) {
+      values[id] = ir::scatter(graph, node, values[node.inputs[0]], values[node.inputs[1]]);
+      continue;
+    }
     int64_t count = ir::numel(node.shape);
     std::vector<Bound>& out = values[id];
     out.resize(count);

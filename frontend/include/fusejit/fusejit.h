@@ -97,7 +97,8 @@ class Tensor {
   // the tensor's own storage when nothing else can see the old value, else into new memory
   // (copy-on-write). `other` broadcasts to this tensor's shape; a float is a 0-d tensor.
   // Arithmetic needs a Float32 tensor; copy_, fill_ and zero_ convert to the tensor's dtype.
-  // Not yet through views: on a view, or a tensor with a view alive, they throw Error.
+  // Through a view they update the tensor viewed and its other views (a view with stride-0 or
+  // overlapping elements throws Error).
   Tensor& add_(const Tensor& other);
   Tensor& sub_(const Tensor& other);
   Tensor& mul_(const Tensor& other);
