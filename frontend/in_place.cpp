@@ -13,7 +13,7 @@ namespace {
 using ir::Node;
 using ir::OpCode;
 
-std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+using frontend::describe;
 
 const Tensor& updatable(const char* op, const Tensor& self) {
   if (!self.defined()) throw Error(std::string(op) + ": the tensor is undefined (default-constructed)");

@@ -7,7 +7,13 @@
 namespace fusejit {
 namespace {
 
-std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+using frontend::describe;
+
+void check_defined(const char* op, const std::vector<Tensor>& tensors) {
+  if (tensors.empty()) throw Error(std::string(op) + ": expected at least one tensor");
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (!tensors[i].defined()) throw Error(std::string(op) + ": tensor " + std::to_string(i) + " is undefined");
+}
 
 std::string describe_all(const std::vector<Tensor>& tensors) {
   std::string text;
@@ -18,9 +24,7 @@ std::string describe_all(const std::vector<Tensor>& tensors) {
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (tensors.empty()) throw Error("cat: expected at least one tensor");
-  for (size_t i = 0; i < tensors.size(); ++i)
-    if (!tensors[i].defined()) throw Error("cat: tensor " + std::to_string(i) + " is undefined");
+  check_defined("cat", tensors);
   const Tensor& first = tensors[0];
   auto fail = [&](const std::string& why) { return Error("cat: " + why + " (inputs " + describe_all(tensors) + ")"); };
   int64_t rank = first.dim();
@@ -51,9 +55,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  if (tensors.empty()) throw Error("stack: expected at least one tensor");
-  for (size_t i = 0; i < tensors.size(); ++i)
-    if (!tensors[i].defined()) throw Error("stack: tensor " + std::to_string(i) + " is undefined");
+  check_defined("stack", tensors);
   int64_t rank = tensors[0].dim() + 1;
   int64_t wrapped = dim < 0 ? dim + rank : dim;
   if (wrapped < 0 || wrapped >= rank)

@@ -3,6 +3,7 @@
 #include <bit>
 #include <limits>
 
+#include "frontend/lazy.h"
 #include "fusejit/fusejit.h"
 #include "ir/node.h"
 
@@ -11,7 +12,7 @@ namespace {
 
 using ir::OpCode;
 
-std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+using frontend::describe;
 
 const Tensor& checked(const char* op, const Tensor& x) {
   if (!x.defined()) throw Error(std::string(op) + ": the input is an undefined tensor");

@@ -21,7 +21,7 @@ using ir::Layout;
 using ir::Node;
 using ir::OpCode;
 
-std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
+using frontend::describe;
 
 const Tensor& checked(const char* op, const Tensor& x) {
   if (!x.defined()) throw Error(std::string(op) + ": the input is an undefined tensor");
