@@ -103,7 +103,6 @@ namespace {
 struct InPlace {
   size_t root;           // index into the order's roots
   ir::Storage* storage;  // the root's write_into
-  bool old_value_read;   // the update reads the old value (from an input holding the storage)
 };
 
 // Whether `root`'s update may overwrite its storage now: nothing outside this evaluation can see
@@ -125,7 +124,7 @@ std::optional<InPlace> in_place(const ir::Node& root, size_t index) {
     node = next.get();
   }
   if (target.use_count() != 1 + (old_value_read ? 1 : 0)) return std::nullopt;
-  return InPlace{index, target.get(), old_value_read};
+  return InPlace{index, target.get()};
 }
 
 // Points the output buffers of the `updates` at their storage where the schedule allows.
