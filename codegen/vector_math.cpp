@@ -549,9 +549,12 @@ llvm::Value* VectorMath::to_float(Value x) {
   bool is_bool = x->getType()->getScalarSizeInBits() == 1;
   return is_bool ? b_.CreateUIToFP(x, float_type_) : b_.CreateSIToFP(x, float_type_);
 }
+// Saturating: a float out of int64's range goes to its nearest end and NaN to 0, where a plain
+// fptosi would be poison (copy_ of -inf into an Int64 tensor).
 llvm::Value* VectorMath::to_int64(Value x) {
   auto* type = llvm::cast<llvm::VectorType>(float_type_);
-  return b_.CreateFPToSI(x, llvm::VectorType::get(b_.getInt64Ty(), type->getElementCount()));
+  llvm::Type* int64s = llvm::VectorType::get(b_.getInt64Ty(), type->getElementCount());
+  return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {int64s, x->getType()}, {x});
 }
 
 }  // namespace fusejit::codegen

@@ -41,7 +41,8 @@ ir::Layout source_layout(const Tensor& x);
 void derive_members(Base& base, const TensorCell* except);
 
 // `node` as `dtype`: itself, or a conversion (Bool counts as 0/1; a float converts into Int64
-// truncated, into Bool as "nonzero"; Int64 and Bool convert through Float32).
+// truncated and saturated, NaN to 0, into Bool as "nonzero"; Int64 and Bool convert through
+// Float32).
 std::shared_ptr<ir::Node> cast(std::shared_ptr<ir::Node> node, DType dtype);
 
 // "f32[2,3]": how errors name a tensor.

@@ -22,7 +22,7 @@ namespace fusejit::ir {
 //   Compare:        Float32, Float32 -> Bool, shapes broadcast.
 //   Select:         Bool, Float32, Float32 -> Float32, shapes broadcast.
 //   ToFloat:        Bool or Int64 -> Float32, same shape.
-//   ToBool:         Float32 -> Bool; ToInt64: Float32 (integral values) -> Int64.
+//   ToBool:         Float32 -> Bool; ToInt64: Float32 -> Int64 (truncated, saturating, NaN to 0).
 //   Reduce:         Float32 -> Float32 over the dims in OpParams::axes (see FUSEJIT_REDUCTION_OPS).
 //   Identity:       any dtype -> the same dtype and shape.
 //   View:           any dtype, kept; the node's own shape (see OpCode::View).

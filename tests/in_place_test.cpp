@@ -286,4 +286,12 @@ TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {
   EXPECT_EQ(x.to(fj::DType::Int64).to(fj::DType::Bool).to_vector<bool>(), (std::vector<bool>{true, true, false, true}));
   EXPECT_EQ(x.to(fj::DType::Int64).to(fj::DType::Float32).to_vector<float>(), values({2, -1, 0, 4}));
   EXPECT_NE(error_message([] { Tensor().to(fj::DType::Bool); }).find("to"), std::string::npos);
+  // Out of int64's range a float saturates, and NaN converts to 0 (fused, eager and folded alike).
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    Tensor specials = fj::tensor({INFINITY, -INFINITY, NAN, 3e19f, -2.5f}, {5});
+    EXPECT_EQ(specials.to(fj::DType::Int64).to_vector<int64_t>(),
+              (std::vector<int64_t>{INT64_MAX, INT64_MIN, 0, INT64_MAX, -2}));
+    EXPECT_EQ(fj::full({2}, -INFINITY).to(fj::DType::Int64).to_vector<int64_t>(), (std::vector<int64_t>{INT64_MIN, INT64_MIN}));
+  }
 }

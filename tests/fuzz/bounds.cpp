@@ -187,7 +187,11 @@ struct IntervalMath {
     return can_be_true && can_be_false ? join(a, b) : can_be_true ? a : b;
   }
   Value to_float(Value a) { return a; }
-  Value to_int64(Value a) { return monotone([](double x) { return std::trunc(x); }, a); }
+  Value to_int64(Value a) {
+    Bound out = monotone([&](double x) { return exact.to_int64(x); }, {a.lo, a.hi, false});
+    if (a.nan) out = has_values(out) ? Bound{std::min(out.lo, 0.0), std::max(out.hi, 0.0), false} : Bound{0, 0, false};
+    return out;
+  }
 
  private:
   static bool single(const Bound& b) { return has_values(b) && b.lo == b.hi; }

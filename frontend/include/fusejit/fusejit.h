@@ -81,7 +81,8 @@ class Tensor {
   Tensor contiguous() const;
   bool is_contiguous() const;
   // This tensor if it is of `dtype`, else a converted copy: Bool counts as 0/1; a float converts
-  // into Int64 truncated towards zero, into Bool as "nonzero".
+  // into Int64 truncated towards zero (saturating at int64's ends, NaN to 0), into Bool as
+  // "nonzero".
   Tensor to(DType dtype) const;
   // In elements. A pending tensor that is no view is contiguous, from offset 0.
   Shape strides() const;
