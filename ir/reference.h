@@ -57,12 +57,13 @@ struct ReferenceMath {
   Value ge(Value a, Value b) { return a >= b; }
   Value select(Value cond, Value a, Value b) { return cond != 0 ? a : b; }
   Value to_float(Value a) { return a; }
-  // Truncated, saturating at int64's ends, NaN to 0 (the kernels' fptosi.sat).
+  // Truncated, saturating at int64's ends, NaN to 0 (the kernels' fptosi.sat); an integer has
+  // no -0, so -0.5 and -0 give +0.
   Value to_int64(Value a) {
     if (std::isnan(a)) return 0;
     if (a >= 0x1p63) return 0x1p63;  // INT64_MAX, as a double
     if (a < -0x1p63) return -0x1p63;
-    return std::trunc(a);
+    return std::trunc(a) + 0.0;
   }
 };
 

@@ -293,5 +293,9 @@ TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {
     EXPECT_EQ(specials.to(fj::DType::Int64).to_vector<int64_t>(),
               (std::vector<int64_t>{INT64_MAX, INT64_MIN, 0, INT64_MAX, -2}));
     EXPECT_EQ(fj::full({2}, -INFINITY).to(fj::DType::Int64).to_vector<int64_t>(), (std::vector<int64_t>{INT64_MIN, INT64_MIN}));
+    // An integer has no -0: -0 converted to Int64 and back is +0, folded or not.
+    Tensor zero = fj::argmax(fj::ones({1, 1}), -2);
+    zero.fill_(-0.0f);
+    EXPECT_FALSE(std::signbit(fj::silu(zero).item<float>()));
   }
 }
