@@ -38,8 +38,7 @@ const Tensor& arithmetic(const char* op, const Tensor& self) {
 // takes the write target.
 std::shared_ptr<Node> converted(std::shared_ptr<Node> node, DType dtype) {
   if (node->dtype != dtype) return frontend::cast(std::move(node), dtype);
-  Shape shape = node->shape;
-  return std::make_shared<Node>(OpCode::Copy, dtype, std::move(shape), std::vector<std::shared_ptr<Node>>{std::move(node)});
+  return frontend::copy_of(std::move(node));
 }
 
 // The new value of the base of `cell`, a view of it, updated to `value` there: the old value
@@ -47,13 +46,9 @@ std::shared_ptr<Node> converted(std::shared_ptr<Node> node, DType dtype) {
 // them, the old value first).
 std::shared_ptr<Node> scattered(const frontend::TensorCell& cell, const std::shared_ptr<Node>& value) {
   const std::shared_ptr<Node>& whole = cell.base->node;
-  auto copy = [](const std::shared_ptr<Node>& node) {
-    Shape shape = node->shape;
-    return std::make_shared<Node>(OpCode::Copy, node->dtype, std::move(shape), std::vector<std::shared_ptr<Node>>{node});
-  };
   Shape shape = whole->shape;
   auto node = std::make_shared<Node>(OpCode::Scatter, whole->dtype, std::move(shape),
-                                     std::vector<std::shared_ptr<Node>>{copy(whole), copy(value)});
+                                     std::vector<std::shared_ptr<Node>>{frontend::copy_of(whole), frontend::copy_of(value)});
   node->value.strides = cell.layout.strides;
   node->value.offset = cell.layout.offset;
   return node;

@@ -44,9 +44,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     if (t.sizes() != expected) throw fail("the tensors' sizes differ in a dim other than " + std::to_string(dim));
     shape[d] += t.sizes()[d];
     // Each part is a copy of its own, which its kernel stores into the concatenation.
-    Shape part_shape = t.sizes();
-    parts.push_back(std::make_shared<ir::Node>(ir::OpCode::Copy, t.dtype(), std::move(part_shape),
-                                               std::vector<std::shared_ptr<ir::Node>>{t.node()}));
+    parts.push_back(frontend::copy_of(t.node()));
   }
   if (!ir::addressable(shape)) throw fail("the result of shape " + ir::shape_string(shape) + " is too large");
   ir::OpParams params;

@@ -48,6 +48,10 @@ std::shared_ptr<ir::Node> cast(std::shared_ptr<ir::Node> node, DType dtype);
 // "f32[2,3]": how errors name a tensor.
 inline std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
 
+// A new node holding `node`'s value (Copy): contiguous whatever `node`'s layout, and a node of
+// its own (an update's, which takes the write target; a concatenation's part).
+std::shared_ptr<ir::Node> copy_of(std::shared_ptr<ir::Node> node);
+
 // A pending result more than this many ops deep has its operands evaluated first, so a lazy
 // history that is never evaluated (x = x * 0.9f + g in a loop) stays bounded in memory and
 // in the compile work of its evaluation, and the same structure recurs (its schedule cached).

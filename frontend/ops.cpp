@@ -16,6 +16,13 @@ std::shared_ptr<ir::Node> cast(std::shared_ptr<ir::Node> node, DType dtype) {
   return std::make_shared<ir::Node>(op, dtype, std::move(shape), std::vector<std::shared_ptr<ir::Node>>{std::move(node)});
 }
 
+std::shared_ptr<ir::Node> copy_of(std::shared_ptr<ir::Node> node) {
+  DType dtype = node->dtype;
+  Shape shape = node->shape;
+  return std::make_shared<ir::Node>(ir::OpCode::Copy, dtype, std::move(shape),
+                                    std::vector<std::shared_ptr<ir::Node>>{std::move(node)});
+}
+
 }  // namespace frontend
 
 namespace {

@@ -187,7 +187,7 @@ bool Tensor::is_contiguous() const {
 
 Tensor Tensor::contiguous() const {
   if (checked("contiguous", *this).is_contiguous()) return *this;
-  return Tensor(std::make_shared<Node>(OpCode::Copy, dtype(), sizes(), std::vector<std::shared_ptr<Node>>{node()}));
+  return Tensor(frontend::copy_of(node()));
 }
 
 Tensor Tensor::view(Shape shape) const {
