@@ -1,5 +1,6 @@
 // Fusion: groups a graph into kernels and decides which values live in memory.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <queue>
@@ -518,57 +519,34 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       }
       for (NodeId part : graph.nodes[id].inputs) producer_kernels[g].push_back(group[part]);
     };
-    // A load through view `id` of a value in memory: a materialized one (computed by an earlier
-    // kernel), or a graph input (whose data is contiguous: the frontend composes views of
-    // strided data).
-    auto load_view = [&](NodeId id, const Shape& frame) {
-      const GraphNode& view = graph.nodes[id];
-      NodeId source = view.inputs[0];
-      const GraphNode& viewed_node = graph.nodes[source];
-      if (viewed_node.op == OpCode::Input) {
-        if (!is_contiguous(viewed_node.shape, viewed_node.data.strides))
-          throw InternalError("schedule_kernels: view %" + std::to_string(id) + " of strided input %" +
-                              std::to_string(source));
-        return load(id, frame, external_buffer(source), view.data.strides,
-                    viewed_node.data.offset + view.data.offset);
+    // Where the value of `id`, stored before this kernel, lies: a graph input's data, a
+    // materialized node's buffer (an earlier kernel's), or a view of either (a view's input is
+    // contiguous: the frontend composes views of strided data).
+    struct Memory {
+      int32_t buffer;
+      Strides strides;
+      int64_t offset;
+    };
+    std::function<Memory(NodeId)> memory_of = [&](NodeId id) -> Memory {
+      const GraphNode& node = graph.nodes[id];
+      if (node.op == OpCode::Input) return {external_buffer(id), node.data.strides, node.data.offset};
+      if (node.op == OpCode::View) {
+        Memory viewed = memory_of(node.inputs[0]);
+        if (!is_contiguous(graph.nodes[node.inputs[0]].shape, viewed.strides))
+          throw InternalError("schedule_kernels: view %" + std::to_string(id) + " of strided data");
+        return {viewed.buffer, node.data.strides, viewed.offset + node.data.offset};
       }
-      if (!materialized[source] || group[source] == g)
-        throw InternalError("schedule_kernels: view %" + std::to_string(id) + " of %" +
-                            std::to_string(source) + ", which no earlier kernel stores");
-      add_writers(source);
-      return load(id, frame, node_buffer[source], view.data.strides, view.data.offset);
+      if (!materialized[id] || group[id] == g)
+        throw InternalError("schedule_kernels: %" + std::to_string(id) + " is read from memory, but no earlier " +
+                            "kernel stores it");
+      add_writers(id);
+      return {node_buffer[id], contiguous_strides(node.shape), 0};
     };
     // Gather `id` in `frame`, its index computed by op `index`: a load of its input's memory at
     // offsets taken from the index along the gathered dim.
     auto gather = [&](NodeId id, const Shape& frame, int32_t index) {
       const GraphNode& node = graph.nodes[id];
-      NodeId source = node.inputs[0];
-      const GraphNode& from = graph.nodes[source];
-      int32_t buffer;
-      Strides strides;
-      int64_t offset;
-      if (from.op == OpCode::Input) {
-        buffer = external_buffer(source);
-        strides = from.data.strides;
-        offset = from.data.offset;
-      } else if (from.op == OpCode::View) {
-        NodeId viewed = from.inputs[0];
-        const GraphNode& data = graph.nodes[viewed];
-        if (data.op == OpCode::Input && !is_contiguous(data.shape, data.data.strides))
-          throw InternalError("schedule_kernels: a gather through a view of a strided input");
-        buffer = data.op == OpCode::Input ? external_buffer(viewed) : node_buffer[viewed];
-        if (data.op != OpCode::Input) add_writers(viewed);
-        strides = from.data.strides;
-        offset = from.data.offset + (data.op == OpCode::Input ? data.data.offset : 0);
-      } else {
-        if (!materialized[source] || group[source] == g)
-          throw InternalError("schedule_kernels: gather %" + std::to_string(id) + " of %" + std::to_string(source) +
-                              ", which no earlier kernel stores");
-        buffer = node_buffer[source];
-        strides = contiguous_strides(from.shape);
-        offset = 0;
-        add_writers(source);
-      }
+      auto [buffer, strides, offset] = memory_of(node.inputs[0]);
       auto dim = static_cast<size_t>(node.params.dim);
       KernelOp op{OpCode::Gather, node.dtype, {index}, static_cast<int32_t>(scheduled.inputs.size()), {}, {},
                   frame != space.domain};
@@ -595,17 +573,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         NodeId id = item.id;
         if (op_of.count({id, item.frame})) continue;
         const GraphNode& node = graph.nodes[id];
-        if (node.op == OpCode::View) {
-          op_of[{id, item.frame}] = load_view(id, item.frame);
-          continue;
-        }
-        bool in_memory = (materialized[id] && group[id] != g) || node.op == OpCode::Input;
+        bool in_memory = (materialized[id] && group[id] != g) || node.op == OpCode::Input || node.op == OpCode::View;
         if (in_memory) {
-          op_of[{id, item.frame}] =
-              node.op == OpCode::Input
-                  ? load(id, item.frame, external_buffer(id), node.data.strides, node.data.offset)
-                  : load(id, item.frame, node_buffer[id], contiguous_strides(node.shape), 0);
-          if (node.op != OpCode::Input) add_writers(id);
+          auto [buffer, strides, offset] = memory_of(id);
+          op_of[{id, item.frame}] = load(id, item.frame, buffer, strides, offset);
           continue;
         }
         const Shape& consumer_frame = is_reduction(node.op) ? space.domain : item.frame;
