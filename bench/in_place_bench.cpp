@@ -9,7 +9,9 @@
 //                                      evaluated: fused (in place), functional (x = x * 0.9 + g),
 //                                      torch (in place)
 //   BM_transpose_add/<mode>/threads:t/N  x.t() + y on N x N: fused, hand (16 x 16 blocks), and
-//                                      BM_transpose_add/contiguous/... (x + y, fused) beside it
+//                                      beside it contiguous (x + y, fused) and tile_traffic (the
+//                                      bytes of fused's 256 x 64 tiles moved without transposing:
+//                                      the roof of a tiled transposed read)
 // bytes_per_second counts each tensor read or written once per step.
 #include <benchmark/benchmark.h>
 #include <fusejit/fusejit.h>
@@ -135,6 +137,14 @@ void bm_transpose_add(benchmark::State& state, const char* mode, int threads, in
         auto [begin, end] = part_range(n, part, parts, 16);
         ref::transpose_add(xs, ys, os, n, begin, end);
       }, bytes);
+    } else if (std::strcmp(mode, "tile_traffic") == 0) {
+      fj::Tensor out = fj::zeros({n, n}).eval();
+      const float *xs = x.data_ptr<float>(), *ys = y.data_ptr<float>();
+      float* os = out.data_ptr<float>();
+      time_hand(state, threads, [&](int part, int parts) {
+        auto [begin, end] = part_range(n, part, parts, 256);
+        ref::tile_traffic(xs, ys, os, n, begin, end);
+      }, bytes);
     } else if (std::strcmp(mode, "contiguous") == 0) {
       time_lazy(state, [&] { return x + y; }, bytes);
     } else {
@@ -156,7 +166,7 @@ void register_in_place() {
         configure(benchmark::RegisterBenchmark(bench_name("update_loop", mode, t, n).c_str(),
                                                [=](benchmark::State& s) { bm_update_loop(s, mode, t, n); }),
                   t);
-    for (const char* mode : {"contiguous", "fused", "hand"})
+    for (const char* mode : {"contiguous", "fused", "hand", "tile_traffic"})
       configure(benchmark::RegisterBenchmark(bench_name("transpose_add", mode, t, 4096).c_str(),
                                              [=](benchmark::State& s) { bm_transpose_add(s, mode, t, 4096); }),
                 t);

@@ -166,6 +166,31 @@ void transpose_add(const float* x, const float* y, float* out, int64_t n, int64_
   }
 }
 
+void tile_traffic(const float* x, const float* y, float* out, int64_t n, int64_t row_begin, int64_t row_end) {
+  constexpr int64_t kRows = 256, kColumns = 64;
+  alignas(64) float buffer[kColumns * kRows];
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRows) {
+    for (int64_t c0 = 0; c0 < n; c0 += kColumns) {
+      for (int64_t c = 0; c < kColumns; ++c) {
+        const float* run = x + (c0 + c) * n + r0;
+        for (int64_t line = 0; line < kRows; line += 16) __builtin_prefetch(run + kColumns * n + line);
+        for (int64_t r = 0; r < kRows; ++r) buffer[c * kRows + r] = run[r];
+      }
+      for (int64_t r = 0; r < kRows; ++r) {
+        const float* y_row = y + (r0 + r) * n + c0;
+        float* out_row = out + (r0 + r) * n + c0;
+        for (int64_t line = 0; line < kColumns; line += 16) __builtin_prefetch(y_row + kColumns + line);
+        for (int64_t c = 0; c < kColumns; c += 8) {
+          typedef float Eight __attribute__((vector_size(32), aligned(32)));
+          Eight sum = *reinterpret_cast<const Eight*>(buffer + r * kColumns + c) +
+                      *reinterpret_cast<const Eight*>(y_row + c);
+          __builtin_ia32_movntps256(out_row + c, sum);  // a streaming store (vmovntps)
+        }
+      }
+    }
+  }
+}
+
 void adam_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
                const Adam& adam, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {

@@ -30,6 +30,12 @@ void chain7(const float* x, float* y, int64_t begin, int64_t end);
 // out = x^T + y for x, y, out of shape [n, n], over output rows [row_begin, row_end): in
 // blocks of 16 x 16, each read along x's rows into a local block and added along out's rows.
 void transpose_add(const float* x, const float* y, float* out, int64_t n, int64_t row_begin, int64_t row_end);
+// The memory traffic of x^T + y run in tiles of 256 output rows x 64 columns, as fusejit's
+// kernel runs it, without the transposition: each tile's 64 runs of x copied to a buffer as
+// they lie, then out = buffer + y along out's rows with streaming stores, the next tile
+// prefetched. What any kernel tiling this transposed read can at best reach (its result is not
+// x^T + y). n must be a multiple of 64, the row range of 256.
+void tile_traffic(const float* x, const float* y, float* out, int64_t n, int64_t row_begin, int64_t row_end);
 
 // One Adam step in place, as torch's fused Adam computes it: m = b1 m + (1 - b1) g,
 // v = b2 v + (1 - b2) g^2, p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps), with

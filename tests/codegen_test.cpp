@@ -91,8 +91,9 @@ TEST(Codegen, DumpEnvironmentWritesFiles) {
   EXPECT_NE(names[3].find("cache"), std::string::npos);
 }
 
-// Transposed reads run in tiles, a Float32 input read across rows through a transposing tile
-// buffer; edge tiles, other dtypes and strides gather. Every path is exact, at any thread count.
+// Transposed reads run in tiles, a Float32 input read across rows through a transposing buffer
+// (masked at the tiles' edges); other dtypes and strides gather. Every path is exact, at any
+// thread count.
 TEST(Codegen, TransposedReadsInTilesAreExact) {
   for (int threads : {1, 2}) {
     fj::NumThreadsGuard guard(threads);
