@@ -4,7 +4,8 @@
 //   BM_adam/<mode>/threads:t/N         one Adam step over N parameters: fused (fusejit, written
 //                                      in place), functional (fusejit, three new tensors), hand
 //                                      (reference_loops.cpp), torch (torch::_fused_adam_, what
-//                                      Adam(fused=True) runs)
+//                                      Adam(fused=True) runs, on the same buffers), traffic (the
+//                                      step's reads and writes with one add each: its memory roof)
 //   BM_update_loop/<mode>/threads:t/N  100 steps of x.mul_(0.9).add_(g) on an N x N tensor, each
 //                                      evaluated: fused (in place), functional (x = x * 0.9 + g),
 //                                      torch (in place)
@@ -68,14 +69,24 @@ void bm_adam(benchmark::State& state, const char* mode, int threads, int64_t n) 
     fj::NumThreadsGuard num_threads(threads);
     if (std::strcmp(mode, "torch") == 0) {
       if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
-      auto t = [n](float lo, float hi) { return torch::rand({n}) * (hi - lo) + lo; };
-      std::vector<torch::Tensor> p{t(-1, 1)}, g{t(-1, 1)}, m{t(-0.1f, 0.1f)}, v{t(0, 0.01f)};
+      // The same buffers as the other rows (huge pages where the system grants them).
+      AdamState s = adam_state(n);
+      auto t = [n](fj::Tensor& x) { return torch::from_blob(x.data_ptr<float>(), {n}); };
+      std::vector<torch::Tensor> p{t(s.p)}, g{t(s.g)}, m{t(s.m)}, v{t(s.v)};
       std::vector<torch::Tensor> steps{torch::full({}, static_cast<float>(a.step))};
       auto step = [&] {
         torch::_fused_adam_(p, g, m, v, {}, steps, a.lr, a.b1, a.b2, 0.0, a.eps, false, false);
       };
       step();
       for (auto _ : state) step();
+    } else if (std::strcmp(mode, "traffic") == 0) {
+      AdamState s = adam_state(n);
+      float *p = s.p.data_ptr<float>(), *m = s.m.data_ptr<float>(), *v = s.v.data_ptr<float>();
+      const float* g = s.g.data_ptr<float>();
+      time_hand(state, threads, [&](int part, int parts) {
+        auto [begin, end] = part_range(n, part, parts, 16);
+        ref::adam_traffic(p, g, m, v, begin, end);
+      }, 0);
     } else if (std::strcmp(mode, "hand") == 0) {
       AdamState s = adam_state(n);
       float *p = s.p.data_ptr<float>(), *m = s.m.data_ptr<float>(), *v = s.v.data_ptr<float>();
@@ -157,7 +168,7 @@ void bm_transpose_add(benchmark::State& state, const char* mode, int threads, in
 
 void register_in_place() {
   for (int t : {1, 2}) {
-    for (const char* mode : {"fused", "functional", "hand", "torch"})
+    for (const char* mode : {"fused", "functional", "hand", "torch", "traffic"})
       configure(benchmark::RegisterBenchmark(bench_name("adam", mode, t, 16 << 20).c_str(),
                                              [=](benchmark::State& s) { bm_adam(s, mode, t, 16 << 20); }),
                 t);

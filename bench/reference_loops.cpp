@@ -202,4 +202,13 @@ void adam_step(float* __restrict__ p, const float* __restrict__ g, float* __rest
   }
 }
 
+void adam_traffic(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                  int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    m[i] += g[i];
+    v[i] += g[i];
+    p[i] += g[i];
+  }
+}
+
 }  // namespace fjbench::ref

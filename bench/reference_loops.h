@@ -44,5 +44,8 @@ struct Adam {
   float b1, b2, eps, step_size, inv_sqrt_bc2;
 };
 void adam_step(float* p, const float* g, float* m, float* v, const Adam& adam, int64_t begin, int64_t end);
+// The memory traffic of an Adam step (p, g, m, v read; p, m, v written in place) with one add
+// per value written: the memory roof the step is bound by.
+void adam_traffic(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end);
 
 }  // namespace fjbench::ref
