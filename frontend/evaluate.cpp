@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <optional>
 #include <span>
+#include <unordered_map>
 
 #include "frontend/lazy.h"
 #include "frontend/schedule_cache.h"
@@ -105,13 +106,11 @@ struct InPlace {
   ir::Storage* storage;  // the root's write_into
 };
 
-// Whether `root`'s update may overwrite its storage now: nothing outside this evaluation can see
-// the old value. The update's chain (inputs[0] down from the root) may end in the evaluated
-// old value, held by nothing but that chain; no one else may hold the storage. Call with the
-// graph mutex held, before lowering or binding copies the storage.
-std::optional<InPlace> in_place(const ir::Node& root, size_t index) {
+// Whether the storage of `root`'s update is seen by nothing but the update's chain (inputs[0]
+// down from the root), each node of it held only by the one above, which may end in the old
+// value: the common case (x.mul_(0.9f).add_(g)), decided without a map.
+bool only_the_chain_sees(const ir::Node& root) {
   const std::shared_ptr<ir::Storage>& target = root.write_into;
-  if (!target) return std::nullopt;
   const ir::Node* node = &root;
   bool old_value_read = false;
   while (!node->inputs.empty()) {
@@ -123,8 +122,67 @@ std::optional<InPlace> in_place(const ir::Node& root, size_t index) {
     }
     node = next.get();
   }
-  if (target.use_count() != 1 + (old_value_read ? 1 : 0)) return std::nullopt;
-  return InPlace{index, target.get()};
+  return target.use_count() == 1 + (old_value_read ? 1 : 0);
+}
+
+// Whether nothing outside the evaluation of `root` sees its update's storage: nothing but the
+// nodes below the root holds it, and no pending value below the root that reads it is held from
+// outside (it would read the new value when evaluated later).
+bool nothing_outside_sees(const ir::Node& root) {
+  const std::shared_ptr<ir::Storage>& target = root.write_into;
+  struct Below {
+    const std::shared_ptr<ir::Node>* held;  // one of its owners, for the owners' count
+    long references = 0;                    // from the nodes below the root
+    enum { kNew, kOpened, kDone } state = kNew;
+    bool reads_target = false;  // holds the storage, or reads what does
+  };
+  static std::unordered_map<const ir::Node*, Below> below;  // scratch, guarded by the graph mutex
+  static std::vector<const ir::Node*> stack;
+  below.clear();
+  stack.assign(1, &root);
+  while (!stack.empty()) {  // every node below the root, with its references from there
+    const ir::Node* node = stack.back();
+    stack.pop_back();
+    if (node->evaluated()) continue;
+    for (const std::shared_ptr<ir::Node>& input : node->inputs) {
+      auto [entry, first] = below.try_emplace(input.get(), Below{&input});
+      entry->second.references++;
+      if (first) stack.push_back(input.get());
+    }
+  }
+  long holders = 0;
+  for (const std::shared_ptr<ir::Node>& input : root.inputs) stack.push_back(input.get());
+  while (!stack.empty()) {  // reads_target, inputs before their users
+    const ir::Node* node = stack.back();
+    Below& entry = below.at(node);
+    if (entry.state == Below::kNew && !node->evaluated()) {
+      entry.state = Below::kOpened;
+      for (const std::shared_ptr<ir::Node>& input : node->inputs)
+        if (below.at(input.get()).state == Below::kNew) stack.push_back(input.get());
+      continue;
+    }
+    stack.pop_back();
+    if (entry.state == Below::kDone) continue;
+    entry.state = Below::kDone;
+    if (node->evaluated()) {
+      entry.reads_target = node->value.storage == target;
+      holders += entry.reads_target ? 1 : 0;
+    } else {
+      for (const std::shared_ptr<ir::Node>& input : node->inputs)
+        entry.reads_target = entry.reads_target || below.at(input.get()).reads_target;
+    }
+    if (entry.reads_target && entry.held->use_count() != entry.references) return false;
+  }
+  return target.use_count() == 1 + holders;
+}
+
+// Whether `root`'s update may overwrite its storage now: nothing outside this evaluation can see
+// the old value. Inside it, the values the root is computed from may read the storage
+// (ir::may_write_over then checks each kernel's reads against the writes). Call with the graph
+// mutex held, before lowering or binding copies the storage.
+std::optional<InPlace> in_place(const ir::Node& root, size_t index) {
+  if (!root.write_into || !(only_the_chain_sees(root) || nothing_outside_sees(root))) return std::nullopt;
+  return InPlace{index, root.write_into.get()};
 }
 
 // Points the output buffers of the `updates` at their storage where the schedule allows.
@@ -132,14 +190,14 @@ void write_in_place(const ir::Schedule& schedule, const std::vector<InPlace>& up
                     const std::vector<ir::Node*>& roots, std::vector<ir::View>& external) {
   external.resize(schedule.buffers.size());
   for (const InPlace& update : updates) {
-    int32_t output = schedule.outputs[update.root];
+    auto output = schedule.outputs[update.root];
     if (external[output].storage) continue;  // a graph input, or another update's
-    auto read = std::find_if(external.begin(), external.end(),
-                             [&](const ir::View& view) { return view.storage.get() == update.storage; });
-    if (read != external.end() &&
-        !ir::may_write_over(schedule, output, static_cast<int32_t>(read - external.begin())))
-      continue;
-    external[output] = {roots[update.root]->write_into, ir::contiguous_strides(schedule.buffers[output].shape), 0};
+    bool safe = true;
+    for (size_t read = 0; read < external.size() && safe; ++read)
+      if (external[read].storage.get() == update.storage)
+        safe = ir::may_write_over(schedule, output, static_cast<int32_t>(read));
+    if (safe)
+      external[output] = {roots[update.root]->write_into, ir::contiguous_strides(schedule.buffers[output].shape), 0};
   }
 }
 

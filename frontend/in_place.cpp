@@ -54,10 +54,23 @@ std::shared_ptr<Node> scattered(const frontend::TensorCell& cell, const std::sha
   return node;
 }
 
+// The storage that `update`, the new value of `old`, is to be written into when nothing else
+// sees the old value (evaluate.cpp decides): old's own if it is evaluated and fills it
+// contiguously, or the one that a pending update before it was to be written into.
+void take_storage(Node& update, Node& old) {
+  if (!old.evaluated()) {
+    update.write_into = std::move(old.write_into);
+    return;
+  }
+  const ir::View& data = old.value;
+  bool whole = data.offset == 0 && ir::is_contiguous(old.shape, data.strides) &&
+               data.storage->bytes() >= ir::numel(old.shape) * dtype_size(old.dtype);
+  if (whole) update.write_into = data.storage;
+}
+
 // Makes `value` (a new node of `self`'s type) the value of `self` and every copy of it, and of
-// its base (the views of it, or of what it views, see it). `reads_self`: the value's inputs[0]
-// is the value it replaces.
-void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) {
+// its base (the views of it, or of what it views, see it).
+void assign(const char* op, Tensor& self, const Tensor& value) {
   if (value.sizes() != self.sizes())
     throw Error(std::string(op) + ": the result's shape " + ir::shape_string(value.sizes()) +
                 " differs from the tensor's " + describe(self) + " (the operand must broadcast to it)");
@@ -70,6 +83,7 @@ void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) 
     {
       std::lock_guard lock(runtime::process().graph_mutex);
       whole = scattered(cell, node);
+      take_storage(*whole, *cell.base->node);
     }
     Tensor bounded(whole);  // a deep history is evaluated here
     std::lock_guard lock(runtime::process().graph_mutex);
@@ -79,16 +93,7 @@ void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) 
   }
   {
     std::lock_guard lock(runtime::process().graph_mutex);
-    const Node& old = *cell.node;
-    if (old.evaluated()) {
-      const ir::View& data = old.value;
-      bool whole = data.offset == 0 && ir::is_contiguous(old.shape, data.strides) &&
-                   data.storage->bytes() >= ir::numel(old.shape) * dtype_size(old.dtype);
-      if (whole) node->write_into = data.storage;
-    } else {
-      node->write_into = std::move(cell.node->write_into);
-    }
-    node->updates_input = reads_self;
+    take_storage(*node, *cell.node);
     cell.node = node;
     if (cell.base) {
       cell.base->node = node;
@@ -100,32 +105,32 @@ void assign(const char* op, Tensor& self, const Tensor& value, bool reads_self) 
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other) {
-  assign("add_", *this, add(arithmetic("add_", *this), other), true);
+  assign("add_", *this, add(arithmetic("add_", *this), other));
   return *this;
 }
 
 Tensor& Tensor::sub_(const Tensor& other) {
-  assign("sub_", *this, sub(arithmetic("sub_", *this), other), true);
+  assign("sub_", *this, sub(arithmetic("sub_", *this), other));
   return *this;
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
-  assign("mul_", *this, mul(arithmetic("mul_", *this), other), true);
+  assign("mul_", *this, mul(arithmetic("mul_", *this), other));
   return *this;
 }
 
 Tensor& Tensor::div_(const Tensor& other) {
-  assign("div_", *this, div(arithmetic("div_", *this), other), true);
+  assign("div_", *this, div(arithmetic("div_", *this), other));
   return *this;
 }
 
 Tensor& Tensor::clamp_(float min, float max) {
-  assign("clamp_", *this, clamp(arithmetic("clamp_", *this), min, max), true);
+  assign("clamp_", *this, clamp(arithmetic("clamp_", *this), min, max));
   return *this;
 }
 
 Tensor& Tensor::relu_() {
-  assign("relu_", *this, relu(arithmetic("relu_", *this)), true);
+  assign("relu_", *this, relu(arithmetic("relu_", *this)));
   return *this;
 }
 
@@ -135,7 +140,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (!ir::broadcast_shapes(src.sizes(), sizes()) || *ir::broadcast_shapes(src.sizes(), sizes()) != sizes())
     throw Error("copy_: the source " + describe(src) + " does not broadcast to the tensor's " + describe(*this));
   Tensor source = src.sizes() == sizes() ? src : src.expand(sizes());
-  assign("copy_", *this, Tensor(converted(source.node(), dtype())), false);
+  assign("copy_", *this, Tensor(converted(source.node(), dtype())));
   return *this;
 }
 
@@ -145,7 +150,7 @@ void fill(const char* op, Tensor& self, float value) {
   updatable(op, self);
   std::shared_ptr<Node> filled = ir::float_leaf(self.sizes(), value);
   if (self.dtype() != DType::Float32) filled = converted(std::move(filled), self.dtype());
-  assign(op, self, Tensor(std::move(filled)), false);
+  assign(op, self, Tensor(std::move(filled)));
 }
 
 }  // namespace

@@ -49,6 +49,13 @@ ParallelRange Kernel::parallel_range() const {
   throw InternalError("parallel_range: unknown kernel kind");
 }
 
+int32_t Kernel::copied_input() const {
+  if (kind != KernelKind::Elementwise || outputs.size() != 1) return -1;
+  int32_t op = outputs[0];
+  while (ops[op].op == OpCode::Copy) op = ops[op].args[0];
+  return ops[op].op == OpCode::Input ? op : -1;
+}
+
 ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
   ParallelRange range = parallel_range();
   if (threads <= 1 || elements() < kParallelThreshold || range.extent < 2) return {range.extent, range.extent};
@@ -141,22 +148,27 @@ std::string print_schedule(const Schedule& schedule) {
 }
 
 bool may_write_over(const Schedule& schedule, int32_t output, int32_t input) {
-  size_t writer = schedule.kernels.size();
-  for (size_t k = 0; k < schedule.kernels.size(); ++k) {
-    const std::vector<int32_t>& outputs = schedule.kernels[k].outputs;
-    if (std::find(outputs.begin(), outputs.end(), output) != outputs.end()) writer = k;
-  }
-  for (size_t k = writer; k < schedule.kernels.size(); ++k) {
-    const ScheduledKernel& scheduled = schedule.kernels[k];
+  auto writes = [output](const ScheduledKernel& scheduled) {
+    return std::find(scheduled.outputs.begin(), scheduled.outputs.end(), output) != scheduled.outputs.end();
+  };
+  auto first_writer = std::find_if(schedule.kernels.begin(), schedule.kernels.end(), writes);
+  if (first_writer == schedule.kernels.end()) return false;
+  for (auto it = first_writer; it != schedule.kernels.end(); ++it) {
+    const ScheduledKernel& scheduled = *it;
     const Kernel& kernel = scheduled.kernel;
+    auto written = std::find(scheduled.outputs.begin(), scheduled.outputs.end(), output);
     for (const KernelOp& op : kernel.ops) {
-      if (op.op != OpCode::Input || scheduled.inputs[op.slot].buffer != input) continue;
-      bool own_element = k == writer && kernel.kind == KernelKind::Elementwise &&
-                         scheduled.inputs[op.slot].offset == 0 && op.strides == contiguous_strides(kernel.domain);
-      if (!own_element) return false;
+      bool reads_memory = op.op == OpCode::Input || op.op == OpCode::Gather;
+      if (!reads_memory || scheduled.inputs[op.slot].buffer != input) continue;
+      if (op.op == OpCode::Gather || written == scheduled.outputs.end() || kernel.kind != KernelKind::Elementwise)
+        return false;
+      size_t o = static_cast<size_t>(written - scheduled.outputs.begin());
+      int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
+      Strides strides = kernel.output_strides.empty() ? contiguous_strides(kernel.domain) : kernel.output_strides[o];
+      if (scheduled.inputs[op.slot].offset != offset || op.strides != strides) return false;
     }
   }
-  return writer < schedule.kernels.size();
+  return true;
 }
 
 }  // namespace fusejit::ir

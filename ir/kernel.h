@@ -90,6 +90,8 @@ struct Kernel {
   std::string key() const;
   int64_t elements() const { return numel(domain); }
   bool reduces() const { return reduce_end > reduce_begin; }
+  // The Input op whose value the kernel's one output stores unchanged (through copies), or -1.
+  int32_t copied_input() const;
   // Dim 0; or the chunks of a chunked reduction; or the trailing kept dim of a column
   // reduction without leading kept dims; a row reduction of one row has one index.
   ParallelRange parallel_range() const;
@@ -145,9 +147,10 @@ struct FusionOptions {
   bool explain = true;             // write ScheduledKernel::notes (the fused dump's reasons)
 };
 
-// Whether the kernel that writes buffer `output` may write it over the memory of buffer
-// `input` (an in-place update): every kernel reading `input` runs before it, or is it and reads
-// `input` only at the index it writes (an elementwise kernel's own element).
+// Whether the kernels that write buffer `output` may write it over the memory of buffer
+// `input` (an in-place update; both buffers address that memory from its start): every kernel
+// reading `input` runs before the first of them, or writes `output` and reads `input` only
+// where it writes (an elementwise kernel's own element: same offset, same strides).
 bool may_write_over(const Schedule& schedule, int32_t output, int32_t input);
 
 // Groups the graph into kernels. Same-shape connected elementwise nodes share a kernel; so do a

@@ -112,8 +112,6 @@ struct Node {
   // updates, which the evaluation writes into when nothing else can observe the old value
   // (copy-on-write otherwise). Only the latest pending update of a tensor holds it.
   std::shared_ptr<Storage> write_into;
-  // Made by an in-place op that reads the value it updates: inputs[0] is that value.
-  bool updates_input = false;
   // Being computed into `write_into` by an evaluation in flight: others that need this node
   // wait for it (the old value they would read is being overwritten).
   bool writing = false;

@@ -52,6 +52,21 @@ std::vector<std::vector<int32_t>> release_plan(const ir::Schedule& schedule) {
   return released_after;
 }
 
+// Whether kernel `scheduled` copies an input onto the very elements it reads: the part of a
+// tensor that an update through a view leaves alone, when the update writes the tensor's own
+// storage. Such a kernel has nothing to do.
+bool copies_onto_itself(const ir::ScheduledKernel& scheduled, const std::vector<ir::View>& buffers) {
+  const ir::Kernel& kernel = scheduled.kernel;
+  int32_t copied = kernel.copied_input();
+  if (copied < 0) return false;
+  const ir::BufferRef& read = scheduled.inputs[kernel.ops[copied].slot];
+  const ir::View& written = buffers[scheduled.outputs[0]];
+  int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[0];
+  return written.storage && written.storage == buffers[read.buffer].storage && read.offset == offset &&
+         kernel.ops[copied].strides ==
+             (kernel.output_strides.empty() ? ir::contiguous_strides(kernel.domain) : kernel.output_strides[0]);
+}
+
 }  // namespace
 
 std::string target_description() { return codegen::host_target().description(); }
@@ -97,26 +112,28 @@ std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
     const ir::ScheduledKernel& scheduled = schedule.kernels[k];
     const ir::Kernel& kernel = scheduled.kernel;
-    args.clear();
-    for (const ir::BufferRef& input : scheduled.inputs) {
-      const ir::View& view = buffers[input.buffer];
-      auto* base = static_cast<char*>(view.storage->data());
-      args.push_back(base + input.offset * dtype_size(schedule.buffers[input.buffer].dtype));
-    }
-    for (size_t o = 0; o < scheduled.outputs.size(); ++o) {
-      int32_t output = scheduled.outputs[o];
-      const ir::ScheduleBuffer& buffer = schedule.buffers[output];
-      // A concatenation's buffer is written by the kernel of each part: the first allocates it.
-      if (!buffers[output].storage)
-        buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
-      int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
-      args.push_back(static_cast<char*>(buffers[output].storage->data()) + offset * dtype_size(buffer.dtype));
-    }
-    for (int32_t parameter : scheduled.parameters)
-      args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
-    if (kernel.elements() > 0) {
-      launch(prepared.kernels[k].fn(), kernel, args.data());
-      process().counters.kernels_launched++;
+    if (!copies_onto_itself(scheduled, buffers)) {
+      args.clear();
+      for (const ir::BufferRef& input : scheduled.inputs) {
+        const ir::View& view = buffers[input.buffer];
+        auto* base = static_cast<char*>(view.storage->data());
+        args.push_back(base + input.offset * dtype_size(schedule.buffers[input.buffer].dtype));
+      }
+      for (size_t o = 0; o < scheduled.outputs.size(); ++o) {
+        int32_t output = scheduled.outputs[o];
+        const ir::ScheduleBuffer& buffer = schedule.buffers[output];
+        // A concatenation's buffer is written by the kernel of each part: the first allocates it.
+        if (!buffers[output].storage)
+          buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
+        int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
+        args.push_back(static_cast<char*>(buffers[output].storage->data()) + offset * dtype_size(buffer.dtype));
+      }
+      for (int32_t parameter : scheduled.parameters)
+        args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
+      if (kernel.elements() > 0) {
+        launch(prepared.kernels[k].fn(), kernel, args.data());
+        process().counters.kernels_launched++;
+      }
     }
     for (int32_t released : prepared.released_after[k]) buffers[released] = {};
   }

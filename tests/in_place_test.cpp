@@ -277,6 +277,61 @@ TEST(InPlace, ThroughViewsOfLargeTensorsAtAnyThreadCount) {
   }
 }
 
+// An update through a view writes the viewed tensor's storage: one kernel, no buffer, the
+// elements outside the view left where they are.
+TEST(InPlace, ThroughViewsWritesTheTensorsOwnStorage) {
+  for (int threads : {1, 2}) {
+    fj::NumThreadsGuard guard(threads);
+    Tensor t = fj::testing::random_tensor({200, 300}, 12);
+    std::vector<float> expected = t.to_vector<float>();
+    const float* memory = storage(t);
+    auto update_all = [&] {
+      t.slice(0, 2, 150).add_(1);
+      t.eval();
+      t.transpose(0, 1).slice(0, 0, 300, 7).mul_(0.5f);
+      t.eval();
+      t.select(0, 3).fill_(0);
+      t.eval();
+    };
+    update_all();  // compiles
+    fj::reset_stats();
+    for (int step = 0; step < 5; ++step) update_all();
+    EXPECT_EQ(fj::stats().buffers_allocated, 0);
+    EXPECT_EQ(fj::stats().kernels_launched, 15);
+    EXPECT_EQ(storage(t), memory);
+    for (int step = 0; step < 6; ++step)
+      for (int64_t r = 0; r < 200; ++r)
+        for (int64_t c = 0; c < 300; ++c) {
+          float& v = expected[r * 300 + c];
+          if (r >= 2 && r < 150) v += 1;
+          if (c % 7 == 0) v *= 0.5f;
+          if (r == 3) v = 0;
+        }
+    EXPECT_EQ(t.to_vector<float>(), expected);
+  }
+}
+
+// Where an update reads elements of its tensor other than the ones it writes (a shifted view, a
+// transpose, a gather), writing in place would read some of them already updated: those
+// copy first, with the reference's result.
+TEST(InPlace, UpdatesReadingOtherElementsOfTheTensorCopyFirst) {
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    Tensor x = fj::arange(0, 8).eval();
+    x.slice(0, 2, 6).add_(x.slice(0, 0, 4));
+    EXPECT_EQ(x.to_vector<float>(), values({0, 1, 2, 4, 6, 8, 6, 7}));
+    Tensor square = fj::arange(0, 9).reshape({3, 3}).contiguous().eval();
+    square.t().copy_(square);
+    EXPECT_EQ(square.to_vector<float>(), values({0, 3, 6, 1, 4, 7, 2, 5, 8}));
+    Tensor rows = fj::arange(0, 8).reshape({4, 2}).contiguous().eval();
+    rows.copy_(fj::index_select(rows, 0, fj::tensor({3, 2, 1, 0}, {4}).to(fj::DType::Int64)));
+    EXPECT_EQ(rows.to_vector<float>(), values({6, 7, 4, 5, 2, 3, 0, 1}));
+    Tensor sum_into = fj::arange(1, 5).eval();
+    sum_into.select(0, 0).copy_(fj::sum(sum_into));  // a reduction of the tensor, read before
+    EXPECT_EQ(sum_into.to_vector<float>(), values({10, 2, 3, 4}));
+  }
+}
+
 TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {
   Tensor x = fj::tensor({2.9f, -1.5f, 0, 4}, {4});
   EXPECT_EQ(x.to(fj::DType::Float32).node(), x.node());

@@ -254,12 +254,28 @@ class Generator {
   int pick_partner(int with) {
     double r = std::uniform_real_distribution<double>(0, 1)(gen_);
     if (r < 0.2) return add({.op = Op::Scalar, .x = interesting_constant()});
+    if (r < 0.3) return reversed(with);
     if (r < 0.6)
       for (int attempt = 0; attempt < 6; ++attempt) {
         int other = static_cast<int>(below(values_.size()));
         if (ir::broadcast_shapes(shape_of(with), shape_of(other))) return other;
       }
     return add_leaf(broadcastable(shape_of(with)));
+  }
+
+  // `a` reversed along one of its dims (an index_select): the same shape, every element read
+  // from another place. As the operand of an in-place update of `a`, it reads elements of the
+  // tensor that the update writes.
+  int reversed(int a) {
+    const Shape shape = shape_of(a);
+    auto rank = static_cast<int64_t>(shape.size());
+    if (rank == 0) return add_leaf(shape);
+    int64_t dim = random_dim(rank);
+    int64_t size = shape[dim < 0 ? dim + rank : dim];
+    if (size == 0 || size > 64) return add_leaf(shape);
+    Step s{.op = Op::IndexSelect, .args = {a}, .dims = {dim}};
+    for (int64_t k = size - 1; k >= 0; --k) s.dims.push_back(k);
+    return add(std::move(s));
   }
 
   // A value constant along the rows of `shape` (what a reduction kernel computes once per
