@@ -191,21 +191,43 @@ class ElementwiseEmitter : public StrategyEmitter {
     indices_.push_back(band);
     Value* corner = loops_.outer_offset(op.strides, indices_);
     indices_.pop_back();
+    Value* whole_band = b_.CreateICmpEQ(b_.CreateSub(band_end, band), b_.getInt64(n));
     loops_.emit_for(b_.getInt64(0), columns_left, n, [&](Value* k0) {
       Value* column = b_.CreateAdd(tile_column, k0);
-      std::vector<Value*> rows;
-      for (int k = 0; k < n; ++k) {
-        Value* offset = b_.CreateAdd(corner, b_.CreateMul(b_.CreateAdd(column, b_.getInt64(k)), b_.getInt64(along)));
-        Value* mask = b_.CreateSelect(b_.CreateICmpSLT(b_.CreateAdd(k0, b_.getInt64(k)), columns_left), in_rows, none);
-        rows.push_back(b_.CreateMaskedLoad(vector, b_.CreateGEP(b_.getFloatTy(), base, offset), llvm::Align(4), mask,
-                                           llvm::Constant::getNullValue(vector)));
-        prefetch(base, b_.CreateMul(b_.CreateAdd(offset, b_.getInt64(kTileColumns * along)), b_.getInt64(4)));
-      }
-      transpose_square(b_, rows);
-      for (int i = 0; i < n; ++i) {
-        Value* at = b_.CreateAdd(b_.getInt64(i * kTileColumns), k0);
-        b_.CreateAlignedStore(rows[i], b_.CreateInBoundsGEP(b_.getFloatTy(), buffer, at), llvm::Align(4 * n));
-      }
+      // Whole blocks take plain loads: the masks' per-row selects cost branches.
+      auto block = [&](bool masked) {
+        std::vector<Value*> rows;
+        for (int k = 0; k < n; ++k) {
+          Value* offset =
+              b_.CreateAdd(corner, b_.CreateMul(b_.CreateAdd(column, b_.getInt64(k)), b_.getInt64(along)));
+          Value* address = b_.CreateGEP(b_.getFloatTy(), base, offset);
+          if (masked) {
+            Value* mask =
+                b_.CreateSelect(b_.CreateICmpSLT(b_.CreateAdd(k0, b_.getInt64(k)), columns_left), in_rows, none);
+            rows.push_back(b_.CreateMaskedLoad(vector, address, llvm::Align(4), mask, llvm::Constant::getNullValue(vector)));
+          } else {
+            rows.push_back(b_.CreateAlignedLoad(vector, address, llvm::Align(4)));
+          }
+          prefetch(base, b_.CreateMul(b_.CreateAdd(offset, b_.getInt64(kTileColumns * along)), b_.getInt64(4)));
+        }
+        transpose_square(b_, rows);
+        for (int i = 0; i < n; ++i) {
+          Value* at = b_.CreateAdd(b_.getInt64(i * kTileColumns), k0);
+          b_.CreateAlignedStore(rows[i], b_.CreateInBoundsGEP(b_.getFloatTy(), buffer, at), llvm::Align(4 * n));
+        }
+      };
+      Value* whole = b_.CreateAnd(whole_band, b_.CreateICmpSGE(b_.CreateSub(columns_left, k0), b_.getInt64(n)));
+      auto* plain = llvm::BasicBlock::Create(b_.getContext(), "block.whole", emission_.fn());
+      auto* edge = llvm::BasicBlock::Create(b_.getContext(), "block.edge", emission_.fn());
+      auto* done = llvm::BasicBlock::Create(b_.getContext(), "block.done", emission_.fn());
+      b_.CreateCondBr(whole, plain, edge);
+      b_.SetInsertPoint(plain);
+      block(false);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(edge);
+      block(true);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(done);
     });
   }
 
