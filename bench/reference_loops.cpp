@@ -173,13 +173,13 @@ void tile_traffic(const float* x, const float* y, float* out, int64_t n, int64_t
     for (int64_t c0 = 0; c0 < n; c0 += kColumns) {
       for (int64_t c = 0; c < kColumns; ++c) {
         const float* run = x + (c0 + c) * n + r0;
-        for (int64_t line = 0; line < kRows; line += 16) __builtin_prefetch(run + kColumns * n + line);
+        for (int64_t line = 0; line < kRows; line += 16) __builtin_prefetch(run + kColumns * n + line, 0, 1);
         for (int64_t r = 0; r < kRows; ++r) buffer[c * kRows + r] = run[r];
       }
       for (int64_t r = 0; r < kRows; ++r) {
         const float* y_row = y + (r0 + r) * n + c0;
         float* out_row = out + (r0 + r) * n + c0;
-        for (int64_t line = 0; line < kColumns; line += 16) __builtin_prefetch(y_row + kColumns + line);
+        for (int64_t line = 0; line < kColumns; line += 16) __builtin_prefetch(y_row + kColumns + line, 0, 1);
         for (int64_t c = 0; c < kColumns; c += 8) {
           typedef float Eight __attribute__((vector_size(32), aligned(32)));
           Eight sum = *reinterpret_cast<const Eight*>(buffer + r * kColumns + c) +

@@ -121,11 +121,14 @@ class ElementwiseEmitter : public StrategyEmitter {
  private:
   Value* smin(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); }
 
-  // A prefetch never faults: the ones past the domain's last tile need no guard.
+  // A prefetch never faults: the ones past the domain's last tile need no guard. Locality 1
+  // (prefetcht2: into L2 on AMD): a tile ahead is more than L1 holds, and filling L1's miss
+  // buffers with it held back the loads; x.t() + y at 4096² ran 6% (1 thread) and 12% (2
+  // threads) faster than with prefetcht0.
   void prefetch(Value* base, Value* byte_offset) {
     llvm::Function* intrinsic =
         llvm::Intrinsic::getDeclaration(emission_.fn()->getParent(), llvm::Intrinsic::prefetch, {b_.getPtrTy()});
-    b_.CreateCall(intrinsic, {b_.CreateGEP(b_.getInt8Ty(), base, byte_offset), b_.getInt32(0), b_.getInt32(3),
+    b_.CreateCall(intrinsic, {b_.CreateGEP(b_.getInt8Ty(), base, byte_offset), b_.getInt32(0), b_.getInt32(1),
                               b_.getInt32(1)});
   }
 
