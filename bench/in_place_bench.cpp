@@ -79,22 +79,15 @@ void bm_adam(benchmark::State& state, const char* mode, int threads, int64_t n) 
       };
       step();
       for (auto _ : state) step();
-    } else if (std::strcmp(mode, "traffic") == 0) {
-      AdamState s = adam_state(n);
-      float *p = s.p.data_ptr<float>(), *m = s.m.data_ptr<float>(), *v = s.v.data_ptr<float>();
-      const float* g = s.g.data_ptr<float>();
-      time_hand(state, threads, [&](int part, int parts) {
-        auto [begin, end] = part_range(n, part, parts, 16);
-        ref::adam_traffic(p, g, m, v, begin, end);
-      }, 0);
-    } else if (std::strcmp(mode, "hand") == 0) {
+    } else if (std::strcmp(mode, "hand") == 0 || std::strcmp(mode, "traffic") == 0) {
+      bool traffic = std::strcmp(mode, "traffic") == 0;
       AdamState s = adam_state(n);
       float *p = s.p.data_ptr<float>(), *m = s.m.data_ptr<float>(), *v = s.v.data_ptr<float>();
       const float* g = s.g.data_ptr<float>();
       ref::Adam hand = a.hand();
       time_hand(state, threads, [&](int part, int parts) {
         auto [begin, end] = part_range(n, part, parts, 16);
-        ref::adam_step(p, g, m, v, hand, begin, end);
+        traffic ? ref::adam_traffic(p, g, m, v, begin, end) : ref::adam_step(p, g, m, v, hand, begin, end);
       }, 0);
     } else {
       bool in_place = std::strcmp(mode, "fused") == 0;
@@ -140,21 +133,14 @@ void bm_transpose_add(benchmark::State& state, const char* mode, int threads, in
     fj::NumThreadsGuard num_threads(threads);
     fj::Tensor x = make_input({n, n}, 41, -1, 1), y = make_input({n, n}, 42, -1, 1);
     int64_t bytes = 3 * n * n * kFloat;
-    if (std::strcmp(mode, "hand") == 0) {
+    if (std::strcmp(mode, "hand") == 0 || std::strcmp(mode, "tile_traffic") == 0) {
+      bool traffic = std::strcmp(mode, "tile_traffic") == 0;
       fj::Tensor out = fj::zeros({n, n}).eval();
       const float *xs = x.data_ptr<float>(), *ys = y.data_ptr<float>();
       float* os = out.data_ptr<float>();
       time_hand(state, threads, [&](int part, int parts) {
-        auto [begin, end] = part_range(n, part, parts, 16);
-        ref::transpose_add(xs, ys, os, n, begin, end);
-      }, bytes);
-    } else if (std::strcmp(mode, "tile_traffic") == 0) {
-      fj::Tensor out = fj::zeros({n, n}).eval();
-      const float *xs = x.data_ptr<float>(), *ys = y.data_ptr<float>();
-      float* os = out.data_ptr<float>();
-      time_hand(state, threads, [&](int part, int parts) {
-        auto [begin, end] = part_range(n, part, parts, 256);
-        ref::tile_traffic(xs, ys, os, n, begin, end);
+        auto [begin, end] = part_range(n, part, parts, traffic ? 256 : 16);
+        traffic ? ref::tile_traffic(xs, ys, os, n, begin, end) : ref::transpose_add(xs, ys, os, n, begin, end);
       }, bytes);
     } else if (std::strcmp(mode, "contiguous") == 0) {
       time_lazy(state, [&] { return x + y; }, bytes);

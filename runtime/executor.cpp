@@ -67,6 +67,34 @@ bool copies_onto_itself(const ir::ScheduledKernel& scheduled, const std::vector<
              (kernel.output_strides.empty() ? ir::contiguous_strides(kernel.domain) : kernel.output_strides[0]);
 }
 
+// Runs kernel k of `prepared` on `buffers`, allocating its outputs' buffers that are not yet.
+void launch_scheduled(const PreparedSchedule& prepared, size_t k, std::vector<ir::View>& buffers,
+                      const std::vector<uint64_t>& parameters) {
+  const ir::Schedule& schedule = prepared.schedule;
+  const ir::ScheduledKernel& scheduled = schedule.kernels[k];
+  thread_local std::vector<void*> args;  // reused: one allocation per thread, not per launch
+  args.clear();
+  for (const ir::BufferRef& input : scheduled.inputs) {
+    const ir::View& view = buffers[input.buffer];
+    auto* base = static_cast<char*>(view.storage->data());
+    args.push_back(base + input.offset * dtype_size(schedule.buffers[input.buffer].dtype));
+  }
+  for (size_t o = 0; o < scheduled.outputs.size(); ++o) {
+    int32_t output = scheduled.outputs[o];
+    const ir::ScheduleBuffer& buffer = schedule.buffers[output];
+    // A concatenation's buffer is written by the kernel of each part: the first allocates it.
+    if (!buffers[output].storage)
+      buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
+    int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
+    args.push_back(static_cast<char*>(buffers[output].storage->data()) + offset * dtype_size(buffer.dtype));
+  }
+  for (int32_t parameter : scheduled.parameters) args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
+  if (scheduled.kernel.elements() > 0) {
+    launch(prepared.kernels[k].fn(), scheduled.kernel, args.data());
+    process().counters.kernels_launched++;
+  }
+}
+
 }  // namespace
 
 std::string target_description() { return codegen::host_target().description(); }
@@ -108,33 +136,8 @@ std::vector<ir::View> run(const PreparedSchedule& prepared, std::vector<ir::View
   const ir::Schedule& schedule = prepared.schedule;
   std::vector<ir::View> buffers = std::move(external);
   buffers.resize(schedule.buffers.size());
-  thread_local std::vector<void*> args;  // reused: one allocation per thread, not per launch
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
-    const ir::ScheduledKernel& scheduled = schedule.kernels[k];
-    const ir::Kernel& kernel = scheduled.kernel;
-    if (!copies_onto_itself(scheduled, buffers)) {
-      args.clear();
-      for (const ir::BufferRef& input : scheduled.inputs) {
-        const ir::View& view = buffers[input.buffer];
-        auto* base = static_cast<char*>(view.storage->data());
-        args.push_back(base + input.offset * dtype_size(schedule.buffers[input.buffer].dtype));
-      }
-      for (size_t o = 0; o < scheduled.outputs.size(); ++o) {
-        int32_t output = scheduled.outputs[o];
-        const ir::ScheduleBuffer& buffer = schedule.buffers[output];
-        // A concatenation's buffer is written by the kernel of each part: the first allocates it.
-        if (!buffers[output].storage)
-          buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
-        int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
-        args.push_back(static_cast<char*>(buffers[output].storage->data()) + offset * dtype_size(buffer.dtype));
-      }
-      for (int32_t parameter : scheduled.parameters)
-        args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
-      if (kernel.elements() > 0) {
-        launch(prepared.kernels[k].fn(), kernel, args.data());
-        process().counters.kernels_launched++;
-      }
-    }
+    if (!copies_onto_itself(schedule.kernels[k], buffers)) launch_scheduled(prepared, k, buffers, parameters);
     for (int32_t released : prepared.released_after[k]) buffers[released] = {};
   }
   std::vector<ir::View> outputs;
