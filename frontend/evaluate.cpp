@@ -190,7 +190,7 @@ void write_in_place(const ir::Schedule& schedule, const std::vector<InPlace>& up
                     const std::vector<ir::Node*>& roots, std::vector<ir::View>& external) {
   external.resize(schedule.buffers.size());
   for (const InPlace& update : updates) {
-    auto output = schedule.outputs[update.root];
+    int32_t output = schedule.outputs[update.root];
     if (external[output].storage) continue;  // a graph input, or another update's
     bool safe = true;
     for (size_t read = 0; read < external.size() && safe; ++read)

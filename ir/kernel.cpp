@@ -147,6 +147,11 @@ std::string print_schedule(const Schedule& schedule) {
   return text;
 }
 
+bool ScheduledKernel::reads_where_it_writes(const KernelOp& op, size_t output) const {
+  const Strides& stored = kernel.output_strides.empty() ? contiguous_strides(kernel.domain) : kernel.output_strides[output];
+  return inputs[op.slot].offset == output_offset(output) && op.strides == stored;
+}
+
 bool may_write_over(const Schedule& schedule, int32_t output, int32_t input) {
   auto writes = [output](const ScheduledKernel& scheduled) {
     return std::find(scheduled.outputs.begin(), scheduled.outputs.end(), output) != scheduled.outputs.end();
@@ -162,10 +167,7 @@ bool may_write_over(const Schedule& schedule, int32_t output, int32_t input) {
       if (!reads_memory || scheduled.inputs[op.slot].buffer != input) continue;
       if (op.op == OpCode::Gather || written == scheduled.outputs.end() || kernel.kind != KernelKind::Elementwise)
         return false;
-      size_t o = static_cast<size_t>(written - scheduled.outputs.begin());
-      int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
-      Strides strides = kernel.output_strides.empty() ? contiguous_strides(kernel.domain) : kernel.output_strides[o];
-      if (scheduled.inputs[op.slot].offset != offset || op.strides != strides) return false;
+      if (!scheduled.reads_where_it_writes(op, static_cast<size_t>(written - scheduled.outputs.begin()))) return false;
     }
   }
   return true;

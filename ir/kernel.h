@@ -118,6 +118,11 @@ struct ScheduledKernel {
   std::vector<NodeId> nodes;        // graph nodes computed here (in order)
   std::vector<NodeId> output_nodes; // the graph node each output slot holds
   std::vector<std::string> notes;   // why the boundaries are where they are
+
+  int64_t output_offset(size_t output) const { return output_offsets.empty() ? 0 : output_offsets[output]; }
+  // Whether Input op `op` reads its buffer exactly where output slot `output` is stored: same
+  // first element, same strides over the domain (each element reads the one it writes).
+  bool reads_where_it_writes(const KernelOp& op, size_t output) const;
 };
 
 struct ScheduleBuffer {

@@ -59,12 +59,9 @@ bool copies_onto_itself(const ir::ScheduledKernel& scheduled, const std::vector<
   const ir::Kernel& kernel = scheduled.kernel;
   int32_t copied = kernel.copied_input();
   if (copied < 0) return false;
-  const ir::BufferRef& read = scheduled.inputs[kernel.ops[copied].slot];
+  const ir::View& read = buffers[scheduled.inputs[kernel.ops[copied].slot].buffer];
   const ir::View& written = buffers[scheduled.outputs[0]];
-  int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[0];
-  return written.storage && written.storage == buffers[read.buffer].storage && read.offset == offset &&
-         kernel.ops[copied].strides ==
-             (kernel.output_strides.empty() ? ir::contiguous_strides(kernel.domain) : kernel.output_strides[0]);
+  return written.storage && written.storage == read.storage && scheduled.reads_where_it_writes(kernel.ops[copied], 0);
 }
 
 // Runs kernel k of `prepared` on `buffers`, allocating its outputs' buffers that are not yet.
@@ -85,8 +82,8 @@ void launch_scheduled(const PreparedSchedule& prepared, size_t k, std::vector<ir
     // A concatenation's buffer is written by the kernel of each part: the first allocates it.
     if (!buffers[output].storage)
       buffers[output] = {allocate_result(buffer, k), ir::contiguous_strides(buffer.shape), 0};
-    int64_t offset = scheduled.output_offsets.empty() ? 0 : scheduled.output_offsets[o];
-    args.push_back(static_cast<char*>(buffers[output].storage->data()) + offset * dtype_size(buffer.dtype));
+    args.push_back(static_cast<char*>(buffers[output].storage->data()) +
+                   scheduled.output_offset(o) * dtype_size(buffer.dtype));
   }
   for (int32_t parameter : scheduled.parameters) args.push_back(const_cast<uint64_t*>(&parameters[parameter]));
   if (scheduled.kernel.elements() > 0) {
