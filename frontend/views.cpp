@@ -93,6 +93,14 @@ std::shared_ptr<Node> view_node(const Tensor& x, Layout layout) {
   return make_view(cell.base ? cell.base->node : cell.node, std::move(layout));
 }
 
+// Adds `cell` to `base`'s members, first dropping the dead ones when the list is full: a loop
+// that takes views of a long-lived tensor keeps the list bounded, at amortized constant work.
+void add_member(frontend::Base& base, const std::shared_ptr<frontend::TensorCell>& cell) {
+  if (base.members.size() == base.members.capacity())
+    std::erase_if(base.members, [](const std::weak_ptr<frontend::TensorCell>& member) { return member.expired(); });
+  base.members.push_back(cell);
+}
+
 // `view` (of `layout` in source_layout's space), a view of `source`, made a member of their
 // base (frontend::Base), which is made on the first view of a tensor.
 Tensor joined(const Tensor& source, Tensor view, Layout layout) {
@@ -103,12 +111,12 @@ Tensor joined(const Tensor& source, Tensor view, Layout layout) {
       throw InternalError("a view of a strided tensor that is no view itself");
     from.base = std::make_shared<frontend::Base>(frontend::Base{from.node, {}});
     from.layout = ir::contiguous_layout(from.node->shape);
-    from.base->members.push_back(frontend::CellAccess::shared(source));
+    add_member(*from.base, frontend::CellAccess::shared(source));
   }
   frontend::TensorCell& to = frontend::CellAccess::of(view);
   to.base = from.base;
   to.layout = std::move(layout);
-  from.base->members.push_back(frontend::CellAccess::shared(view));
+  add_member(*from.base, frontend::CellAccess::shared(view));
   return view;
 }
 
