@@ -26,13 +26,13 @@ std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Broadcast; }
 
 // The nodes whose stored values `consumer` reads from memory when it reads `input`: a view's
-// input, a concatenation's parts (also through a view of it), a gathered input itself; none
-// for other inputs.
+// input, a concatenation's parts (also through a view of it), a gathered input itself, a
+// matmul's operand itself (unless a value broadcast over its shape); none for other inputs.
 std::vector<NodeId> memory_sources(const Graph& graph, const GraphNode& consumer, NodeId input) {
   const GraphNode& node = graph.nodes[input];
-  if (consumer.op == OpCode::Gather && input == consumer.inputs[0] && node.op != OpCode::View &&
-      !is_assembled(node.op))
-    return {input};
+  bool read_whole = (consumer.op == OpCode::Gather && input == consumer.inputs[0]) ||
+                    (consumer.op == OpCode::MatMul && !is_value_leaf(node.op));
+  if (read_whole && node.op != OpCode::View && !is_assembled(node.op)) return {input};
   if (node.op == OpCode::View) {
     NodeId viewed = node.inputs[0];
     if (is_assembled(graph.nodes[viewed].op)) return graph.nodes[viewed].inputs;
@@ -187,6 +187,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
     groups[g].stores_into_concat =
         groups[g].stores_into_concat || stored_as_part(consumers, graph, static_cast<NodeId>(id));
     group[id] = g;
+    groups[g].contracts = groups[g].contracts || graph.nodes[id].op == OpCode::MatMul;
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
       if (in_group(input, g) && (per_row[input] || after_row[input])) after_row[id] = !row;
@@ -208,6 +209,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
     }
     a.size += b.size;
     a.stores_into_concat = a.stores_into_concat || b.stores_into_concat;
+    a.contracts = a.contracts || b.contracts;
     if (!a.reduces()) {
       a.space = b.space;
       a.rows = b.rows;
@@ -309,6 +311,9 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
 // Merges adjacent domain dims that every access walks contiguously (never a reduced dim with a
 // kept one), drops size-1 dims, and sets the kernel's reduced range and chunk from `space`.
 void collapse_domain(Kernel& kernel, const Space& space) {
+  // A matmul's operands address their own [rows, columns]: its domain stays as it is.
+  kernel.kind = classify(kernel);
+  if (kernel.kind == KernelKind::MatMul) return;
   std::vector<Strides*> accesses;
   for (KernelOp& op : kernel.ops)
     if (op.op == OpCode::Input || op.op == OpCode::Gather || op_info(op.op).kind == OpKind::Generator)
@@ -402,7 +407,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     other_kernel_count[id] = other_kernels.size();
     bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(), [&](NodeId consumer) {
       const GraphNode& reader = graph.nodes[consumer];
-      return reader.op == OpCode::View || (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
+      return reader.op == OpCode::View || reader.op == OpCode::MatMul ||
+             (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
     });
     if (is_output[id])
       boundary[id] = Boundary::Output;
@@ -412,7 +418,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       boundary[id] = Boundary::Eager;
     else if (other_kernels.empty())
       boundary[id] = Boundary::Inside;
-    else if (is_reduction(node.op))
+    else if (op_info(node.op).cost >= kNeverRecomputed)
       boundary[id] = Boundary::Reduction;
     else if (cost[id] > options.recompute_cost_limit)
       boundary[id] = Boundary::Expensive;
@@ -431,7 +437,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       case Boundary::Viewed: return "read from memory through a view or an index";
       case Boundary::Joined: return "assembled in memory, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
-      case Boundary::Reduction: return "a reduction consumed by " + kernels;
+      case Boundary::Reduction:
+        return std::string(is_reduction(graph.nodes[id].op) ? "a reduction" : "a matmul") + " consumed by " + kernels;
       case Boundary::Expensive:
         return costed + " > " + std::to_string(options.recompute_cost_limit) + ": expensive";
       case Boundary::Cheap: return "recomputed: " + costed + ": cheap";
@@ -501,7 +508,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       bool row = frame != space.domain;
       for (size_t s = 0; s < kernel.ops.size(); ++s) {
         const KernelOp& op = kernel.ops[s];
-        if (op.op == OpCode::Input && op.row == row && scheduled.inputs[op.slot].buffer == buffer &&
+        if (op.op == OpCode::Input && !op.operand && op.row == row && scheduled.inputs[op.slot].buffer == buffer &&
             scheduled.inputs[op.slot].offset == offset && op.strides == over_domain)
           return static_cast<int32_t>(s);
       }
@@ -557,6 +564,26 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       kernel.input_dtypes.push_back(node.dtype);
       return emit(std::move(op));
     };
+    // MatMul `id`: each operand read from its memory (an operand op addressing its [batch...,
+    // rows, columns]) or, when a value broadcast over its shape, that value (`value_of`).
+    auto matmul = [&](NodeId id, const std::function<int32_t(NodeId)>& value_of) {
+      const GraphNode& node = graph.nodes[id];
+      KernelOp op{OpCode::MatMul, node.dtype, {}, -1, {}, {}, false};
+      for (NodeId input : node.inputs) {
+        if (is_value_leaf(graph.nodes[input].op)) {
+          op.args.push_back(value_of(input));
+          continue;
+        }
+        auto [buffer, strides, offset] = memory_of(input);
+        KernelOp operand{OpCode::Input, DType::Float32, {}, static_cast<int32_t>(scheduled.inputs.size()), {}, strides};
+        operand.operand = true;
+        scheduled.inputs.push_back({buffer, offset});
+        kernel.input_dtypes.push_back(DType::Float32);
+        op.args.push_back(emit(std::move(operand)));
+      }
+      kernel.contraction = graph.nodes[node.inputs[0]].shape.back();
+      return emit(std::move(op));
+    };
     // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
     // kernel compute in their own frame (a reduction's input in the domain); nodes recomputed
     // from other kernels in their consumer's.
@@ -583,8 +610,12 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         auto frame_of = [&](NodeId input) -> const Shape& {
           return group[input] == g ? graph.nodes[input].shape : consumer_frame;
         };
-        // A gathered input is read from memory by the gather itself, not computed here.
-        auto computed_input = [&](size_t k) { return !(node.op == OpCode::Gather && k == 0); };
+        // A gathered input, and a matmul's operands that are not a broadcast value, are read
+        // from memory by the gather or matmul itself, not computed here.
+        auto computed_input = [&](size_t k) {
+          if (node.op == OpCode::MatMul) return is_value_leaf(graph.nodes[node.inputs[k]].op);
+          return !(node.op == OpCode::Gather && k == 0);
+        };
         if (!item.inputs_done) {
           stack.push_back({id, item.frame, true});
           for (size_t k = node.inputs.size(); k-- > 0;) {
@@ -596,6 +627,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         }
         if (node.op == OpCode::Gather) {
           op_of[{id, item.frame}] = gather(id, item.frame, op_of.at({node.inputs[1], frame_of(node.inputs[1])}));
+          continue;
+        }
+        if (node.op == OpCode::MatMul) {
+          op_of[{id, item.frame}] = matmul(id, [&](NodeId input) { return op_of.at({input, frame_of(input)}); });
           continue;
         }
         KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, item.frame != space.domain};

@@ -7,6 +7,8 @@ bool is_reduction_pattern(const GraphNode& node) {
   return op_info(node.op).pattern == FusionPattern::Reduction;
 }
 
+bool is_matmul_pattern(const GraphNode& node) { return op_info(node.op).pattern == FusionPattern::OutputFusable; }
+
 std::string space_text(const Space& space) {
   std::string text = shape_string(space.domain);
   if (space.axes) text += " reducing dims " + axes_string(space.axes);
@@ -71,9 +73,18 @@ FusionDecision computes_per_element(const Group& into, const Joining& node) {
   return FusionDecision::fuse();
 }
 
+FusionDecision one_matmul(const Group& into, const Joining& node) {
+  if (is_matmul_pattern(node.node) && (into.contracts || into.reduces())) return FusionDecision::refuse(Refusal::OneMatMul);
+  if (into.contracts && is_reduction_pattern(node.node)) return FusionDecision::refuse(Refusal::OneMatMul);
+  return FusionDecision::fuse();
+}
+
 FusionDecision can_join(const Group& into, const Joining& node, const FusionOptions& options) {
-  if ((node.stores_into_concat && into.reduces()) || (into.stores_into_concat && is_reduction_pattern(node.node)))
+  bool stored_whole = into.reduces() || into.contracts;
+  bool node_stored_whole = is_reduction_pattern(node.node) || is_matmul_pattern(node.node);
+  if ((node.stores_into_concat && stored_whole) || (into.stores_into_concat && node_stored_whole))
     return FusionDecision::refuse(Refusal::ConcatInReduction);
+  if (FusionDecision d = one_matmul(into, node); !d) return d;
   if (FusionDecision d = within_reduction_stages(node, options); !d) return d;
   if (FusionDecision d = within_kernel_size(into, node, options); !d) return d;
   if (node.space.domain != into.space.domain) return computes_per_row(into, node);
@@ -85,8 +96,11 @@ FusionDecision can_merge(const Group& into, const Group& other, const std::funct
                          const FusionOptions& options) {
   if (into.space.domain != other.space.domain) return FusionDecision::refuse(Refusal::OtherSpace);
   if (dependent()) return FusionDecision::refuse(Refusal::Dependent);
-  if ((into.stores_into_concat && other.reduces()) || (other.stores_into_concat && into.reduces()))
+  if ((into.stores_into_concat && (other.reduces() || other.contracts)) ||
+      (other.stores_into_concat && (into.reduces() || into.contracts)))
     return FusionDecision::refuse(Refusal::ConcatInReduction);
+  if ((into.contracts && (other.contracts || other.reduces())) || (other.contracts && into.reduces()))
+    return FusionDecision::refuse(Refusal::OneMatMul);
   if (into.reduces() && other.reduces() &&
       (into.space.axes != other.space.axes || into.space.chunk != other.space.chunk))
     return FusionDecision::refuse(Refusal::OtherReduction);
@@ -127,7 +141,9 @@ std::string explain(const FusionDecision& decision, const Space& consumer, const
     case Refusal::OverwritesPart:
       return "an in-place update through a view is stored over the value it updates, by a later kernel";
     case Refusal::ConcatInReduction:
-      return "a part of a concatenation is stored by an elementwise kernel, never a reduction's";
+      return "a part of a concatenation is stored by an elementwise kernel, never a reduction's or a matmul's";
+    case Refusal::OneMatMul:
+      return "a matmul kernel holds one matmul and its elementwise epilogue, no other matmul or reduction";
     case Refusal::Dependent:
       return "the producer's and the consumer's kernels could not merge: one reads the other's values";
     case Refusal::ChainCut:

@@ -96,6 +96,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
       return fail("needs its dim");
     case OpKind::Scatter:
       return fail("needs its strides");
+    case OpKind::MatMul:
+      return fail("is typed by matmul_shape");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
@@ -176,6 +178,11 @@ void verify(const Graph& graph) {
       if (node.data.strides.size() != inputs[1].shape->size() ||
           !within(*inputs[1].shape, node.data.strides, node.data.offset, numel(node.shape)))
         fail(id, "its second input's region lies outside it");
+    } else if (node.op == OpCode::MatMul) {
+      std::optional<Shape> expected = matmul_shape(*inputs[0].shape, *inputs[1].shape);
+      if (inputs[0].dtype != DType::Float32 || inputs[1].dtype != DType::Float32 || node.dtype != DType::Float32 ||
+          !expected || node.shape != *expected)
+        fail(id, "type differs from a matmul of its inputs");
     } else if (node.op == OpCode::View) {
       if (node.data.storage) fail(id, "a view with storage");
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");

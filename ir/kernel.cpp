@@ -17,11 +17,14 @@ std::string_view kernel_kind_name(KernelKind kind) {
     case KernelKind::Elementwise: return "elementwise";
     case KernelKind::RowReduction: return "row reduction";
     case KernelKind::ColumnReduction: return "column reduction";
+    case KernelKind::MatMul: return "matmul";
   }
   return "?";
 }
 
 KernelKind classify(const Kernel& kernel) {
+  if (std::any_of(kernel.ops.begin(), kernel.ops.end(), [](const KernelOp& op) { return op.op == OpCode::MatMul; }))
+    return KernelKind::MatMul;
   if (kernel.reduces())
     return kernel.reduce_end == static_cast<int32_t>(kernel.domain.size()) ? KernelKind::RowReduction
                                                                            : KernelKind::ColumnReduction;
@@ -45,6 +48,11 @@ ParallelRange Kernel::parallel_range() const {
       if (chunk) return {0, true, (domain[0] + chunk - 1) / chunk, false};
       if (kind == KernelKind::RowReduction) return {0, false, 1, false};
       return {reduce_end, false, domain[reduce_end], reduce_end + 1 == rank};
+    case KernelKind::MatMul: {
+      int32_t dim = 0;
+      while (dim < rank - 2 && domain[dim] == 1) ++dim;
+      return {dim, false, domain[dim], false};
+    }
   }
   throw InternalError("parallel_range: unknown kernel kind");
 }
@@ -58,7 +66,9 @@ int32_t Kernel::copied_input() const {
 
 ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
   ParallelRange range = parallel_range();
-  if (threads <= 1 || elements() < kParallelThreshold || range.extent < 2) return {range.extent, range.extent};
+  // A matmul's work grows with K as well: a [16, 768] result of K = 768 is worth splitting.
+  int64_t work = kind == KernelKind::MatMul ? elements() * std::max<int64_t>(1, contraction / 16) : elements();
+  if (threads <= 1 || work < kParallelThreshold || range.extent < 2) return {range.extent, range.extent};
   int64_t parts = std::min<int64_t>(threads, range.extent);
   int64_t align = range.innermost ? lanes : 1;
   return {range.extent, ((range.extent + parts - 1) / parts + align - 1) / align * align};
@@ -66,6 +76,7 @@ ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
 
 std::string print_kernel(const Kernel& kernel) {
   std::string text = std::string(kernel_kind_name(kernel.kind)) + ", domain " + shape_string(kernel.domain);
+  if (kernel.kind == KernelKind::MatMul) text += " summing over K = " + std::to_string(kernel.contraction);
   if (kernel.reduces()) {
     text += " over dims " + std::to_string(kernel.reduce_begin) + ".." + std::to_string(kernel.reduce_end - 1);
     if (kernel.chunk) text += " in chunks of " + std::to_string(kernel.chunk);
@@ -75,11 +86,12 @@ std::string print_kernel(const Kernel& kernel) {
     const KernelOp& op = kernel.ops[i];
     text += "  " + value_ref(static_cast<int32_t>(i)) + " = ";
     if (op.op == OpCode::Input) {
-      text += "load in" + std::to_string(op.slot) + " strides " + shape_string(op.strides);
+      text += std::string(op.operand ? "operand in" : "load in") + std::to_string(op.slot) + " strides " +
+              shape_string(op.strides);
     } else if (op.op == OpCode::Gather) {
       text += "gather in" + std::to_string(op.slot) + " strides " + shape_string(op.strides) + " + " +
               value_ref(op.args[0]) + " * " + std::to_string(op.gather_stride);
-    } else if (is_elementwise(op.op) || is_reduction(op.op)) {
+    } else if (is_elementwise(op.op) || is_reduction(op.op) || op.op == OpCode::MatMul) {
       text += std::string(op_name(op.op)) + "(";
       for (size_t a = 0; a < op.args.size(); ++a) text += (a ? ", " : "") + value_ref(op.args[a]);
       text += ")";
@@ -103,6 +115,7 @@ std::string Kernel::key() const {
   key.put(reduce_begin);
   key.put(reduce_end);
   key.put(chunk);
+  key.put(contraction);
   key.put_list(input_dtypes);
   key.put(parameters);
   for (const KernelOp& op : ops) {
@@ -114,6 +127,7 @@ std::string Kernel::key() const {
     key.put_list(op.strides);
     key.put(op.gather_stride);
     key.put(op.row);
+    key.put(op.operand);
   }
   key.put_list(outputs);
   key.put(output_strides.size());

@@ -13,6 +13,8 @@
 //   max, then sum, then the output). Row outputs are stored contiguously over the kept dims.
 // - column reduction (kept dims after the reduced ones): whole vectors of the trailing kept
 //   dims accumulate in the output, which is stored contiguously over the kept dims.
+// A matmul kernel computes one MatMul op over its domain [batch..., M, N] (never collapsed), and
+// elementwise work on its result (the epilogue), stored contiguously over the domain.
 #pragma once
 
 #include <string>
@@ -34,6 +36,9 @@ struct KernelOp {
   Strides strides;
   bool row = false;  // row reductions: a value per row, computed once per row
   int64_t gather_stride = 0;  // Gather: the input's stride along the gathered dim, times args[0]
+  // Input: an operand of the MatMul op, which reads it itself: `strides` address its
+  // [batch..., rows, columns] (the domain's batch dims, then [M, K] or [K, N]), not the domain.
+  bool operand = false;
 };
 
 // What loop a kernel runs. Fusion sets it; codegen emits the kind's strategy and the executor
@@ -43,6 +48,7 @@ enum class KernelKind : uint8_t {
   Elementwise,      // every output stored over the whole domain
   RowReduction,     // reduces the trailing dims [reduce_begin, rank): each row in registers
   ColumnReduction,  // reduces dims followed by kept dims: vectors of the trailing ones accumulate
+  MatMul,           // one MatMul over [batch..., M, N] (Kernel::contraction), and its epilogue
 };
 std::string_view kernel_kind_name(KernelKind kind);
 
@@ -81,6 +87,8 @@ struct Kernel {
   // Empty, or one per output: the element strides over the domain of where it is stored (the
   // parts of a concatenation); empty means every output is contiguous over the domain.
   std::vector<Strides> output_strides;
+  // MatMul kernels: K, the extent of the dim the product sums over.
+  int64_t contraction = 0;
   // Stores an in-place update (Graph::in_place), over lines it has just read: its stores go
   // through the cache, never streamed (streaming them evicts the lines the loads brought in:
   // the Adam step ran 9% slower).
@@ -93,7 +101,8 @@ struct Kernel {
   // The Input op whose value the kernel's one output stores unchanged (through copies), or -1.
   int32_t copied_input() const;
   // Dim 0; or the chunks of a chunked reduction; or the trailing kept dim of a column
-  // reduction without leading kept dims; a row reduction of one row has one index.
+  // reduction without leading kept dims; a row reduction of one row has one index; a matmul's
+  // first dim larger than 1 but N (a batch dim, or M).
   ParallelRange parallel_range() const;
   // `threads` share the range in at most that many parts (one below kParallelThreshold
   // elements); `lanes` floats per vector step.

@@ -6,12 +6,13 @@ namespace fusejit::ir {
 namespace {
 
 constexpr auto kOpTable = std::to_array<OpInfo>({
-#define FUSEJIT_SPECIAL_ROW(Enum, name, kind, pattern) \
-  {name, OpKind::kind, arity_of(OpKind::kind), kCheap, kExact, FusionPattern::pattern},
+#define FUSEJIT_SPECIAL_ROW(Enum, name, kind, pattern)                                               \
+  {name, OpKind::kind, arity_of(OpKind::kind),                                                     \
+   FusionPattern::pattern == FusionPattern::OutputFusable ? kNeverRecomputed : kCheap, kExact, FusionPattern::pattern},
 #define FUSEJIT_ELEMENTWISE_ROW(Enum, name, kind, cost, accuracy, formula) \
   {name, OpKind::kind, arity_of(OpKind::kind), cost, accuracy, FusionPattern::Elementwise},
 #define FUSEJIT_REDUCTION_ROW(Enum, name, identity, accumulation, combine) \
-  {name, OpKind::Reduce, 1, kReduction, kExact, FusionPattern::Reduction},
+  {name, OpKind::Reduce, 1, kNeverRecomputed, kExact, FusionPattern::Reduction},
     FUSEJIT_SPECIAL_OPS(FUSEJIT_SPECIAL_ROW) FUSEJIT_ELEMENTWISE_OPS(FUSEJIT_ELEMENTWISE_ROW)
         FUSEJIT_REDUCTION_OPS(FUSEJIT_REDUCTION_ROW)
 #undef FUSEJIT_SPECIAL_ROW

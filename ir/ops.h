@@ -30,9 +30,10 @@ namespace fusejit::ir {
 //   Gather:         any dtype, Int64 index -> the first input's dtype, its dim OpParams::dim of size
 //                   k; the index's shape is all 1 but k at that dim (so it broadcasts along it).
 //   Scatter:        two inputs of one dtype -> the first's type (see OpCode::Scatter).
+//   MatMul:         Float32 [batch..., M, K] and [batch..., K, N] -> Float32 [batch..., M, N].
 enum class OpKind : uint8_t {
   Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View,
-  Concat, Gather, Scatter
+  Concat, Gather, Scatter, MatMul
 };
 
 // How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
@@ -51,8 +52,9 @@ enum class FusionPattern : uint8_t { Elementwise, Broadcast, Injective, Reductio
 inline constexpr int kCheap = 1;
 inline constexpr int kDivide = 2;
 inline constexpr int kTranscendental = 10;
-// A reduction is never recomputed by another kernel: its value is always materialized there.
-inline constexpr int kReduction = 1 << 20;
+// A reduction or a matmul is never recomputed by another kernel: its value is always
+// materialized there.
+inline constexpr int kNeverRecomputed = 1 << 20;
 
 // How far a kernel's float32 result may be from the exact result, where the result is a normal
 // float: `ulp` float steps from the correctly rounded result, or within `absolute` (where the
@@ -141,6 +143,11 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
 //   Concat:   its inputs joined along OpParams::dim, in order. Each input is a computed node
 //             (the frontend copies what is not) whose kernel stores it into its part of the
 //             concatenation's memory; consumers read that memory.
+//   MatMul:   batched matrix product: element [b..., m, n] is the float32 sum over k of
+//             a[b..., m, k] * b[b..., k, n]; both inputs have the result's batch dims (the
+//             frontend expands them: torch.matmul's broadcasting). Each input is read from
+//             memory (materialized, or a graph input, possibly strided), or is a value
+//             broadcast over its shape.
 // X(Enum, "name", kind, fusion pattern). The formula rows above are Elementwise, the
 // reductions below Reduction.
 #define FUSEJIT_SPECIAL_OPS(X)                  \
@@ -153,7 +160,8 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(View, "view", View, Injective)             \
   X(Concat, "cat", Concat, Injective)          \
   X(Gather, "index_select", Gather, Injective)  \
-  X(Scatter, "scatter", Scatter, Injective)
+  X(Scatter, "scatter", Scatter, Injective)     \
+  X(MatMul, "matmul", MatMul, OutputFusable)
 
 // How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
 // float32 partials are combined afterwards (split_reductions):
@@ -211,6 +219,7 @@ constexpr int arity_of(OpKind kind) {
     case OpKind::Compare:
     case OpKind::Gather:
     case OpKind::Scatter:
+    case OpKind::MatMul:
       return 2;
     case OpKind::Ternary:
     case OpKind::Select:
@@ -229,7 +238,8 @@ std::string_view op_name(OpCode op);
 inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
   return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce &&
-         kind != OpKind::View && kind != OpKind::Concat && kind != OpKind::Gather && kind != OpKind::Scatter;
+         kind != OpKind::View && kind != OpKind::Concat && kind != OpKind::Gather && kind != OpKind::Scatter &&
+         kind != OpKind::MatMul;
 }
 
 inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }

@@ -1,5 +1,6 @@
 #include "ir/reference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -110,6 +111,22 @@ std::vector<double> reduce(OpCode op, const std::vector<double>& in, const Shape
   return out;
 }
 
+// The batched product of `a` (shape [batch..., M, K]) and `b` ([batch..., K, N]), in double.
+std::vector<double> matmul(const Shape& a_shape, const std::vector<double>& a, const std::vector<double>& b,
+                           const Shape& out_shape) {
+  size_t rank = out_shape.size();
+  int64_t m = out_shape[rank - 2], n = out_shape[rank - 1], k = a_shape[rank - 1];
+  std::vector<double> out(numel(out_shape), 0.0);
+  for (int64_t batch = 0; batch < numel(out_shape) / std::max<int64_t>(1, m * n); ++batch)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int64_t p = 0; p < k; ++p) sum += a[(batch * m + i) * k + p] * b[(batch * k + p) * n + j];
+        out[(batch * m + i) * n + j] = sum;
+      }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::vector<double>> interpret(const Graph& graph) {
@@ -119,6 +136,11 @@ std::vector<std::vector<double>> interpret(const Graph& graph) {
     if (is_reduction(node.op)) {
       values[id] = reduce(node.op, values[node.inputs[0]], graph.nodes[node.inputs[0]].shape,
                           node.params);
+      continue;
+    }
+    if (node.op == OpCode::MatMul) {
+      values[id] = matmul(graph.nodes[node.inputs[0]].shape, values[node.inputs[0]], values[node.inputs[1]],
+                          node.shape);
       continue;
     }
     if (node.op == OpCode::Scatter) {

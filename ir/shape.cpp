@@ -79,6 +79,16 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
+std::optional<Shape> matmul_shape(const Shape& a, const Shape& b) {
+  size_t rank = a.size();
+  if (rank < 2 || b.size() != rank || a[rank - 1] != b[rank - 2] ||
+      !std::equal(a.begin(), a.end() - 2, b.begin()))
+    return std::nullopt;
+  Shape out = a;
+  out[rank - 1] = b[rank - 1];
+  return out;
+}
+
 Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape& to) {
   Strides out(to.size(), 0);
   size_t lead = to.size() - from.size();

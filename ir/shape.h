@@ -28,6 +28,10 @@ bool is_contiguous(const Shape& shape, const Strides& strides);  // == contiguou
 // NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch), or nullopt.
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
 
+// The result of a MatMul node of inputs [batch..., M, K] and [batch..., K, N] (the same batch
+// dims, rank >= 2): [batch..., M, N]; nullopt when the inputs do not fit.
+std::optional<Shape> matmul_shape(const Shape& a, const Shape& b);
+
 // Strides that read a tensor of shape `from` (with strides `strides`) broadcast to shape `to`:
 // stretched and missing dims get stride 0. `from` must broadcast to `to`.
 Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape& to);

@@ -63,6 +63,11 @@ TEST(Readme, EveryRejectedMisuseThrowsItsDocumentedMessage) {
       [] { fj::tensor({1, 2, 3}, {3}).add_(fj::ones({2, 3})); },
       [] { fj::cat({fj::ones({2, 3}), fj::ones({3, 2})}, 0); },
       [] { fj::index_select(fj::ones({4, 3}), 0, fj::tensor({4}, {1}).to(fj::DType::Int64)); },
+      [] { fj::matmul(fj::ones({2, 3}), fj::ones({4, 5})); },
+      [] { fj::matmul(fj::ones({2, 2, 3}), fj::ones({3, 3, 4})); },
+      [] { fj::matmul(Tensor(2.0f), fj::ones({2, 3})); },
+      [] { fj::linear(fj::ones({2, 3}), fj::ones({4, 5})); },
+      [] { fj::linear(fj::ones({2, 3}), fj::ones({4, 3}), fj::ones({5})); },
   };
   std::string table = section(readme(), "### What fusejit rejects");
   ASSERT_FALSE(table.empty());

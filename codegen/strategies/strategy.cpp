@@ -8,6 +8,7 @@ const Strategy& strategy_for(ir::KernelKind kind) {
     case ir::KernelKind::Elementwise: return kElementwiseStrategy;
     case ir::KernelKind::RowReduction: return kRowReductionStrategy;
     case ir::KernelKind::ColumnReduction: return kColumnReductionStrategy;
+    case ir::KernelKind::MatMul: return kMatMulStrategy;
   }
   throw InternalError("strategy_for: unknown kernel kind");
 }

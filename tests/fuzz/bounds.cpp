@@ -332,6 +332,23 @@ Bound randn(uint64_t seed, int64_t index) {
   return m.mul(radius, m.cos(m.mul(m.c(2 * std::numbers::pi), u2)));
 }
 
+// A batched product: each element the float32 sum of its K products (reduce_row's bound on a
+// sum in any order, which covers one fused multiply-add per term).
+std::vector<Bound> matmul(const Shape& a_shape, const std::vector<Bound>& a, const std::vector<Bound>& b,
+                          const Shape& out_shape) {
+  IntervalMath m;
+  size_t rank = out_shape.size();
+  int64_t rows = out_shape[rank - 2], columns = out_shape[rank - 1], k = a_shape[rank - 1];
+  std::vector<Bound> out(ir::numel(out_shape));
+  std::vector<Bound> terms(k);
+  for (int64_t o = 0; o < static_cast<int64_t>(out.size()); ++o) {
+    int64_t batch = o / (rows * columns), i = o / columns % rows, j = o % columns;
+    for (int64_t p = 0; p < k; ++p) terms[p] = m.mul(a[(batch * rows + i) * k + p], b[(batch * k + p) * columns + j]);
+    out[o] = reduce_row(ir::OpCode::Sum, terms, true);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
@@ -345,6 +362,10 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
     }
     if (node.op == ir::OpCode::Scatter) {
       values[id] = ir::scatter(graph, node, values[node.inputs[0]], values[node.inputs[1]]);
+      continue;
+    }
+    if (node.op == ir::OpCode::MatMul) {
+      values[id] = matmul(graph.nodes[node.inputs[0]].shape, values[node.inputs[0]], values[node.inputs[1]], node.shape);
       continue;
     }
     int64_t count = ir::numel(node.shape);

@@ -133,6 +133,8 @@ Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
       auto count = static_cast<int64_t>(index.size());
       return index_select(arg(0), s.dims.at(0), tensor(std::move(index), {count}).to(DType::Int64));
     }
+    case Op::MatMul: return matmul(arg(0), arg(1));
+    case Op::Linear: return linear(arg(0), arg(1), optional_arg(2));
     case Op::Cat:
     case Op::Stack: {
       std::vector<Tensor> parts;
@@ -320,7 +322,45 @@ class Generator {
     if (r < 0.78) return add_in_place(pick_value());
     if (r < 0.84) return add_join(pick_value());
     if (r < 0.88) return add_index_select(pick_value());
+    if (r < 0.92) return add_matmul(pick_value());
     return add_reduction();
+  }
+
+  // A matmul of `a` (torch.matmul's forms: a column, a matrix, a batch, sometimes a transposed
+  // operand) or a linear layer on it, with a fresh operand of fitting shape, then mostly an op
+  // on the result (an epilogue).
+  bool add_matmul(int a) {
+    const Shape shape = shape_of(a);
+    if (shape.empty()) return false;
+    int64_t k = shape.back();
+    auto n = static_cast<int64_t>(chance(0.1) ? 0 : chance(0.2) ? 40 + below(60) : 1 + below(20));
+    int product;
+    if (chance(0.4)) {
+      int weight = add_leaf({n, k});
+      int bias = chance(0.6) ? add_leaf(chance(0.7) ? Shape{n} : Shape{1}) : -1;
+      if (weight < 0) return false;
+      product = add({.op = Op::Linear, .args = {a, weight, bias}});
+    } else {
+      Shape other{k, n};
+      switch (below(4)) {
+        case 0: other = {k}; break;
+        case 1: if (shape.size() >= 3) other.insert(other.begin(), shape.end() - 3, shape.end() - 2); break;
+        case 2: other.insert(other.begin(), static_cast<int64_t>(1 + below(3))); break;
+        default: break;
+      }
+      int b;
+      if (other.size() == 2 && chance(0.4)) {
+        int stored = add_leaf({n, k});
+        b = stored < 0 ? -1 : add({.op = Op::Transpose, .args = {stored}, .dims = {0, 1}});
+      } else {
+        b = add_leaf(other);
+      }
+      if (b < 0) return false;
+      product = add({.op = Op::MatMul, .args = {a, b}});
+    }
+    if (product < 0) return false;
+    if (chance(0.7)) return add_unary(product) || add_binary(product);
+    return true;
   }
 
   // index_select of `a` along a random dim at in-range positions (repeats, any order), then
@@ -643,6 +683,8 @@ const char* function_name(Op op) {
     case Op::Cat: return "cat";
     case Op::IndexSelect: return "index_select";
     case Op::Stack: return "stack";
+    case Op::MatMul: return "matmul";
+    case Op::Linear: return "linear";
     default: return nullptr;
   }
 }
@@ -760,7 +802,8 @@ std::string to_cpp(const Program& program, const RunSettings& settings, const st
         }
         rhs = std::string("fj::") + function_name(s.op) + "(" + a(0);
         switch (s.op) {
-          case Op::Pow: case Op::Maximum: case Op::Minimum: rhs += ", " + a(1); break;
+          case Op::Pow: case Op::Maximum: case Op::Minimum: case Op::MatMul: rhs += ", " + a(1); break;
+          case Op::Linear: rhs += ", " + a(1) + ", " + a(2); break;
           case Op::Where: rhs += ", " + a(1) + ", " + a(2); break;
           case Op::PowScalar: case Op::LeakyRelu: case Op::Elu: rhs += ", " + literal(s.x); break;
           case Op::Clamp: case Op::Softplus: rhs += ", " + literal(s.x) + ", " + literal(s.y); break;

@@ -52,6 +52,8 @@ enum class Op : uint8_t {
   // Joins of args (all of them) along dims[0].
   Cat, Stack,
   IndexSelect,  // index_select(args[0], dims[0], the Int64 index dims[1..])
+  MatMul,       // matmul(args[0], args[1])
+  Linear,       // linear(args[0], weight args[1], bias args[2] or -1)
   // Evaluates args[0] now; the value is args[0]'s.
   Eval,
 };

@@ -110,6 +110,8 @@ class Tensor {
   Tensor& clamp_(float min, float max);
   Tensor& relu_();
 
+  Tensor matmul(const Tensor& other) const;  // fusejit::matmul(*this, other)
+
   const std::shared_ptr<ir::Node>& node() const;
 
  private:
@@ -157,6 +159,15 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 // is index_select(table, 0, ids). The index is evaluated and checked when this is called (an
 // index out of range throws Error); the gather stays lazy and fuses with what consumes it.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+
+// ---- linear algebra ----
+// The matrix product with torch.matmul's rules: 1-d by 1-d is a dot product (0-d); a 1-d
+// operand is a row (first) or a column (second) whose dim leaves the result; operands of 2 or
+// more dims multiply their last two dims, their leading (batch) dims broadcasting. Operands may
+// be any views (a transposed weight is read in place, not copied). Sums run in float32.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [..., in] times weight [out, in] transposed, plus bias (broadcast to [..., out]) when given.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- elementwise (NumPy broadcasting) ----
 Tensor add(const Tensor& a, const Tensor& b);

@@ -1,0 +1,67 @@
+// matmul and linear: torch.matmul's shape rules over views (a 1-d operand gains a dim, batch
+// dims broadcast by expanding), then one MatMul node of equal batch dims.
+#include "frontend/lazy.h"
+#include "fusejit/fusejit.h"
+
+namespace fusejit {
+namespace {
+
+using frontend::describe;
+
+void check_defined(const char* op, const Tensor& x, const char* what) {
+  if (!x.defined()) throw Error(std::string(op) + ": " + what + " is an undefined tensor");
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_defined("matmul", a, "operand 0");
+  check_defined("matmul", b, "operand 1");
+  auto fail = [&](const std::string& why) {
+    throw Error("matmul: " + describe(a) + " and " + describe(b) + ": " + why);
+  };
+  if (a.dim() == 0 || b.dim() == 0) fail("both operands need at least 1 dim");
+  Tensor x = a.to(DType::Float32), y = b.to(DType::Float32);
+  if (x.dim() == 1) x = x.unsqueeze(0);
+  if (y.dim() == 1) y = y.unsqueeze(1);
+  const Shape &xs = x.sizes(), &ys = y.sizes();
+  int64_t m = xs[xs.size() - 2], k = xs.back(), n = ys.back();
+  if (ys[ys.size() - 2] != k)
+    fail("the sizes that are summed over differ (" + std::to_string(k) + " and " + std::to_string(ys[ys.size() - 2]) +
+         ")");
+  Shape x_batch(xs.begin(), xs.end() - 2), y_batch(ys.begin(), ys.end() - 2);
+  std::optional<Shape> batch = ir::broadcast_shapes(x_batch, y_batch);
+  if (!batch)
+    fail("the batch dims " + ir::shape_string(x_batch) + " and " + ir::shape_string(y_batch) + " do not broadcast");
+  Shape shape = *batch;
+  shape.insert(shape.end(), {m, n});
+  if (!ir::addressable(shape)) fail("the result of shape " + ir::shape_string(shape) + " has too many elements");
+  Shape x_shape = *batch, y_shape = *batch;
+  x_shape.insert(x_shape.end(), {m, k});
+  y_shape.insert(y_shape.end(), {k, n});
+  x = x.expand(x_shape);
+  y = y.expand(y_shape);
+  Tensor product(std::make_shared<ir::Node>(ir::OpCode::MatMul, DType::Float32, std::move(shape),
+                                            std::vector<std::shared_ptr<ir::Node>>{x.node(), y.node()}));
+  if (b.dim() == 1) product = product.squeeze(-1);
+  if (a.dim() == 1) product = product.squeeze(-1 - (b.dim() == 1 ? 0 : 1));
+  return product;
+}
+
+Tensor Tensor::matmul(const Tensor& other) const { return fusejit::matmul(*this, other); }
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_defined("linear", x, "the input");
+  check_defined("linear", weight, "the weight");
+  if (weight.dim() != 2) throw Error("linear: the weight must be [out, in], got " + describe(weight));
+  if (x.dim() == 0 || x.sizes().back() != weight.size(1))
+    throw Error("linear: the input " + describe(x) + " does not end in the weight's " +
+                std::to_string(weight.size(1)) + " input features (weight " + describe(weight) + ")");
+  Tensor y = fusejit::matmul(x, weight.t());
+  if (!bias.defined()) return y;
+  if (ir::broadcast_shapes(bias.sizes(), y.sizes()) != y.sizes())
+    throw Error("linear: the bias " + describe(bias) + " does not broadcast to the output " + describe(y));
+  return y + bias;
+}
+
+}  // namespace fusejit

@@ -1,0 +1,175 @@
+// matmul and linear: torch.matmul's shape rules, results within the float32 bound of the
+// double-precision reference, operands of any layout, epilogues fused into the matmul's
+// kernel, the same bits at any thread count, and errors that name the op and the shapes.
+#include "test_util.h"
+
+namespace fusejit {
+namespace {
+
+using testing::error_message;
+using testing::random_tensor;
+using testing::reference;
+
+// A float32 product summed with one rounding per step: |c - exact| <= K 2^-24 sum_k |a||b|.
+void expect_within_bound(const Tensor& product, const Tensor& a, const Tensor& b, const std::string& what = "") {
+  int64_t k = a.dim() == 1 ? a.size(0) : a.size(-1);
+  std::vector<double> exact = reference(product);
+  std::vector<double> magnitude = reference(matmul(abs(a), abs(b)));
+  std::vector<float> actual = product.to_vector<float>();
+  ASSERT_EQ(actual.size(), exact.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < actual.size() && reported < 5; ++i) {
+    double bound = static_cast<double>(k) * 0x1p-24 * magnitude[i] + 1e-30;
+    if (std::fabs(actual[i] - exact[i]) > bound) {
+      ADD_FAILURE() << what << " element " << i << ": got " << actual[i] << ", reference " << exact[i]
+                    << ", bound " << bound;
+      ++reported;
+    }
+  }
+}
+
+TEST(MatMul, FollowsTorchShapeRules) {
+  struct Case {
+    Shape a, b, result;
+  };
+  std::vector<Case> cases = {
+      {{5}, {5}, {}},                        // dot product
+      {{5}, {5, 3}, {3}},                    // row times matrix
+      {{4, 5}, {5}, {4}},                    // matrix times column
+      {{4, 5}, {5, 3}, {4, 3}},              // mm
+      {{2, 4, 5}, {2, 5, 3}, {2, 4, 3}},     // bmm
+      {{2, 1, 4, 5}, {3, 5, 3}, {2, 3, 4, 3}},  // batch dims broadcast
+      {{5}, {2, 5, 3}, {2, 3}},              // a 1-d operand against a batch
+      {{2, 4, 5}, {5}, {2, 4}},
+      {{1, 4, 5}, {5, 3}, {1, 4, 3}},
+  };
+  for (const Case& c : cases) {
+    Tensor a = random_tensor(c.a, 1), b = random_tensor(c.b, 2);
+    std::string what = ir::shape_string(c.a) + " @ " + ir::shape_string(c.b);
+    Tensor product = matmul(a, b);
+    EXPECT_EQ(product.sizes(), c.result) << what;
+    expect_within_bound(product, a, b, what);
+    EXPECT_EQ(a.matmul(b).to_vector<float>(), product.to_vector<float>()) << what;
+  }
+}
+
+TEST(MatMul, OddAndEmptySizes) {
+  for (int64_t m : {1, 7, 13, 33})
+    for (int64_t k : {1, 3, 64, 101})
+      for (int64_t n : {1, 15, 16, 17, 33, 100}) {
+        Tensor a = random_tensor({m, k}, 3), b = random_tensor({k, n}, 4);
+        expect_within_bound(matmul(a, b), a, b, std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n));
+      }
+  EXPECT_EQ(matmul(random_tensor({3, 0}, 5), random_tensor({0, 4}, 6)).to_vector<float>(), std::vector<float>(12, 0.0f));
+  EXPECT_EQ(matmul(random_tensor({0, 3}, 5), random_tensor({3, 4}, 6)).sizes(), (Shape{0, 4}));
+  EXPECT_EQ(matmul(random_tensor({2, 3}, 5), random_tensor({3, 0}, 6)).numel(), 0);
+}
+
+TEST(MatMul, ReadsOperandsOfAnyLayoutInPlace) {
+  Tensor a = random_tensor({40, 30}, 7).eval(), b = random_tensor({30, 50}, 8).eval();
+  Tensor weight = random_tensor({50, 30}, 9).eval();
+  expect_within_bound(matmul(a, weight.t()), a, weight.t(), "transposed weight");
+  expect_within_bound(matmul(b.t(), a.t()), b.t(), a.t(), "both transposed");
+  Tensor wide = random_tensor({40, 90}, 10).eval();
+  Tensor strided = wide.slice(1, 0, 90, 3);
+  expect_within_bound(matmul(strided, b), strided, b, "a slice with step 3");
+  Tensor row = random_tensor({1, 30}, 11).eval().expand({40, 30});
+  expect_within_bound(matmul(row, b), row, b, "an expanded operand (stride 0)");
+  std::vector<float> data = testing::random_floats(30 * 50, 12);
+  Tensor blob = from_blob(data.data(), {30, 50});
+  expect_within_bound(matmul(a, blob), a, blob, "from_blob memory");
+  // Pending and broadcast-value operands.
+  expect_within_bound(matmul(a * 2.0f, b.t().t()), a * 2.0f, b, "a pending operand");
+  expect_within_bound(matmul(ones({4, 30}), b), ones({4, 30}), b, "a constant operand");
+  expect_within_bound(matmul(full({4, 30}, 0.3f), b), full({4, 30}, 0.3f), b, "a scalar operand");
+}
+
+TEST(MatMul, EpilogueRunsInTheMatmulKernel) {
+  Tensor x = random_tensor({64, 96}, 13).eval(), w = random_tensor({80, 96}, 14).eval();
+  Tensor bias = random_tensor({80}, 15).eval(), residual = random_tensor({64, 80}, 16).eval();
+  std::vector<std::pair<std::string, Tensor>> programs = {
+      {"gelu(linear)", gelu(linear(x, w, bias))},
+      {"relu(linear - 2)", relu(linear(x, w, bias) - 2.0f)},
+      {"residual + linear", residual + linear(x, w, bias)},
+      {"scaled product", matmul(x, w.t()) * 0.125f},
+  };
+  for (auto& [name, program] : programs) {
+    reset_stats();
+    std::vector<float> fused = program.to_vector<float>();
+    EXPECT_EQ(stats().kernels_launched, 1) << name;
+    testing::expect_matches_reference(program, 1e-4, 1e-3, name);
+    FusionGuard eager(false);
+    Tensor again = name == "gelu(linear)"       ? gelu(linear(x, w, bias))
+                   : name == "relu(linear - 2)" ? relu(linear(x, w, bias) - 2.0f)
+                   : name == "residual + linear" ? residual + linear(x, w, bias)
+                                                 : matmul(x, w.t()) * 0.125f;
+    EXPECT_EQ(again.to_vector<float>(), fused) << name << ": eager and fused differ";
+  }
+  std::string fused = gelu(linear(x, w, bias)).dump("fused");
+  EXPECT_NE(fused.find("matmul, domain [64,80]"), std::string::npos) << fused;
+  EXPECT_NE(fused.find("gelu("), std::string::npos) << fused;
+}
+
+// A reduction over a product, and a product of a product, read the product from memory: one
+// matmul per kernel, and a matmul is never recomputed inside another kernel.
+TEST(MatMul, ReductionsAndProductsOfAProductReadItFromMemory) {
+  Tensor a = random_tensor({30, 20}, 22).eval(), b = random_tensor({20, 25}, 23).eval();
+  Tensor c = random_tensor({25, 10}, 24).eval();
+  std::vector<std::pair<std::string, Tensor>> programs = {
+      {"amax of a product", amax(matmul(a, b), {1})},
+      {"softmax of a product", softmax(matmul(a, b) * 0.1f, -1)},
+      {"a product of a product", matmul(relu(matmul(a, b)), c)},
+  };
+  for (auto& [name, program] : programs) {
+    reset_stats();
+    program.eval();
+    EXPECT_EQ(stats().kernels_launched, 2) << name;
+    testing::expect_matches_reference(program, 1e-4, 1e-3, name);
+  }
+  std::string fused = amax(matmul(a, b), {1}).dump("fused");
+  EXPECT_NE(fused.find("a matmul consumed by 1 other kernel"), std::string::npos) << fused;
+}
+
+TEST(MatMul, SameBitsAtAnyThreadCount) {
+  Tensor a = random_tensor({300, 200}, 17).eval(), b = random_tensor({200, 260}, 18).eval();
+  std::vector<float> one, two;
+  {
+    NumThreadsGuard threads(1);
+    one = relu(matmul(a, b)).to_vector<float>();
+  }
+  {
+    NumThreadsGuard threads(2);
+    two = relu(matmul(a, b)).to_vector<float>();
+  }
+  EXPECT_EQ(testing::bits_of(one), testing::bits_of(two));
+  Tensor batched = random_tensor({4, 70, 200}, 19).eval();
+  NumThreadsGuard threads(2);
+  expect_within_bound(matmul(batched, b), batched, b, "batched, 2 threads");
+}
+
+TEST(MatMul, UpdatesInPlaceReadTheOldValue) {
+  Tensor x = random_tensor({20, 20}, 20).eval(), w = random_tensor({20, 20}, 21).eval();
+  std::vector<double> expected = reference(matmul(x, w));
+  x.copy_(matmul(x, w));
+  std::vector<float> actual = x.to_vector<float>();
+  for (size_t i = 0; i < actual.size(); ++i) EXPECT_NEAR(actual[i], expected[i], 1e-4) << i;
+}
+
+TEST(MatMul, MisuseThrowsNamingTheOpAndShapes) {
+  Tensor m23 = ones({2, 3}), m45 = ones({4, 5}), v3 = ones({3});
+  EXPECT_EQ(error_message([&] { matmul(Tensor(2.0f), m23); }),
+            "matmul: f32[] and f32[2,3]: both operands need at least 1 dim");
+  EXPECT_EQ(error_message([&] { matmul(m23, m45); }),
+            "matmul: f32[2,3] and f32[4,5]: the sizes that are summed over differ (3 and 4)");
+  EXPECT_EQ(error_message([&] { matmul(ones({2, 2, 3}), ones({3, 3, 4})); }),
+            "matmul: f32[2,2,3] and f32[3,3,4]: the batch dims [2] and [3] do not broadcast");
+  EXPECT_EQ(error_message([&] { matmul(Tensor(), v3); }), "matmul: operand 0 is an undefined tensor");
+  EXPECT_EQ(error_message([&] { linear(m23, v3); }), "linear: the weight must be [out, in], got f32[3]");
+  EXPECT_EQ(error_message([&] { linear(m23, m45); }),
+            "linear: the input f32[2,3] does not end in the weight's 5 input features (weight f32[4,5])");
+  EXPECT_EQ(error_message([&] { linear(m23, ones({4, 3}), ones({5})); }),
+            "linear: the bias f32[5] does not broadcast to the output f32[2,4]");
+}
+
+}  // namespace
+}  // namespace fusejit
