@@ -3,14 +3,23 @@
 # virtual environment under build/peers (libtorch timed in-process from C++, torch.compile from
 # Python), then bench/RESULTS.md and bench/results.png. Downloads PyTorch (several GB) on the
 # first run; safe to run again. Extra arguments go to fusejit_torch_bench (e.g.
-# --benchmark_filter=softmax).
+# --benchmark_filter=softmax). It also builds fusejit_gemm_peers, the GEMM candidates side by side
+# (run it by hand: bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-venv python3-pip
+# The GEMM candidates of fusejit_gemm_peers (loaded at run time) and Python's venv.
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+missing=()
+for package in python3-venv python3-pip libdnnl2 libopenblas0-pthread libblis4-openmp; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 
 peers=build/peers
@@ -25,7 +34,7 @@ torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)'
 
 cmake -S . -B "$peers/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSEJIT_BUILD_TESTS=OFF \
       -DFUSEJIT_BENCH_TORCH=ON -DCMAKE_PREFIX_PATH="$torch_prefix" >/dev/null
-cmake --build "$peers/build" --target fusejit_torch_bench -j 2
+cmake --build "$peers/build" --target fusejit_torch_bench fusejit_gemm_peers -j 2
 
 "$peers/build/bench/fusejit_torch_bench" --benchmark_repetitions=5 \
     --benchmark_report_aggregates_only=true --benchmark_min_time=0.1 \
