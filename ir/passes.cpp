@@ -145,7 +145,9 @@ Graph canonicalize(const Graph& graph) {
     if (existing && readable_in_place(*existing)) return *existing;
     if (std::optional<GraphNode> constant = fold(out, node)) node = std::move(*constant);
     // Two run-time values equal now may differ in the next evaluation of the cached schedule.
-    if (has_run_time_value(node.op)) return out.add(std::move(node));
+    // A copy is a node of its own on purpose (an update's, a part of an assembled node): merged,
+    // the two parts of a scatter became one node stored over itself (a cycle of kernels).
+    if (has_run_time_value(node.op) || node.op == OpCode::Copy) return out.add(std::move(node));
     NodeId added = out.add(std::move(node));
     auto [it, inserted] = seen.insert(added);
     if (!inserted) out.nodes.pop_back();

@@ -335,6 +335,19 @@ TEST(InPlace, UpdatesReadingOtherElementsOfTheTensorCopyFirst) {
   }
 }
 
+// An update through a view of a pending constant whose new value folds to the old one: the
+// scatter's two parts were copies of one constant, merged into one node stored over itself (the
+// schedule found a cycle of kernels). Found by the fuzzer (seed 11200).
+TEST(InPlace, UpdateThroughAViewOfAPendingConstant) {
+  Tensor ones = fj::full({1, 1, 1}, 1.0f);
+  Tensor strided = fj::slice(ones, 1, 0, INT64_MAX, 2);
+  strided.mul_(ones);
+  EXPECT_EQ(strided.to_vector<float>(), values({1}));
+  Tensor square = fj::full({2, 2}, 3.0f);
+  square.t().copy_(fj::full({2, 2}, 3.0f));
+  EXPECT_EQ(square.to_vector<float>(), values({3, 3, 3, 3}));
+}
+
 TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {
   Tensor x = fj::tensor({2.9f, -1.5f, 0, 4}, {4});
   EXPECT_EQ(x.to(fj::DType::Float32).node(), x.node());
