@@ -18,6 +18,11 @@
 
 namespace fusejit::codegen {
 
+// Kernels that need scratch memory (a matmul's packed blocks) call this function of the
+// runtime: `void* fusejit_thread_workspace(int64_t bytes)`, the calling thread's scratch of at
+// least `bytes` (runtime::thread_workspace).
+inline constexpr const char* kThreadWorkspaceSymbol = "fusejit_thread_workspace";
+
 std::unique_ptr<llvm::Module> emit_kernel(const ir::Kernel& kernel, const Target& target,
                                           llvm::LLVMContext& context, const std::string& name);
 

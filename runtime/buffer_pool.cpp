@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -169,6 +170,27 @@ std::shared_ptr<ir::Storage> allocate(int64_t bytes) {
   return std::make_shared<ir::Storage>(data, rounded, [](void* released, int64_t size) {
     process().buffer_pool().give_back(released, size);
   });
+}
+
+void* thread_workspace(int64_t bytes) noexcept {
+  struct Workspace {
+    void* data = nullptr;
+    int64_t bytes = 0;
+    ~Workspace() { std::free(data); }
+  };
+  thread_local Workspace workspace;
+  if (bytes > workspace.bytes) {
+    std::free(workspace.data);
+    int64_t rounded = (bytes + 63) / 64 * 64;
+    workspace.data = std::aligned_alloc(64, static_cast<size_t>(rounded));
+    workspace.bytes = rounded;
+    // A kernel cannot throw: without its few MiB of scratch there is no way on.
+    if (!workspace.data) {
+      std::fprintf(stderr, "fusejit: cannot allocate %lld bytes of kernel scratch memory\n", static_cast<long long>(rounded));
+      std::abort();
+    }
+  }
+  return workspace.data;
 }
 
 void release_pooled_buffers() { process().buffer_pool().release_all(); }

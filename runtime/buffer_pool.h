@@ -13,6 +13,12 @@ namespace fusejit::runtime {
 // Throws Error when the memory cannot be had.
 std::shared_ptr<ir::Storage> allocate(int64_t bytes);
 
+// Scratch memory of the calling thread, 64-byte aligned, at least `bytes` (kept and grown, never
+// shrunk: kernels ask for a bounded size, a matmul's packed blocks of a few MiB). Valid until the
+// thread's next call. Called from kernels, which cannot throw: aborts with a message when the
+// memory cannot be had.
+void* thread_workspace(int64_t bytes) noexcept;
+
 // Frees every pooled buffer and returns the heap's free pages to the system.
 void release_pooled_buffers();
 

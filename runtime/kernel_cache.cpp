@@ -1,5 +1,6 @@
 #include "runtime/kernel_cache.h"
 
+#include <llvm/ExecutionEngine/Orc/Core.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -12,7 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "codegen/emit_kernel.h"
 #include "ir/key.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/process.h"
 
 namespace fusejit::runtime {
@@ -33,6 +36,11 @@ class Linker {
       auto created = llvm::orc::LLJITBuilder().create();
       if (!created) throw InternalError("cannot create the JIT: " + llvm::toString(created.takeError()));
       jit_ = std::move(*created);
+      llvm::orc::SymbolMap runtime_symbols;
+      runtime_symbols[jit_->mangleAndIntern(codegen::kThreadWorkspaceSymbol)] = {
+          llvm::orc::ExecutorAddr::fromPtr(&thread_workspace), llvm::JITSymbolFlags::Exported};
+      if (auto error = jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime_symbols))))
+        throw InternalError("cannot define the runtime's symbols: " + llvm::toString(std::move(error)));
     }
     llvm::orc::ResourceTrackerSP tracker = jit_->getMainJITDylib().createResourceTracker();
     if (auto error = jit_->addObjectFile(tracker, std::move(compiled.object)))

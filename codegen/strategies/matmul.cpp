@@ -1,16 +1,25 @@
-// Matmul kernels: the product over [batch..., M, N] in blocks of `block_rows` rows by one step
-// of columns (two native vectors), each block's sums in registers over the whole of K: a
-// broadcast element of A times a vector of B's row, added with one fused multiply-add into
-// each row's accumulator. The epilogue (the kernel's other ops) then runs on each row of the
-// block while its sums are still in registers, through the same sweep as elementwise kernels,
-// with the product's value known, and stores the outputs.
+// Matmul kernels: the product over [batch..., M, N] in micro-tiles of `rows` rows by one step of
+// columns (two native vectors, `lanes`), each tile's sums in registers: per k, a vector of B's
+// row and one broadcast element of A per row, one fused multiply-add each. The epilogue (the
+// kernel's other ops) then runs on each row of a finished tile while its sums are in
+// registers, through the same sweep as elementwise kernels with the product's value known, and
+// stores the outputs.
 //
-// Operands are read where they lie (any strides: a transposed weight is not copied); a row of
-// B read across its memory is gathered. Sums run in float32 in the order k = 0, 1, ..., so a
-// result is the same for any thread count.
+// Results of at least kPackedRows rows take the blocked form of Goto's GEMM: a panel of B
+// (kc x nc) and then a block of A (mc x kc) are copied into the thread's scratch memory
+// (runtime's thread workspace) in the order the micro-tiles read them, contiguous and
+// zero-padded, so the tiles read cache-resident lines whatever the operands' strides (a
+// transposed weight is gathered once per panel, not once per tile); the sums over one kc slice
+// are added to those of the earlier slices, kept in the first output until the last slice,
+// when the epilogue runs. Fewer rows read the operands where they lie (packing B would cost as
+// much as the product).
+//
+// Sums run in float32 in the order k = 0, 1, ...: the result is the same bits for any thread
+// count.
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include "codegen/emit_kernel.h"
 #include "codegen/strategies/kernel_emission.h"
 
 namespace fusejit::codegen {
@@ -18,9 +27,20 @@ namespace {
 
 using llvm::Value;
 
-// Rows per block: their accumulators (two registers each), a vector of B and a broadcast fill
-// the register file (16 registers below AVX-512, 32 with it).
-int block_rows(const Target& target) { return target.vector_bits >= 512 ? 12 : 6; }
+constexpr int64_t kPackedRows = 64;
+
+// The blocking: `rows` per micro-tile (their sums, two registers each, a vector of B and a
+// broadcast fill the register file: 16 registers below AVX-512, 32 with it); kc deep slices; mc
+// rows of A per block (in L2); nc columns of B per panel (in the last-level cache).
+struct Blocking {
+  int rows;
+  int64_t kc, mc, nc;
+};
+
+Blocking blocking(const Target& target, int lanes) {
+  int rows = target.vector_bits >= 512 ? 12 : 6;
+  return {rows, 256, rows * 12, lanes * 64};
+}
 
 class MatMulEmitter : public StrategyEmitter {
  public:
@@ -28,8 +48,9 @@ class MatMulEmitter : public StrategyEmitter {
       : StrategyEmitter(emission),
         rank_(kernel_.domain.size()),
         lanes_(emission.lanes()),
-        block_rows_(block_rows(emission.target())),
-        output_strides_(ir::contiguous_strides(kernel_.domain)) {
+        block_(blocking(emission.target(), emission.lanes())),
+        output_strides_(ir::contiguous_strides(kernel_.domain)),
+        vector_(llvm::cast<llvm::FixedVectorType>(float_vector_)) {
     for (size_t i = 0; i < kernel_.ops.size(); ++i)
       if (kernel_.ops[i].op == ir::OpCode::MatMul) product_ = static_cast<int32_t>(i);
     // The ops the outputs need, the product's operands aside (the product reads those itself).
@@ -38,119 +59,250 @@ class MatMulEmitter : public StrategyEmitter {
     for (size_t i = kernel_.ops.size(); i-- > 0;)
       if (wanted_[i] && static_cast<int32_t>(i) != product_)
         for (int32_t a : kernel_.ops[i].args) wanted_[a] = true;
+    // Partial sums wait in the first output between slices of K: it must hold floats.
+    if (emission.output_dtype(0) != DType::Float32) block_.kc = std::max<int64_t>(1, kernel_.contraction);
+    {
+      llvm::IRBuilder<> entry(&emission_.fn()->getEntryBlock(), emission_.fn()->getEntryBlock().begin());
+      for (int i = 0; i < block_.rows; ++i) sums_.push_back(entry.CreateAlloca(vector_));
+    }
   }
 
   void emit(Value* begin, Value* end) {
     Range range = loops_.entry_range(begin, end);
     size_t rows = rank_ - 2;
+    bool packed = kernel_.domain[rows] >= kPackedRows;
+    Value* workspace = packed ? scratch() : nullptr;
     loops_.emit_nest(0, rows, range, indices_, [&] {
       Value* row_begin = range.dim == rows ? range.begin : b_.getInt64(0);
       Value* row_end = range.dim == rows ? range.end : b_.getInt64(kernel_.domain[rows]);
-      loops_.emit_for(row_begin, row_end, block_rows_, [&](Value* m0) {
-        loops_.emit_for(b_.getInt64(0), b_.getInt64(kernel_.domain.back()), lanes_,
-                        [&](Value* n0) { block(m0, row_end, n0); });
-      });
+      if (packed)
+        blocked(workspace, row_begin, row_end);
+      else
+        direct(row_begin, row_end);
     });
   }
 
  private:
+  Value* i64(int64_t value) { return b_.getInt64(value); }
   Value* smin(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); }
-
+  Value* smax(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c); }
+  int64_t rows_of_result() const { return kernel_.domain[rank_ - 2]; }
+  int64_t columns() const { return kernel_.domain.back(); }
   const ir::KernelOp& operand(int k) const { return kernel_.ops[kernel_.ops[product_].args[k]]; }
+  bool in_memory(int k) const { return operand(k).op == ir::OpCode::Input; }
+  // Operand k's stride along its rows (-2) or columns (-1).
+  int64_t stride(int k, int from_end) const { return operand(k).strides[rank_ - from_end]; }
+  Value* float_at(Value* base, Value* offset) { return b_.CreateGEP(b_.getFloatTy(), base, offset); }
 
-  // Element offset of operand `k` at the current batch indices.
-  Value* batch_offset(int k) { return loops_.outer_offset(operand(k).strides, indices_); }
+  // The thread's scratch: the packed block of A (mc x kc floats), then the panel of B (kc x nc).
+  Value* scratch() {
+    llvm::Module* module = emission_.fn()->getParent();
+    llvm::FunctionCallee workspace = module->getOrInsertFunction(
+        kThreadWorkspaceSymbol, llvm::FunctionType::get(b_.getPtrTy(), {b_.getInt64Ty()}, false));
+    int64_t bytes = (block_.mc * block_.kc + block_.kc * block_.nc) * 4;
+    return b_.CreateCall(workspace, {i64(bytes)});
+  }
 
-  // Rows [m0, min(m0 + block_rows, row_end)) by columns [n0, n0 + lanes) of the result.
-  void block(Value* m0, Value* row_end, Value* n0) {
-    const ir::Kernel& kernel = kernel_;
-    int64_t columns = kernel.domain.back();
-    int64_t last_row = kernel.domain[rank_ - 2] - 1;
-    auto* vector = llvm::cast<llvm::FixedVectorType>(float_vector_);
-    std::vector<uint32_t> lane_ids;
-    for (int l = 0; l < lanes_; ++l) lane_ids.push_back(static_cast<uint32_t>(l));
-    Value* valid = b_.CreateICmpSLT(llvm::ConstantDataVector::get(b_.getContext(), lane_ids),
-                                    b_.CreateVectorSplat(lanes_, b_.CreateTrunc(b_.CreateSub(b_.getInt64(columns), n0),
-                                                                                b_.getInt32Ty())));
+  // Lanes [0, lanes) of a step at column n0 that lie inside the result.
+  Value* valid_columns(Value* n0) {
+    std::vector<uint32_t> ids;
+    for (int l = 0; l < lanes_; ++l) ids.push_back(static_cast<uint32_t>(l));
+    Value* left = b_.CreateTrunc(b_.CreateSub(i64(columns()), n0), b_.getInt32Ty());
+    return b_.CreateICmpSLT(llvm::ConstantDataVector::get(b_.getContext(), ids), b_.CreateVectorSplat(lanes_, left));
+  }
+
+  // A step of B's row k at columns [n0, n0 + lanes): masked to the result's columns.
+  Value* row_of_b(Value* k, Value* n0, Value* valid) {
+    const ir::KernelOp& b = operand(1);
+    if (!in_memory(1)) return elements_.emit_op(b, nullptr, nullptr, nullptr, nullptr, {});
+    Value* offset = b_.CreateAdd(loops_.outer_offset(b.strides, indices_),
+                                 b_.CreateAdd(b_.CreateMul(k, i64(stride(1, 2))), b_.CreateMul(n0, i64(stride(1, 1)))));
+    Value* base = emission_.input_pointer(b.slot);
+    Value* zeros = llvm::Constant::getNullValue(vector_);
+    if (stride(1, 1) == 1) return b_.CreateMaskedLoad(vector_, float_at(base, offset), llvm::Align(4), valid, zeros);
+    Value* addresses = float_at(base, elements_.lane_indices(offset, i64(0), stride(1, 1)));
+    return b_.CreateMaskedGather(vector_, addresses, llvm::Align(4), valid, zeros);
+  }
+
+  // Element (row, k) of A; rows past the result's read its last row (their sums are not stored).
+  Value* element_of_a(Value* row, Value* k) {
     const ir::KernelOp& a = operand(0);
-    const ir::KernelOp& bm = operand(1);
-    bool a_in_memory = a.op == ir::OpCode::Input;
-    bool b_in_memory = bm.op == ir::OpCode::Input;
-    // Rows past the result's last read its last row instead: their sums are never stored.
-    std::vector<Value*> a_rows(block_rows_, nullptr);
-    if (a_in_memory) {
-      Value* base = batch_offset(0);
-      for (int i = 0; i < block_rows_; ++i) {
-        Value* row = smin(b_.CreateAdd(m0, b_.getInt64(i)), b_.getInt64(last_row));
-        a_rows[i] = b_.CreateAdd(base, b_.CreateMul(row, b_.getInt64(a.strides[rank_ - 2])));
-      }
-    }
-    Value* b_columns = nullptr;
-    if (b_in_memory)
-      b_columns = b_.CreateAdd(batch_offset(1), b_.CreateMul(n0, b_.getInt64(bm.strides[rank_ - 1])));
-    std::vector<Value*> leaf(2, nullptr);
-    for (int k = 0; k < 2; ++k)
-      if (operand(k).op != ir::OpCode::Input)
-        leaf[k] = elements_.emit_op(operand(k), nullptr, nullptr, nullptr, nullptr, {});
+    if (!in_memory(0)) return b_.CreateExtractElement(elements_.emit_op(a, nullptr, nullptr, nullptr, nullptr, {}), i64(0));
+    row = smin(row, i64(rows_of_result() - 1));
+    Value* offset = b_.CreateAdd(loops_.outer_offset(a.strides, indices_),
+                                 b_.CreateAdd(b_.CreateMul(row, i64(stride(0, 2))), b_.CreateMul(k, i64(stride(0, 1)))));
+    return b_.CreateLoad(b_.getFloatTy(), float_at(emission_.input_pointer(a.slot), offset));
+  }
 
-    std::vector<llvm::AllocaInst*> sums;
-    {
-      llvm::IRBuilder<> entry(&emission_.fn()->getEntryBlock(), emission_.fn()->getEntryBlock().begin());
-      for (int i = 0; i < block_rows_; ++i) sums.push_back(entry.CreateAlloca(vector));
-    }
-    Value* zero = llvm::Constant::getNullValue(vector);
-    for (llvm::AllocaInst* sum : sums) b_.CreateStore(zero, sum);
-    loops_.emit_for(b_.getInt64(0), b_.getInt64(kernel.contraction), 1, [&](Value* k) {
-      Value* row_of_b = leaf[1];
-      if (b_in_memory) {
-        Value* offset = b_.CreateAdd(b_columns, b_.CreateMul(k, b_.getInt64(bm.strides[rank_ - 2])));
-        Value* base = emission_.input_pointer(bm.slot);
-        Value* zeros = llvm::Constant::getNullValue(vector);
-        if (bm.strides[rank_ - 1] == 1) {
-          row_of_b = b_.CreateMaskedLoad(vector, b_.CreateGEP(b_.getFloatTy(), base, offset), llvm::Align(4), valid, zeros);
-        } else {
-          Value* addresses =
-              b_.CreateGEP(b_.getFloatTy(), base, elements_.lane_indices(offset, b_.getInt64(0), bm.strides[rank_ - 1]));
-          row_of_b = b_.CreateMaskedGather(vector, addresses, llvm::Align(4), valid, zeros);
-        }
-      }
-      for (int i = 0; i < block_rows_; ++i) {
-        Value* element = leaf[0];
-        if (a_in_memory) {
-          Value* offset = b_.CreateAdd(a_rows[i], b_.CreateMul(k, b_.getInt64(a.strides[rank_ - 1])));
-          Value* scalar = b_.CreateLoad(b_.getFloatTy(), b_.CreateGEP(b_.getFloatTy(), emission_.input_pointer(a.slot), offset));
-          element = b_.CreateVectorSplat(lanes_, scalar);
-        }
-        Value* sum = b_.CreateLoad(vector, sums[i]);
-        b_.CreateStore(b_.CreateIntrinsic(llvm::Intrinsic::fma, {vector}, {element, row_of_b, sum}), sums[i]);
-      }
-    });
+  void accumulate(int i, Value* element, Value* row) {
+    Value* sum = b_.CreateLoad(vector_, sums_[i]);
+    b_.CreateStore(b_.CreateIntrinsic(llvm::Intrinsic::fma, {vector_}, {b_.CreateVectorSplat(lanes_, element), row, sum}),
+                   sums_[i]);
+  }
 
-    Value* rows_left = b_.CreateSub(row_end, m0);
-    Value* stop = smin(b_.CreateAdd(n0, b_.getInt64(lanes_)), b_.getInt64(columns));
-    for (int i = 0; i < block_rows_; ++i) {
-      auto* store = llvm::BasicBlock::Create(b_.getContext(), "row.store", emission_.fn());
+  // `body` for each row i of a tile that lies below `rows_left`.
+  void for_valid_rows(Value* rows_left, const std::function<void(int)>& body) {
+    for (int i = 0; i < block_.rows; ++i) {
+      auto* run = llvm::BasicBlock::Create(b_.getContext(), "row", emission_.fn());
       auto* next = llvm::BasicBlock::Create(b_.getContext(), "row.next", emission_.fn());
-      b_.CreateCondBr(b_.CreateICmpSLT(b_.getInt64(i), rows_left), store, next);
-      b_.SetInsertPoint(store);
-      indices_.push_back(b_.CreateAdd(m0, b_.getInt64(i)));
-      std::vector<Value*> known(kernel.ops.size(), nullptr);
-      known[product_] = b_.CreateLoad(vector, sums[i]);
-      Value* output_offset = loops_.outer_offset(output_strides_, indices_);
-      emission_.sweep(n0, stop, indices_, known, wanted_,
-                      [&](const StepValues& step) { emission_.store_outputs(step, output_offset, false); });
-      indices_.pop_back();
+      b_.CreateCondBr(b_.CreateICmpSLT(i64(i), rows_left), run, next);
+      b_.SetInsertPoint(run);
+      body(i);
       b_.CreateBr(next);
       b_.SetInsertPoint(next);
     }
   }
 
+  // The epilogue on the tile at rows m0.. and columns [n0, n0 + lanes): each row's outputs.
+  void finish(Value* m0, Value* rows_left, Value* n0) {
+    Value* stop = smin(b_.CreateAdd(n0, i64(lanes_)), i64(columns()));
+    for_valid_rows(rows_left, [&](int i) {
+      indices_.push_back(b_.CreateAdd(m0, i64(i)));
+      std::vector<Value*> known(kernel_.ops.size(), nullptr);
+      known[product_] = b_.CreateLoad(vector_, sums_[i]);
+      Value* output_offset = loops_.outer_offset(output_strides_, indices_);
+      emission_.sweep(n0, stop, indices_, known, wanted_,
+                      [&](const StepValues& step) { emission_.store_outputs(step, output_offset, false); });
+      indices_.pop_back();
+    });
+  }
+
+  // Where row m0 + i, column n0 of the first output lies (its partial sums between slices).
+  Value* partial_address(Value* m0, int i, Value* n0) {
+    indices_.push_back(b_.CreateAdd(m0, i64(i)));
+    Value* offset = b_.CreateAdd(loops_.outer_offset(output_strides_, indices_), n0);
+    indices_.pop_back();
+    return float_at(emission_.output_pointer(0), offset);
+  }
+
+  // ---- operands where they lie (few rows) ----
+
+  void direct(Value* row_begin, Value* row_end) {
+    loops_.emit_for(row_begin, row_end, block_.rows, [&](Value* m0) {
+      loops_.emit_for(i64(0), i64(columns()), lanes_, [&](Value* n0) {
+        Value* valid = valid_columns(n0);
+        for (llvm::AllocaInst* sum : sums_) b_.CreateStore(llvm::Constant::getNullValue(vector_), sum);
+        loops_.emit_for(i64(0), i64(kernel_.contraction), 1, [&](Value* k) {
+          Value* row = row_of_b(k, n0, valid);
+          for (int i = 0; i < block_.rows; ++i) accumulate(i, element_of_a(b_.CreateAdd(m0, i64(i)), k), row);
+        });
+        finish(m0, b_.CreateSub(row_end, m0), n0);
+      });
+    });
+  }
+
+  // ---- packed blocks (many rows) ----
+
+  void blocked(Value* workspace, Value* row_begin, Value* row_end) {
+    Value* packed_a = workspace;
+    Value* packed_b = float_at(workspace, i64(block_.mc * block_.kc));
+    int64_t depth = kernel_.contraction;
+    loops_.emit_for(i64(0), i64(columns()), block_.nc, [&](Value* jc) {
+      Value* nc = smin(i64(block_.nc), b_.CreateSub(i64(columns()), jc));
+      // At least one slice, so that K = 0 still stores its zeros.
+      loops_.emit_for(i64(0), i64(std::max<int64_t>(depth, 1)), block_.kc, [&](Value* pc) {
+        Value* kc = smax(i64(0), smin(i64(block_.kc), b_.CreateSub(i64(depth), pc)));
+        Value* first = b_.CreateICmpEQ(pc, i64(0));
+        Value* last = b_.CreateICmpSGE(b_.CreateAdd(pc, i64(block_.kc)), i64(depth));
+        pack_b(packed_b, jc, nc, pc, kc);
+        loops_.emit_for(row_begin, row_end, block_.mc, [&](Value* ic) {
+          Value* mc = smin(i64(block_.mc), b_.CreateSub(row_end, ic));
+          pack_a(packed_a, ic, mc, pc, kc);
+          loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) {
+            loops_.emit_for(i64(0), mc, block_.rows, [&](Value* ir) {
+              Value* a_tile = float_at(packed_a, b_.CreateMul(ir, kc));
+              Value* b_tile = float_at(packed_b, b_.CreateMul(jr, kc));
+              tile(b_.CreateAdd(ic, ir), b_.CreateSub(mc, ir), b_.CreateAdd(jc, jr), kc, first, last, a_tile, b_tile);
+            });
+          });
+        });
+      });
+    });
+  }
+
+  // B's rows [pc, pc + kc), columns [jc, jc + nc) into `packed`: per step of `lanes` columns, kc
+  // vectors in k order (columns past the result are zeros). B is walked along its memory: row by
+  // row when a row is contiguous, else a step of columns at a time (a transposed weight: the
+  // lines one gather brings serve the next k too).
+  void pack_b(Value* packed, Value* jc, Value* nc, Value* pc, Value* kc) {
+    auto copy = [&](Value* k, Value* jr) {
+      Value* n0 = b_.CreateAdd(jc, jr);
+      Value* row = row_of_b(b_.CreateAdd(pc, k), n0, valid_columns(n0));
+      Value* at = b_.CreateAdd(b_.CreateMul(jr, kc), b_.CreateMul(k, i64(lanes_)));
+      b_.CreateAlignedStore(row, float_at(packed, at), llvm::Align(64));
+    };
+    if (!in_memory(1) || stride(1, 1) == 1) {
+      loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
+        loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) { copy(k, jr); });
+      });
+    } else {
+      loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) {
+        loops_.emit_for(i64(0), kc, 1, [&](Value* k) { copy(k, jr); });
+      });
+    }
+  }
+
+  // A's rows [ic, ic + mc), columns [pc, pc + kc) into `packed`: per `rows` rows, kc groups of
+  // `rows` elements in k order.
+  void pack_a(Value* packed, Value* ic, Value* mc, Value* pc, Value* kc) {
+    loops_.emit_for(i64(0), mc, block_.rows, [&](Value* ir) {
+      Value* sliver = float_at(packed, b_.CreateMul(ir, kc));
+      Value* m0 = b_.CreateAdd(ic, ir);
+      loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
+        Value* at = b_.CreateMul(k, i64(block_.rows));
+        for (int i = 0; i < block_.rows; ++i)
+          b_.CreateStore(element_of_a(b_.CreateAdd(m0, i64(i)), b_.CreateAdd(pc, k)),
+                         float_at(sliver, b_.CreateAdd(at, i64(i))));
+      });
+    });
+  }
+
+  // One micro-tile from the packed slivers: the earlier slices' sums (unless `first`), plus this
+  // slice's products; then the epilogue (`last`) or the partial sums kept in the first output.
+  void tile(Value* m0, Value* rows_left, Value* n0, Value* kc, Value* first, Value* last, Value* a_tile,
+            Value* b_tile) {
+    Value* valid = valid_columns(n0);
+    for (llvm::AllocaInst* sum : sums_) b_.CreateStore(llvm::Constant::getNullValue(vector_), sum);
+    auto* resume = llvm::BasicBlock::Create(b_.getContext(), "tile.resume", emission_.fn());
+    auto* start = llvm::BasicBlock::Create(b_.getContext(), "tile.start", emission_.fn());
+    b_.CreateCondBr(first, start, resume);
+    b_.SetInsertPoint(resume);
+    for_valid_rows(rows_left, [&](int i) {
+      b_.CreateStore(b_.CreateMaskedLoad(vector_, partial_address(m0, i, n0), llvm::Align(4), valid,
+                                         llvm::Constant::getNullValue(vector_)),
+                     sums_[i]);
+    });
+    b_.CreateBr(start);
+    b_.SetInsertPoint(start);
+    loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
+      Value* row = b_.CreateAlignedLoad(vector_, float_at(b_tile, b_.CreateMul(k, i64(lanes_))), llvm::Align(64));
+      Value* column = b_.CreateMul(k, i64(block_.rows));
+      for (int i = 0; i < block_.rows; ++i)
+        accumulate(i, b_.CreateLoad(b_.getFloatTy(), float_at(a_tile, b_.CreateAdd(column, i64(i)))), row);
+    });
+    auto* final_slice = llvm::BasicBlock::Create(b_.getContext(), "tile.final", emission_.fn());
+    auto* keep = llvm::BasicBlock::Create(b_.getContext(), "tile.keep", emission_.fn());
+    auto* done = llvm::BasicBlock::Create(b_.getContext(), "tile.done", emission_.fn());
+    b_.CreateCondBr(last, final_slice, keep);
+    b_.SetInsertPoint(final_slice);
+    finish(m0, rows_left, n0);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(keep);
+    for_valid_rows(rows_left, [&](int i) {
+      b_.CreateMaskedStore(b_.CreateLoad(vector_, sums_[i]), partial_address(m0, i, n0), llvm::Align(4), valid);
+    });
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+  }
+
   size_t rank_;
   int lanes_;
-  int block_rows_;
+  Blocking block_;
   ir::Strides output_strides_;
+  llvm::FixedVectorType* vector_;
   int32_t product_ = -1;
   std::vector<bool> wanted_;
+  std::vector<llvm::AllocaInst*> sums_;
   std::vector<Value*> indices_;
 };
 
