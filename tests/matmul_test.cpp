@@ -97,6 +97,12 @@ TEST(MatMul, ReadsOperandsOfAnyLayoutInPlace) {
   Tensor a = random_tensor({40, 30}, 7).eval(), b = random_tensor({30, 50}, 8).eval();
   Tensor weight = random_tensor({50, 30}, 9).eval();
   expect_within_bound(matmul(a, weight.t()), a, weight.t(), "transposed weight");
+  // Few rows against a transposed weight: dot products along K (1 row by 8 columns, 4 by 4).
+  for (int64_t m : {1, 2, 3, 5})
+    for (int64_t k : {1, 17, 300}) {
+      Tensor x = random_tensor({m, k}, 40), w = random_tensor({70, k}, 41).eval();
+      expect_within_bound(linear(x, w), x, w.t(), "linear of " + std::to_string(m) + " rows, K = " + std::to_string(k));
+    }
   expect_within_bound(matmul(b.t(), a.t()), b.t(), a.t(), "both transposed");
   Tensor wide = random_tensor({40, 90}, 10).eval();
   Tensor strided = wide.slice(1, 0, 90, 3);

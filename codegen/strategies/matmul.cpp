@@ -77,6 +77,8 @@ class MatMulEmitter : public StrategyEmitter {
       Value* row_end = range.dim == rows ? range.end : b_.getInt64(kernel_.domain[rows]);
       if (packed)
         blocked(workspace, row_begin, row_end);
+      else if (columns_along_k())
+        dots(row_begin, row_end);
       else
         direct(row_begin, row_end);
     });
@@ -187,6 +189,81 @@ class MatMulEmitter : public StrategyEmitter {
           for (int i = 0; i < block_.rows; ++i) accumulate(i, element_of_a(b_.CreateAdd(m0, i64(i)), k), row);
         });
         finish(m0, b_.CreateSub(row_end, m0), n0);
+      });
+    });
+  }
+
+  // ---- dot products (few rows, B's columns contiguous: a weight read transposed) ----
+
+  bool columns_along_k() const { return in_memory(0) && in_memory(1) && stride(1, 2) == 1 && stride(1, 1) != 1; }
+
+  // Native vectors of operand k's row or column `line` (rows past the result's read its last) at
+  // k .. k + width, the lanes past K zero.
+  Value* run_along_k(int k_operand, Value* line, int64_t lines, Value* k, Value* valid, llvm::FixedVectorType* native) {
+    const ir::KernelOp& op = operand(k_operand);
+    int64_t line_stride = k_operand == 0 ? stride(0, 2) : stride(1, 1);
+    int64_t k_stride = k_operand == 0 ? stride(0, 1) : stride(1, 2);
+    Value* offset = b_.CreateAdd(loops_.outer_offset(op.strides, indices_),
+                                 b_.CreateAdd(b_.CreateMul(smin(line, i64(lines - 1)), i64(line_stride)),
+                                              b_.CreateMul(k, i64(k_stride))));
+    Value* base = emission_.input_pointer(op.slot);
+    Value* zeros = llvm::Constant::getNullValue(native);
+    if (k_stride == 1) return b_.CreateMaskedLoad(native, float_at(base, offset), llvm::Align(4), valid, zeros);
+    std::vector<Value*> lanes;
+    Value* indices = b_.CreateVectorSplat(static_cast<unsigned>(native->getNumElements()), offset);
+    std::vector<llvm::Constant*> steps;
+    for (unsigned l = 0; l < native->getNumElements(); ++l) steps.push_back(b_.getInt64(static_cast<int64_t>(l) * k_stride));
+    indices = b_.CreateAdd(indices, llvm::ConstantVector::get(steps));
+    return b_.CreateMaskedGather(native, float_at(base, indices), llvm::Align(4), valid, zeros);
+  }
+
+  // Up to 4 rows by 4 columns of results at a time (one row by 8 columns for a single row with
+  // AVX-512's registers), each a dot product summed in native vectors along k and then across
+  // their lanes (in a fixed tree: the same bits at any thread count); a step of columns' results
+  // is collected per row, then the epilogue runs on it. Packing would copy the whole weight for
+  // a few rows of results.
+  void dots(Value* row_begin, Value* row_end) {
+    int width = lanes_ / 2;
+    const int dot_rows = static_cast<int>(std::min<int64_t>(4, rows_of_result()));
+    const int dot_columns = dot_rows == 1 && emission_.target().vector_bits >= 512 ? 8 : 4;
+    auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
+    int64_t depth = kernel_.contraction;
+    std::vector<uint32_t> ids;
+    for (int l = 0; l < width; ++l) ids.push_back(static_cast<uint32_t>(l));
+    Value* lane_ids = llvm::ConstantDataVector::get(b_.getContext(), ids);
+    std::vector<llvm::AllocaInst*> partial;
+    {
+      llvm::IRBuilder<> entry(&emission_.fn()->getEntryBlock(), emission_.fn()->getEntryBlock().begin());
+      for (int i = 0; i < dot_rows * dot_columns; ++i) partial.push_back(entry.CreateAlloca(native));
+    }
+    loops_.emit_for(row_begin, row_end, dot_rows, [&](Value* m0) {
+      loops_.emit_for(i64(0), i64(columns()), lanes_, [&](Value* n0) {
+        loops_.emit_for(i64(0), i64(lanes_), dot_columns, [&](Value* c0) {
+          for (llvm::AllocaInst* sum : partial) b_.CreateStore(llvm::Constant::getNullValue(native), sum);
+          loops_.emit_for(i64(0), i64(depth), width, [&](Value* k) {
+            Value* left = b_.CreateTrunc(b_.CreateSub(i64(depth), k), b_.getInt32Ty());
+            Value* valid = b_.CreateICmpSLT(lane_ids, b_.CreateVectorSplat(static_cast<unsigned>(width), left));
+            std::vector<Value*> rows, cols;
+            for (int r = 0; r < dot_rows; ++r)
+              rows.push_back(run_along_k(0, b_.CreateAdd(m0, i64(r)), rows_of_result(), k, valid, native));
+            for (int c = 0; c < dot_columns; ++c)
+              cols.push_back(run_along_k(1, b_.CreateAdd(n0, b_.CreateAdd(c0, i64(c))), columns(), k, valid, native));
+            for (int r = 0; r < dot_rows; ++r)
+              for (int c = 0; c < dot_columns; ++c) {
+                llvm::AllocaInst* sum = partial[r * dot_columns + c];
+                b_.CreateStore(b_.CreateIntrinsic(llvm::Intrinsic::fma, {native}, {rows[r], cols[c], b_.CreateLoad(native, sum)}),
+                               sum);
+              }
+          });
+          for (int r = 0; r < dot_rows; ++r)
+            for (int c = 0; c < dot_columns; ++c) {
+              llvm::CallInst* total = b_.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(b_.getFloatTy()),
+                                                          b_.CreateLoad(native, partial[r * dot_columns + c]));
+              total->setHasAllowReassoc(true);
+              b_.CreateStore(total, b_.CreateGEP(b_.getFloatTy(), sums_[r], b_.CreateAdd(c0, i64(c))));
+            }
+        });
+        finish(m0, smin(b_.CreateSub(row_end, m0), i64(dot_rows)), n0);
       });
     });
   }
