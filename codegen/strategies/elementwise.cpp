@@ -49,26 +49,6 @@ Across inputs_read_across_rows(const ir::Kernel& kernel) {
   return across;
 }
 
-// Transposes `rows` (n vectors of n lanes) in place: swaps the off-diagonal blocks of each
-// 2h x 2h block, for h = n/2 down to 1.
-void transpose_square(llvm::IRBuilderBase& b, std::vector<Value*>& rows) {
-  int n = static_cast<int>(rows.size());
-  for (int h = n / 2; h >= 1; h /= 2) {
-    std::vector<int> upper(n), lower(n);
-    for (int l = 0; l < n; ++l) {
-      upper[l] = (l & h) == 0 ? l : n + l - h;
-      lower[l] = (l & h) == 0 ? l + h : n + l;
-    }
-    for (int i = 0; i < n; ++i) {
-      if (i & h) continue;
-      Value* top = rows[i];
-      Value* bottom = rows[i + h];
-      rows[i] = b.CreateShuffleVector(top, bottom, upper);
-      rows[i + h] = b.CreateShuffleVector(top, bottom, lower);
-    }
-  }
-}
-
 class ElementwiseEmitter : public StrategyEmitter {
  public:
   explicit ElementwiseEmitter(KernelEmission& emission)

@@ -121,6 +121,24 @@ void KernelEmission::lockstep_sweep(Value* start, Value* stop,
   });
 }
 
+void transpose_square(llvm::IRBuilderBase& b, std::vector<Value*>& rows) {
+  int n = static_cast<int>(rows.size());
+  for (int h = n / 2; h >= 1; h /= 2) {
+    std::vector<int> upper(n), lower(n);
+    for (int l = 0; l < n; ++l) {
+      upper[l] = (l & h) == 0 ? l : n + l - h;
+      lower[l] = (l & h) == 0 ? l + h : n + l;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (i & h) continue;
+      Value* top = rows[i];
+      Value* bottom = rows[i + h];
+      rows[i] = b.CreateShuffleVector(top, bottom, upper);
+      rows[i + h] = b.CreateShuffleVector(top, bottom, lower);
+    }
+  }
+}
+
 void KernelEmission::store_outputs(const StepValues& step, Value* output_offset, bool skip_row_values) {
   store_outputs(step, std::vector<Value*>(kernel_.outputs.size(), output_offset), skip_row_values);
 }

@@ -88,6 +88,10 @@ class KernelEmission {
   bool streaming_;
 };
 
+// Transposes `rows` (n vectors of n lanes, n a power of two) in place: swaps the off-diagonal
+// blocks of each 2h x 2h block, for h = n/2 down to 1 (n log n shuffles).
+void transpose_square(llvm::IRBuilderBase& b, std::vector<llvm::Value*>& rows);
+
 // Base of a strategy's emitter class: the parts of the emission it uses throughout.
 class StrategyEmitter {
  protected:

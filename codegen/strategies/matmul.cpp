@@ -298,9 +298,8 @@ class MatMulEmitter : public StrategyEmitter {
   }
 
   // B's rows [pc, pc + kc), columns [jc, jc + nc) into `packed`: per step of `lanes` columns, kc
-  // vectors in k order (columns past the result are zeros). B is walked along its memory: row by
-  // row when a row is contiguous, else a step of columns at a time (a transposed weight: the
-  // lines one gather brings serve the next k too).
+  // vectors in k order (columns past the result are zeros, or copies of its last). B is walked
+  // along its memory: row by row when a row is contiguous, else a step of columns at a time.
   void pack_b(Value* packed, Value* jc, Value* nc, Value* pc, Value* kc) {
     auto copy = [&](Value* k, Value* jr) {
       Value* n0 = b_.CreateAdd(jc, jr);
@@ -312,25 +311,88 @@ class MatMulEmitter : public StrategyEmitter {
       loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
         loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) { copy(k, jr); });
       });
-    } else {
+    } else if (stride(1, 2) != 1) {
       loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) {
         loops_.emit_for(i64(0), kc, 1, [&](Value* k) { copy(k, jr); });
+      });
+    } else {
+      // Columns contiguous along k (a transposed weight): a native vector of k from each column,
+      // transposed in registers per square; the k left over gathered.
+      int width = lanes_ / 2;
+      auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
+      const ir::KernelOp& b = operand(1);
+      Value* whole = b_.CreateAnd(kc, i64(-width));
+      loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) {
+        loops_.emit_for(i64(0), whole, width, [&](Value* k0) {
+          for (int half = 0; half < 2; ++half) {
+            std::vector<Value*> columns_of_b;
+            for (int i = 0; i < width; ++i) {
+              // Columns past the result read its last one: their sums are never stored.
+              Value* column = smin(b_.CreateAdd(b_.CreateAdd(jc, jr), i64(half * width + i)), i64(columns() - 1));
+              Value* offset = b_.CreateAdd(loops_.outer_offset(b.strides, indices_),
+                                           b_.CreateAdd(b_.CreateMul(column, i64(stride(1, 1))), b_.CreateAdd(pc, k0)));
+              columns_of_b.push_back(
+                  b_.CreateAlignedLoad(native, float_at(emission_.input_pointer(b.slot), offset), llvm::Align(4)));
+            }
+            transpose_square(b_, columns_of_b);
+            for (int j = 0; j < width; ++j) {
+              Value* at = b_.CreateAdd(b_.CreateMul(jr, kc),
+                                       b_.CreateAdd(b_.CreateMul(b_.CreateAdd(k0, i64(j)), i64(lanes_)), i64(half * width)));
+              b_.CreateAlignedStore(columns_of_b[j], float_at(packed, at), llvm::Align(4 * width));
+            }
+          }
+        });
+        loops_.emit_for(whole, kc, 1, [&](Value* k) { copy(k, jr); });
       });
     }
   }
 
   // A's rows [ic, ic + mc), columns [pc, pc + kc) into `packed`: per `rows` rows, kc groups of
-  // `rows` elements in k order.
+  // `rows` elements in k order. Rows contiguous along k are read a native vector of k at a time
+  // and transposed in registers (a square of vectors, rows past `rows` zero), the k left over
+  // one element at a time: element by element, packing A had cost ~20% of a 256^3 product.
   void pack_a(Value* packed, Value* ic, Value* mc, Value* pc, Value* kc) {
+    int width = lanes_ / 2;
+    bool transposed = in_memory(0) && stride(0, 1) == 1 && width >= block_.rows;
     loops_.emit_for(i64(0), mc, block_.rows, [&](Value* ir) {
       Value* sliver = float_at(packed, b_.CreateMul(ir, kc));
       Value* m0 = b_.CreateAdd(ic, ir);
-      loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
-        Value* at = b_.CreateMul(k, i64(block_.rows));
-        for (int i = 0; i < block_.rows; ++i)
-          b_.CreateStore(element_of_a(b_.CreateAdd(m0, i64(i)), b_.CreateAdd(pc, k)),
-                         float_at(sliver, b_.CreateAdd(at, i64(i))));
+      auto elements = [&](Value* from, Value* to) {
+        loops_.emit_for(from, to, 1, [&](Value* k) {
+          Value* at = b_.CreateMul(k, i64(block_.rows));
+          for (int i = 0; i < block_.rows; ++i)
+            b_.CreateStore(element_of_a(b_.CreateAdd(m0, i64(i)), b_.CreateAdd(pc, k)),
+                           float_at(sliver, b_.CreateAdd(at, i64(i))));
+        });
+      };
+      if (!transposed) {
+        elements(i64(0), kc);
+        return;
+      }
+      auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
+      std::vector<llvm::Constant*> kept;
+      for (int l = 0; l < width; ++l) kept.push_back(b_.getInt1(l < block_.rows));
+      Value* first_rows = llvm::ConstantVector::get(kept);
+      const ir::KernelOp& a = operand(0);
+      Value* whole = b_.CreateAnd(kc, i64(-width));
+      loops_.emit_for(i64(0), whole, width, [&](Value* k0) {
+        std::vector<Value*> rows;
+        for (int i = 0; i < width; ++i) {
+          if (i >= block_.rows) {
+            rows.push_back(llvm::Constant::getNullValue(native));
+            continue;
+          }
+          Value* row = smin(b_.CreateAdd(m0, i64(i)), i64(rows_of_result() - 1));
+          Value* offset = b_.CreateAdd(loops_.outer_offset(a.strides, indices_),
+                                       b_.CreateAdd(b_.CreateMul(row, i64(stride(0, 2))), b_.CreateAdd(pc, k0)));
+          rows.push_back(b_.CreateAlignedLoad(native, float_at(emission_.input_pointer(a.slot), offset), llvm::Align(4)));
+        }
+        transpose_square(b_, rows);
+        for (int j = 0; j < width; ++j)
+          b_.CreateMaskedStore(rows[j], float_at(sliver, b_.CreateMul(b_.CreateAdd(k0, i64(j)), i64(block_.rows))),
+                               llvm::Align(4), first_rows);
       });
+      elements(whole, kc);
     });
   }
 
