@@ -333,11 +333,13 @@ void register_torch() {
 
 namespace fjbench {
 void register_in_place();  // in_place_bench.cpp
+void register_matmul();    // matmul_bench.cpp
 }  // namespace fjbench
 
 int main(int argc, char** argv) {
   fjbench::register_torch();
   fjbench::register_in_place();
+  fjbench::register_matmul();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fusejit_target", fusejit::target_description());
