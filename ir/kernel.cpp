@@ -51,6 +51,8 @@ ParallelRange Kernel::parallel_range() const {
     case KernelKind::MatMul: {
       int32_t dim = 0;
       while (dim < rank - 2 && domain[dim] == 1) ++dim;
+      // One row (a single token through a linear layer): its columns, at whole vector steps.
+      if (domain[dim] == 1) return {rank - 1, false, domain[rank - 1], true};
       return {dim, false, domain[dim], false};
     }
   }
@@ -66,8 +68,8 @@ int32_t Kernel::copied_input() const {
 
 ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
   ParallelRange range = parallel_range();
-  // A matmul's work grows with K as well: a [16, 768] result of K = 768 is worth splitting.
-  int64_t work = kind == KernelKind::MatMul ? elements() * std::max<int64_t>(1, contraction / 16) : elements();
+  // A matmul's work grows with K as well: a [1, 768] result of K = 768 (~30 µs) is worth splitting.
+  int64_t work = kind == KernelKind::MatMul ? elements() * std::max<int64_t>(1, contraction / 4) : elements();
   if (threads <= 1 || work < kParallelThreshold || range.extent < 2) return {range.extent, range.extent};
   int64_t parts = std::min<int64_t>(threads, range.extent);
   int64_t align = range.innermost ? lanes : 1;

@@ -102,7 +102,7 @@ struct Kernel {
   int32_t copied_input() const;
   // Dim 0; or the chunks of a chunked reduction; or the trailing kept dim of a column
   // reduction without leading kept dims; a row reduction of one row has one index; a matmul's
-  // first dim larger than 1 but N (a batch dim, or M).
+  // first dim larger than 1 but N (a batch dim, or M), or N when there is none.
   ParallelRange parallel_range() const;
   // `threads` share the range in at most that many parts (one below kParallelThreshold
   // elements); `lanes` floats per vector step.

@@ -176,6 +176,24 @@ TEST(MatMul, SameBitsAtAnyThreadCount) {
     two = relu(matmul(a, b)).to_vector<float>();
   }
   EXPECT_EQ(testing::bits_of(one), testing::bits_of(two));
+  // One row: the threads split its columns (at whole vector steps, an odd count of them).
+  Tensor token = random_tensor({1, 768}, 32).eval(), weight = random_tensor({3000, 768}, 33).eval();
+  Tensor row = random_tensor({768}, 34).eval(), matrix = random_tensor({768, 1000}, 35).eval();
+  std::vector<float> token_one, token_two, row_one, row_two;
+  {
+    NumThreadsGuard threads(1);
+    token_one = gelu(linear(token, weight)).to_vector<float>();
+    row_one = matmul(row, matrix).to_vector<float>();
+  }
+  {
+    NumThreadsGuard threads(2);
+    token_two = gelu(linear(token, weight)).to_vector<float>();
+    row_two = matmul(row, matrix).to_vector<float>();
+    expect_within_bound(linear(token, weight), token, weight.t(), "one row, 2 threads");
+    expect_within_bound(matmul(row, matrix), row, matrix, "a 1-d row, 2 threads");
+  }
+  EXPECT_EQ(testing::bits_of(token_one), testing::bits_of(token_two));
+  EXPECT_EQ(testing::bits_of(row_one), testing::bits_of(row_two));
   Tensor batched = random_tensor({4, 70, 200}, 19).eval();
   NumThreadsGuard threads(2);
   expect_within_bound(matmul(batched, b), batched, b, "batched, 2 threads");

@@ -74,6 +74,9 @@ class MatMulEmitter : public StrategyEmitter {
     size_t rows = rank_ - 2;
     bool packed = kernel_.domain[rows] >= kPackedRows;
     Value* workspace = packed ? scratch() : nullptr;
+    // The columns' range: all of them, or a thread's part when the result has one row.
+    column_begin_ = range.dim == rank_ - 1 ? range.begin : b_.getInt64(0);
+    column_end_ = range.dim == rank_ - 1 ? range.end : b_.getInt64(columns());
     loops_.emit_nest(0, rows, range, indices_, [&] {
       Value* row_begin = range.dim == rows ? range.begin : b_.getInt64(0);
       Value* row_end = range.dim == rows ? range.end : b_.getInt64(kernel_.domain[rows]);
@@ -183,7 +186,7 @@ class MatMulEmitter : public StrategyEmitter {
 
   void direct(Value* row_begin, Value* row_end) {
     loops_.emit_for(row_begin, row_end, block_.rows, [&](Value* m0) {
-      loops_.emit_for(i64(0), i64(columns()), lanes_, [&](Value* n0) {
+      loops_.emit_for(column_begin_, column_end_, lanes_, [&](Value* n0) {
         Value* valid = valid_columns(n0);
         for (llvm::AllocaInst* sum : sums_) b_.CreateStore(llvm::Constant::getNullValue(vector_), sum);
         loops_.emit_for(i64(0), i64(kernel_.contraction), 1, [&](Value* k) {
@@ -239,7 +242,7 @@ class MatMulEmitter : public StrategyEmitter {
       for (int i = 0; i < dot_rows * dot_columns; ++i) partial.push_back(entry.CreateAlloca(native));
     }
     loops_.emit_for(row_begin, row_end, dot_rows, [&](Value* m0) {
-      loops_.emit_for(i64(0), i64(columns()), lanes_, [&](Value* n0) {
+      loops_.emit_for(column_begin_, column_end_, lanes_, [&](Value* n0) {
         loops_.emit_for(i64(0), i64(lanes_), dot_columns, [&](Value* c0) {
           for (llvm::AllocaInst* sum : partial) b_.CreateStore(llvm::Constant::getNullValue(native), sum);
           loops_.emit_for(i64(0), i64(depth), width, [&](Value* k) {
@@ -442,6 +445,8 @@ class MatMulEmitter : public StrategyEmitter {
   ir::Strides output_strides_;
   llvm::FixedVectorType* vector_;
   int32_t product_ = -1;
+  llvm::Value* column_begin_ = nullptr;
+  llvm::Value* column_end_ = nullptr;
   std::vector<bool> wanted_;
   std::vector<llvm::AllocaInst*> sums_;
   std::vector<Value*> indices_;
