@@ -382,7 +382,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   // Materialize or recompute: decided producers first, so a node's cost counts only the
   // producers that would be recomputed along with it.
   constexpr int kCostCap = 1 << 20;
-  enum class Boundary : uint8_t { Inside, Output, Viewed, Joined, Eager, Reduction, Expensive, Cheap };
+  enum class Boundary : uint8_t { Inside, Output, Viewed, Joined, Eager, NeverRecomputed, Expensive, Cheap };
   std::vector<int> cost(n, 0);
   std::vector<bool> materialized(n, false);
   std::vector<Boundary> boundary(n, Boundary::Inside);
@@ -419,7 +419,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     else if (other_kernels.empty())
       boundary[id] = Boundary::Inside;
     else if (op_info(node.op).cost >= kNeverRecomputed)
-      boundary[id] = Boundary::Reduction;
+      boundary[id] = Boundary::NeverRecomputed;
     else if (cost[id] > options.recompute_cost_limit)
       boundary[id] = Boundary::Expensive;
     else
@@ -437,7 +437,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       case Boundary::Viewed: return "read from memory through a view or an index";
       case Boundary::Joined: return "assembled in memory, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
-      case Boundary::Reduction:
+      case Boundary::NeverRecomputed:
         return std::string(is_reduction(graph.nodes[id].op) ? "a reduction" : "a matmul") + " consumed by " + kernels;
       case Boundary::Expensive:
         return costed + " > " + std::to_string(options.recompute_cost_limit) + ": expensive";

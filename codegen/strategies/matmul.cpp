@@ -7,11 +7,12 @@
 //
 // Results of at least kPackedRows rows take the blocked form of Goto's GEMM: a panel of B
 // (kc x nc) and then a block of A (mc x kc) are copied into the thread's scratch memory
-// (runtime's thread workspace) in the order the micro-tiles read them, contiguous, so the tiles read cache-resident lines whatever the operands' strides (a
-// transposed weight is gathered once per panel, not once per tile); the sums over one kc slice
-// are added to those of the earlier slices, kept in the first output until the last slice,
-// when the epilogue runs. Fewer rows read the operands where they lie (packing B would cost as
-// much as the product).
+// (runtime's thread workspace) in the order the micro-tiles read them, contiguous, so the tiles
+// read cache-resident lines whatever the operands' strides; the sums over one kc slice are
+// added to those of the earlier slices, kept in the first output until the last slice, when
+// the epilogue runs. Fewer rows read the operands where they lie (packing B would cost as much
+// as the product): against B's columns contiguous along K (a transposed weight) as dot
+// products, else a broadcast element of A times a step of B's row.
 //
 // Sums run in float32 in the order k = 0, 1, ...: the result is the same bits for any thread
 // count.
@@ -202,8 +203,8 @@ class MatMulEmitter : public StrategyEmitter {
 
   bool columns_along_k() const { return in_memory(0) && in_memory(1) && stride(1, 2) == 1 && stride(1, 1) != 1; }
 
-  // Native vectors of operand k's row or column `line` (rows past the result's read its last) at
-  // k .. k + width, the lanes past K zero.
+  // A native vector of operand k_operand's row (A) or column (B) `line` at k .. k + width (lines
+  // past the result's read its last one), the lanes off in `valid` zero.
   Value* run_along_k(int k_operand, Value* line, int64_t lines, Value* k, Value* valid, llvm::FixedVectorType* native) {
     const ir::KernelOp& op = operand(k_operand);
     int64_t line_stride = k_operand == 0 ? stride(0, 2) : stride(1, 1);
@@ -214,7 +215,6 @@ class MatMulEmitter : public StrategyEmitter {
     Value* base = emission_.input_pointer(op.slot);
     Value* zeros = llvm::Constant::getNullValue(native);
     if (k_stride == 1) return b_.CreateMaskedLoad(native, float_at(base, offset), llvm::Align(4), valid, zeros);
-    std::vector<Value*> lanes;
     Value* indices = b_.CreateVectorSplat(static_cast<unsigned>(native->getNumElements()), offset);
     std::vector<llvm::Constant*> steps;
     for (unsigned l = 0; l < native->getNumElements(); ++l) steps.push_back(b_.getInt64(static_cast<int64_t>(l) * k_stride));
@@ -325,20 +325,16 @@ class MatMulEmitter : public StrategyEmitter {
       // transposed in registers per square; the k left over gathered.
       int width = lanes_ / 2;
       auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
-      const ir::KernelOp& b = operand(1);
+      Value* all = llvm::Constant::getAllOnesValue(llvm::FixedVectorType::get(b_.getInt1Ty(), width));
       Value* whole = b_.CreateAnd(kc, i64(-width));
       loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) {
         loops_.emit_for(i64(0), whole, width, [&](Value* k0) {
           for (int half = 0; half < 2; ++half) {
+            // Columns past the result read its last one: their sums are never stored.
             std::vector<Value*> columns_of_b;
-            for (int i = 0; i < width; ++i) {
-              // Columns past the result read its last one: their sums are never stored.
-              Value* column = smin(b_.CreateAdd(b_.CreateAdd(jc, jr), i64(half * width + i)), i64(columns() - 1));
-              Value* offset = b_.CreateAdd(loops_.outer_offset(b.strides, indices_),
-                                           b_.CreateAdd(b_.CreateMul(column, i64(stride(1, 1))), b_.CreateAdd(pc, k0)));
-              columns_of_b.push_back(
-                  b_.CreateAlignedLoad(native, float_at(emission_.input_pointer(b.slot), offset), llvm::Align(4)));
-            }
+            for (int i = 0; i < width; ++i)
+              columns_of_b.push_back(run_along_k(1, b_.CreateAdd(b_.CreateAdd(jc, jr), i64(half * width + i)),
+                                                 columns(), b_.CreateAdd(pc, k0), all, native));
             transpose_square(b_, columns_of_b);
             for (int j = 0; j < width; ++j) {
               Value* at = b_.CreateAdd(b_.CreateMul(jr, kc),
@@ -378,19 +374,14 @@ class MatMulEmitter : public StrategyEmitter {
       std::vector<llvm::Constant*> kept;
       for (int l = 0; l < width; ++l) kept.push_back(b_.getInt1(l < block_.rows));
       Value* first_rows = llvm::ConstantVector::get(kept);
-      const ir::KernelOp& a = operand(0);
+      Value* all = llvm::Constant::getAllOnesValue(llvm::FixedVectorType::get(b_.getInt1Ty(), width));
       Value* whole = b_.CreateAnd(kc, i64(-width));
       loops_.emit_for(i64(0), whole, width, [&](Value* k0) {
         std::vector<Value*> rows;
         for (int i = 0; i < width; ++i) {
-          if (i >= block_.rows) {
-            rows.push_back(llvm::Constant::getNullValue(native));
-            continue;
-          }
-          Value* row = smin(b_.CreateAdd(m0, i64(i)), i64(rows_of_result() - 1));
-          Value* offset = b_.CreateAdd(loops_.outer_offset(a.strides, indices_),
-                                       b_.CreateAdd(b_.CreateMul(row, i64(stride(0, 2))), b_.CreateAdd(pc, k0)));
-          rows.push_back(b_.CreateAlignedLoad(native, float_at(emission_.input_pointer(a.slot), offset), llvm::Align(4)));
+          Value* row = b_.CreateAdd(m0, i64(i));
+          rows.push_back(i < block_.rows ? run_along_k(0, row, rows_of_result(), b_.CreateAdd(pc, k0), all, native)
+                                         : llvm::Constant::getNullValue(native));
         }
         transpose_square(b_, rows);
         for (int j = 0; j < width; ++j)
