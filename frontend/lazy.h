@@ -48,6 +48,12 @@ std::shared_ptr<ir::Node> cast(std::shared_ptr<ir::Node> node, DType dtype);
 // "f32[2,3]": how errors name a tensor.
 inline std::string describe(const Tensor& x) { return dtype_name(x.dtype()) + ir::shape_string(x.sizes()); }
 
+// `x`, when it is defined; else Error "<op>: <what> is an undefined tensor".
+inline const Tensor& defined_or_throw(const char* op, const Tensor& x, const char* what = "the input") {
+  if (!x.defined()) throw Error(std::string(op) + ": " + what + " is an undefined tensor");
+  return x;
+}
+
 // A new node holding `node`'s value (Copy): contiguous whatever `node`'s layout, and a node of
 // its own (an update's, which takes the write target; a concatenation's part).
 std::shared_ptr<ir::Node> copy_of(std::shared_ptr<ir::Node> node);

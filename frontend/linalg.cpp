@@ -4,19 +4,13 @@
 #include "fusejit/fusejit.h"
 
 namespace fusejit {
-namespace {
 
+using frontend::defined_or_throw;
 using frontend::describe;
 
-void check_defined(const char* op, const Tensor& x, const char* what) {
-  if (!x.defined()) throw Error(std::string(op) + ": " + what + " is an undefined tensor");
-}
-
-}  // namespace
-
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  check_defined("matmul", a, "operand 0");
-  check_defined("matmul", b, "operand 1");
+  defined_or_throw("matmul", a, "operand 0");
+  defined_or_throw("matmul", b, "operand 1");
   auto fail = [&](const std::string& why) {
     throw Error("matmul: " + describe(a) + " and " + describe(b) + ": " + why);
   };
@@ -51,8 +45,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 Tensor Tensor::matmul(const Tensor& other) const { return fusejit::matmul(*this, other); }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_defined("linear", x, "the input");
-  check_defined("linear", weight, "the weight");
+  defined_or_throw("linear", x);
+  defined_or_throw("linear", weight, "the weight");
   if (weight.dim() != 2) throw Error("linear: the weight must be [out, in], got " + describe(weight));
   if (x.dim() == 0 || x.sizes().back() != weight.size(1))
     throw Error("linear: the input " + describe(x) + " does not end in the weight's " +

@@ -15,7 +15,7 @@ using ir::OpCode;
 using frontend::describe;
 
 const Tensor& checked(const char* op, const Tensor& x) {
-  if (!x.defined()) throw Error(std::string(op) + ": the input is an undefined tensor");
+  frontend::defined_or_throw(op, x);
   if (x.dim() > 64) throw Error(std::string(op) + ": at most 64 dims, got " + describe(x));
   return x;
 }

@@ -23,10 +23,7 @@ using ir::OpCode;
 
 using frontend::describe;
 
-const Tensor& checked(const char* op, const Tensor& x) {
-  if (!x.defined()) throw Error(std::string(op) + ": the input is an undefined tensor");
-  return x;
-}
+const Tensor& checked(const char* op, const Tensor& x) { return frontend::defined_or_throw(op, x); }
 
 [[noreturn]] void fail(const char* op, const Tensor& x, const std::string& why) {
   throw Error(std::string(op) + ": " + why + " (input " + describe(x) + ")");
