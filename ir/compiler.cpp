@@ -10,6 +10,7 @@ Compiled compile(const Graph& lowered, const CompileOptions& options) {
   };
   static constexpr Pass kPasses[] = {
       {"canonicalize", true, [](const Graph& g, int64_t) { return canonicalize(g); }},
+      {"fuse_attention", true, [](const Graph& g, int64_t) { return fuse_attention(g); }},
       {"dce", true, [](const Graph& g, int64_t) { return eliminate_dead_code(g); }},
       {"split_reductions", false, split_reductions},
       {"contiguous_outputs", false, [](const Graph& g, int64_t) { return contiguous_outputs(g); }},

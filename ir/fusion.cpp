@@ -27,11 +27,12 @@ bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Bro
 
 // The nodes whose stored values `consumer` reads from memory when it reads `input`: a view's
 // input, a concatenation's parts (also through a view of it), a gathered input itself, a
-// matmul's operand itself (unless a value broadcast over its shape); none for other inputs.
+// matmul's or attention's operand itself (unless a value broadcast over its shape); none for
+// other inputs.
 std::vector<NodeId> memory_sources(const Graph& graph, const GraphNode& consumer, NodeId input) {
   const GraphNode& node = graph.nodes[input];
   bool read_whole = (consumer.op == OpCode::Gather && input == consumer.inputs[0]) ||
-                    (consumer.op == OpCode::MatMul && !is_value_leaf(node.op));
+                    (is_product(consumer.op) && !is_value_leaf(node.op));
   if (read_whole && node.op != OpCode::View && !is_assembled(node.op)) return {input};
   if (node.op == OpCode::View) {
     NodeId viewed = node.inputs[0];
@@ -187,7 +188,7 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
     groups[g].stores_into_concat =
         groups[g].stores_into_concat || stored_as_part(consumers, graph, static_cast<NodeId>(id));
     group[id] = g;
-    groups[g].contracts = groups[g].contracts || graph.nodes[id].op == OpCode::MatMul;
+    groups[g].contracts = groups[g].contracts || is_product(graph.nodes[id].op);
     per_row[id] = row;
     for (NodeId input : graph.nodes[id].inputs)
       if (in_group(input, g) && (per_row[input] || after_row[input])) after_row[id] = !row;
@@ -311,9 +312,9 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
 // Merges adjacent domain dims that every access walks contiguously (never a reduced dim with a
 // kept one), drops size-1 dims, and sets the kernel's reduced range and chunk from `space`.
 void collapse_domain(Kernel& kernel, const Space& space) {
-  // A matmul's operands address their own [rows, columns]: its domain stays as it is.
+  // A matmul's or attention's operands address their own [rows, columns]: its domain stays.
   kernel.kind = classify(kernel);
-  if (kernel.kind == KernelKind::MatMul) return;
+  if (kernel.kind == KernelKind::MatMul || kernel.kind == KernelKind::Attention) return;
   std::vector<Strides*> accesses;
   for (KernelOp& op : kernel.ops)
     if (op.op == OpCode::Input || op.op == OpCode::Gather || op_info(op.op).kind == OpKind::Generator)
@@ -407,7 +408,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     other_kernel_count[id] = other_kernels.size();
     bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(), [&](NodeId consumer) {
       const GraphNode& reader = graph.nodes[consumer];
-      return reader.op == OpCode::View || reader.op == OpCode::MatMul ||
+      return reader.op == OpCode::View || is_product(reader.op) ||
              (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
     });
     if (is_output[id])
@@ -438,7 +439,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       case Boundary::Joined: return "assembled in memory, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
       case Boundary::NeverRecomputed:
-        return std::string(is_reduction(graph.nodes[id].op) ? "a reduction" : "a matmul") + " consumed by " + kernels;
+        return std::string(is_reduction(graph.nodes[id].op)              ? "a reduction"
+                           : graph.nodes[id].op == OpCode::Attention ? "an attention"
+                                                                       : "a matmul") +
+               " consumed by " + kernels;
       case Boundary::Expensive:
         return costed + " > " + std::to_string(options.recompute_cost_limit) + ": expensive";
       case Boundary::Cheap: return "recomputed: " + costed + ": cheap";
@@ -564,24 +568,27 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       kernel.input_dtypes.push_back(node.dtype);
       return emit(std::move(op));
     };
-    // MatMul `id`: each operand read from its memory (an operand op addressing its [batch...,
-    // rows, columns]) or, when a value broadcast over its shape, that value (`value_of`).
-    auto matmul = [&](NodeId id, const std::function<int32_t(NodeId)>& value_of) {
+    // MatMul or Attention `id`: each operand read from its memory (an operand op addressing its
+    // [batch..., rows, columns]) or, when a value broadcast over its shape, that value
+    // (`value_of`).
+    auto product = [&](NodeId id, const std::function<int32_t(NodeId)>& value_of) {
       const GraphNode& node = graph.nodes[id];
-      KernelOp op{OpCode::MatMul, node.dtype, {}, -1, {}, {}, false};
+      KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, false};
       for (NodeId input : node.inputs) {
         if (is_value_leaf(graph.nodes[input].op)) {
           op.args.push_back(value_of(input));
           continue;
         }
         auto [buffer, strides, offset] = memory_of(input);
-        KernelOp operand{OpCode::Input, DType::Float32, {}, static_cast<int32_t>(scheduled.inputs.size()), {}, strides};
+        DType dtype = graph.nodes[input].dtype;  // Float32, or an attention's Bool mask
+        KernelOp operand{OpCode::Input, dtype, {}, static_cast<int32_t>(scheduled.inputs.size()), {}, strides};
         operand.operand = true;
         scheduled.inputs.push_back({buffer, offset});
-        kernel.input_dtypes.push_back(DType::Float32);
+        kernel.input_dtypes.push_back(dtype);
         op.args.push_back(emit(std::move(operand)));
       }
       kernel.contraction = graph.nodes[node.inputs[0]].shape.back();
+      if (node.op == OpCode::Attention) kernel.attended = graph.nodes[node.inputs[1]].shape.end()[-2];
       return emit(std::move(op));
     };
     // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
@@ -610,10 +617,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         auto frame_of = [&](NodeId input) -> const Shape& {
           return group[input] == g ? graph.nodes[input].shape : consumer_frame;
         };
-        // A gathered input, and a matmul's operands that are not a broadcast value, are read
-        // from memory by the gather or matmul itself, not computed here.
+        // A gathered input, and a matmul's or attention's operands that are not a broadcast
+        // value, are read from memory by the op itself, not computed here.
         auto computed_input = [&](size_t k) {
-          if (node.op == OpCode::MatMul) return is_value_leaf(graph.nodes[node.inputs[k]].op);
+          if (is_product(node.op)) return is_value_leaf(graph.nodes[node.inputs[k]].op);
           return !(node.op == OpCode::Gather && k == 0);
         };
         if (!item.inputs_done) {
@@ -629,8 +636,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
           op_of[{id, item.frame}] = gather(id, item.frame, op_of.at({node.inputs[1], frame_of(node.inputs[1])}));
           continue;
         }
-        if (node.op == OpCode::MatMul) {
-          op_of[{id, item.frame}] = matmul(id, [&](NodeId input) { return op_of.at({input, frame_of(input)}); });
+        if (is_product(node.op)) {
+          op_of[{id, item.frame}] = product(id, [&](NodeId input) { return op_of.at({input, frame_of(input)}); });
           continue;
         }
         KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, item.frame != space.domain};

@@ -143,7 +143,7 @@ std::string explain(const FusionDecision& decision, const Space& consumer, const
     case Refusal::ConcatInReduction:
       return "a part of a concatenation is stored by an elementwise kernel, never a reduction's or a matmul's";
     case Refusal::OneMatMul:
-      return "a matmul kernel holds one matmul and its elementwise epilogue, no other matmul or reduction";
+      return "a matmul or attention kernel holds one of them and its elementwise epilogue, no other matmul, attention or reduction";
     case Refusal::Dependent:
       return "the producer's and the consumer's kernels could not merge: one reads the other's values";
     case Refusal::ChainCut:

@@ -98,6 +98,8 @@ TypedShape infer_type(OpCode op, std::span<const OperandType> inputs) {
       return fail("needs its strides");
     case OpKind::MatMul:
       return fail("is typed by matmul_shape");
+    case OpKind::Attention:
+      return fail("is typed by attention_shape");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
@@ -183,6 +185,21 @@ void verify(const Graph& graph) {
       if (inputs[0].dtype != DType::Float32 || inputs[1].dtype != DType::Float32 || node.dtype != DType::Float32 ||
           !expected || node.shape != *expected)
         fail(id, "type differs from a matmul of its inputs");
+    } else if (node.op == OpCode::Attention) {
+      bool masked = inputs.size() == 5;
+      std::optional<Shape> expected =
+          inputs.size() < 4 || inputs.size() > 5
+              ? std::nullopt
+              : attention_shape(*inputs[0].shape, *inputs[1].shape, *inputs[2].shape, *inputs[3].shape,
+                                masked ? inputs[4].shape : nullptr);
+      bool floats = std::all_of(inputs.begin(), inputs.begin() + std::min<size_t>(4, inputs.size()),
+                                [](const OperandType& input) { return input.dtype == DType::Float32; });
+      if (!expected || !floats || node.shape != *expected || node.dtype != DType::Float32 ||
+          (masked && inputs[4].dtype != DType::Float32 && inputs[4].dtype != DType::Bool) ||
+          (node.params.dim & ~(kAttentionCausal | kAttentionDivides)) != 0)
+        fail(id, "type differs from an attention of its inputs");
+      if (op_info(graph.nodes[node.inputs[3]].op).pattern != FusionPattern::Broadcast)
+        fail(id, "its scale is not a value (Scalar or Constant)");
     } else if (node.op == OpCode::View) {
       if (node.data.storage) fail(id, "a view with storage");
       if (node.data.strides.size() != node.shape.size()) fail(id, "strides do not match shape");

@@ -18,13 +18,16 @@ std::string_view kernel_kind_name(KernelKind kind) {
     case KernelKind::RowReduction: return "row reduction";
     case KernelKind::ColumnReduction: return "column reduction";
     case KernelKind::MatMul: return "matmul";
+    case KernelKind::Attention: return "attention";
   }
   return "?";
 }
 
 KernelKind classify(const Kernel& kernel) {
-  if (std::any_of(kernel.ops.begin(), kernel.ops.end(), [](const KernelOp& op) { return op.op == OpCode::MatMul; }))
-    return KernelKind::MatMul;
+  for (const KernelOp& op : kernel.ops) {
+    if (op.op == OpCode::MatMul) return KernelKind::MatMul;
+    if (op.op == OpCode::Attention) return KernelKind::Attention;
+  }
   if (kernel.reduces())
     return kernel.reduce_end == static_cast<int32_t>(kernel.domain.size()) ? KernelKind::RowReduction
                                                                            : KernelKind::ColumnReduction;
@@ -55,6 +58,11 @@ ParallelRange Kernel::parallel_range() const {
       if (domain[dim] == 1) return {rank - 1, false, domain[rank - 1], true};
       return {dim, false, domain[dim], false};
     }
+    case KernelKind::Attention: {
+      int32_t dim = 0;
+      while (dim < rank - 2 && domain[dim] == 1) ++dim;
+      return {dim, false, domain[dim], false};
+    }
   }
   throw InternalError("parallel_range: unknown kernel kind");
 }
@@ -68,8 +76,11 @@ int32_t Kernel::copied_input() const {
 
 ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
   ParallelRange range = parallel_range();
-  // A matmul's work grows with K as well: a [1, 768] result of K = 768 (~30 µs) is worth splitting.
-  int64_t work = kind == KernelKind::MatMul ? elements() * std::max<int64_t>(1, contraction / 4) : elements();
+  // A matmul's work grows with K as well: a [1, 768] result of K = 768 (~30 µs) is worth
+  // splitting; an attention's with the keys and their length.
+  int64_t work = kind == KernelKind::MatMul      ? elements() * std::max<int64_t>(1, contraction / 4)
+                 : kind == KernelKind::Attention ? elements() * std::max<int64_t>(1, attended * contraction / 64)
+                                                 : elements();
   if (threads <= 1 || work < kParallelThreshold || range.extent < 2) return {range.extent, range.extent};
   int64_t parts = std::min<int64_t>(threads, range.extent);
   int64_t align = range.innermost ? lanes : 1;
@@ -79,6 +90,8 @@ ThreadSplit Kernel::thread_split(int threads, int64_t lanes) const {
 std::string print_kernel(const Kernel& kernel) {
   std::string text = std::string(kernel_kind_name(kernel.kind)) + ", domain " + shape_string(kernel.domain);
   if (kernel.kind == KernelKind::MatMul) text += " summing over K = " + std::to_string(kernel.contraction);
+  if (kernel.kind == KernelKind::Attention)
+    text += " over S = " + std::to_string(kernel.attended) + " keys of E = " + std::to_string(kernel.contraction);
   if (kernel.reduces()) {
     text += " over dims " + std::to_string(kernel.reduce_begin) + ".." + std::to_string(kernel.reduce_end - 1);
     if (kernel.chunk) text += " in chunks of " + std::to_string(kernel.chunk);
@@ -93,10 +106,11 @@ std::string print_kernel(const Kernel& kernel) {
     } else if (op.op == OpCode::Gather) {
       text += "gather in" + std::to_string(op.slot) + " strides " + shape_string(op.strides) + " + " +
               value_ref(op.args[0]) + " * " + std::to_string(op.gather_stride);
-    } else if (is_elementwise(op.op) || is_reduction(op.op) || op.op == OpCode::MatMul) {
+    } else if (is_elementwise(op.op) || is_reduction(op.op) || is_product(op.op)) {
       text += std::string(op_name(op.op)) + "(";
       for (size_t a = 0; a < op.args.size(); ++a) text += (a ? ", " : "") + value_ref(op.args[a]);
       text += ")";
+      if (op.op == OpCode::Attention && op.params.dim) text += " " + op.params.text(op.op);
     } else {
       text += op_name(op.op);
       if (op.slot >= 0) text += " p" + std::to_string(op.slot);
@@ -118,6 +132,7 @@ std::string Kernel::key() const {
   key.put(reduce_end);
   key.put(chunk);
   key.put(contraction);
+  key.put(attended);
   key.put_list(input_dtypes);
   key.put(parameters);
   for (const KernelOp& op : ops) {

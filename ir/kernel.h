@@ -14,7 +14,8 @@
 // - column reduction (kept dims after the reduced ones): whole vectors of the trailing kept
 //   dims accumulate in the output, which is stored contiguously over the kept dims.
 // A matmul kernel computes one MatMul op over its domain [batch..., M, N] (never collapsed), and
-// elementwise work on its result (the epilogue), stored contiguously over the domain.
+// elementwise work on its result (the epilogue), stored contiguously over the domain. An
+// attention kernel likewise computes one Attention op over [batch..., L, Ev] and its epilogue.
 #pragma once
 
 #include <string>
@@ -36,8 +37,9 @@ struct KernelOp {
   Strides strides;
   bool row = false;  // row reductions: a value per row, computed once per row
   int64_t gather_stride = 0;  // Gather: the input's stride along the gathered dim, times args[0]
-  // Input: an operand of the MatMul op, which reads it itself: `strides` address its
-  // [batch..., rows, columns] (the domain's batch dims, then [M, K] or [K, N]), not the domain.
+  // Input: an operand of the MatMul or Attention op, which reads it itself: `strides` address
+  // its [batch..., rows, columns] (the domain's batch dims, then its own last two), not the
+  // domain.
   bool operand = false;
 };
 
@@ -49,6 +51,7 @@ enum class KernelKind : uint8_t {
   RowReduction,     // reduces the trailing dims [reduce_begin, rank): each row in registers
   ColumnReduction,  // reduces dims followed by kept dims: vectors of the trailing ones accumulate
   MatMul,           // one MatMul over [batch..., M, N] (Kernel::contraction), and its epilogue
+  Attention,        // one Attention over [batch..., L, Ev] (Kernel::contraction, attended), its epilogue
 };
 std::string_view kernel_kind_name(KernelKind kind);
 
@@ -87,8 +90,11 @@ struct Kernel {
   // Empty, or one per output: the element strides over the domain of where it is stored (the
   // parts of a concatenation); empty means every output is contiguous over the domain.
   std::vector<Strides> output_strides;
-  // MatMul kernels: K, the extent of the dim the product sums over.
+  // MatMul kernels: K, the extent of the dim the product sums over; Attention kernels: E, that
+  // of the queries' and keys' rows.
   int64_t contraction = 0;
+  // Attention kernels: S, the keys each query attends (before a causal mask).
+  int64_t attended = 0;
   // Stores an in-place update (Graph::in_place), over lines it has just read: its stores go
   // through the cache, never streamed (streaming them evicts the lines the loads brought in:
   // the Adam step ran 9% slower).
@@ -102,7 +108,8 @@ struct Kernel {
   int32_t copied_input() const;
   // Dim 0; or the chunks of a chunked reduction; or the trailing kept dim of a column
   // reduction without leading kept dims; a row reduction of one row has one index; a matmul's
-  // first dim larger than 1 but N (a batch dim, or M), or N when there is none.
+  // first dim larger than 1 but N (a batch dim, or M), or N when there is none; an attention's
+  // first dim larger than 1 but Ev (a batch dim, or L), or L.
   ParallelRange parallel_range() const;
   // `threads` share the range in at most that many parts (one below kParallelThreshold
   // elements); `lanes` floats per vector step.

@@ -1,6 +1,7 @@
 #include "ir/node.h"
 
 #include <charconv>
+#include <limits>
 
 namespace fusejit::ir {
 namespace {
@@ -35,6 +36,9 @@ std::string OpParams::text(OpCode op) const {
     case OpKind::Concat:
     case OpKind::Gather:
       return "dim=" + std::to_string(dim);
+    case OpKind::Attention:
+      if (dim == (kAttentionCausal | kAttentionDivides)) return "causal divides";
+      return dim == kAttentionCausal ? "causal" : dim == kAttentionDivides ? "divides" : "";
     default:
       return "";
   }
@@ -55,7 +59,7 @@ OpParams compiled_params(OpCode op, const OpParams& params) {
 bool compiles_in(float value) {
   uint32_t bits = std::bit_cast<uint32_t>(value);
   return bits == std::bit_cast<uint32_t>(0.0f) || bits == std::bit_cast<uint32_t>(-0.0f) ||
-         value == 1.0f || value == 2.0f;
+         value == 1.0f || value == 2.0f || value == -std::numeric_limits<float>::infinity();
 }
 
 std::shared_ptr<Node> float_leaf(Shape shape, float value) {

@@ -63,7 +63,8 @@ struct OpParams {
   // first dim larger than 1, a reduced one (see split_reductions); that dim of the result
   // counts blocks.
   int64_t chunk = 0;
-  int64_t dim = 0;  // Concat: the dim its inputs are joined along; Gather: the dim indexed
+  int64_t dim = 0;  // Concat: the dim its inputs are joined along; Gather: the dim indexed;
+                    // Attention: its flags (kAttentionCausal, kAttentionDivides)
   // Every field as a word, values by their bits: 0.0 and -0.0 (or two NaNs) are different
   // constants to fold, merge or key on. The one list of the fields; what follows derives from it.
   std::array<uint64_t, 6> words() const {
@@ -95,7 +96,8 @@ uint64_t run_time_value(OpCode op, const OpParams& params);
 OpParams compiled_params(OpCode op, const OpParams& params);
 // Whether a float is compiled into kernels as a Constant: the values passes simplify by
 // (x * 1, x + -0, x - 0), and 2, which LLVM makes x * 2 = x + x of (a cycle shorter in a
-// dependent chain: chain7 ran 8% slower with 2 as a kernel argument). Every other float is a
+// dependent chain: chain7 ran 8% slower with 2 as a kernel argument), and -inf, which masks
+// scores (ir::fuse_attention recognizes where(mask, scores, -inf)). Every other float is a
 // Scalar.
 bool compiles_in(float value);
 

@@ -31,9 +31,12 @@ namespace fusejit::ir {
 //                   k; the index's shape is all 1 but k at that dim (so it broadcasts along it).
 //   Scatter:        two inputs of one dtype -> the first's type (see OpCode::Scatter).
 //   MatMul:         Float32 [batch..., M, K] and [batch..., K, N] -> Float32 [batch..., M, N].
+//   Attention:      Float32 q [batch..., L, E], k [batch..., S, E], v [batch..., S, Ev], a 0-d
+//                   scale, and optionally a Bool or Float32 mask [batch..., L, S] -> Float32
+//                   [batch..., L, Ev] (see attention_shape).
 enum class OpKind : uint8_t {
   Leaf, Generator, Unary, Binary, Ternary, Compare, Select, ToFloat, ToBool, ToInt64, Identity, Reduce, View,
-  Concat, Gather, Scatter, MatMul
+  Concat, Gather, Scatter, MatMul, Attention
 };
 
 // How an op combines with its neighbours in one kernel (in the spirit of TVM's OpPatternKind).
@@ -44,7 +47,8 @@ enum class OpKind : uint8_t {
 //   Injective:     each output element from one input element anywhere (views, gathers).
 //   Reduction:     combines elements along dims; elementwise work may run before it in its
 //                  kernel, and (over the last dims) work on its per-row result after it.
-//   OutputFusable: a complex op (matmul) whose result elementwise work may follow in its kernel.
+//   OutputFusable: a complex op (matmul, attention) whose result elementwise work may follow in
+//                  its kernel; it reads its operands from memory itself.
 //   Opaque:        never computed in a kernel: its value is in memory (Input).
 enum class FusionPattern : uint8_t { Elementwise, Broadcast, Injective, Reduction, OutputFusable, Opaque };
 
@@ -52,7 +56,7 @@ enum class FusionPattern : uint8_t { Elementwise, Broadcast, Injective, Reductio
 inline constexpr int kCheap = 1;
 inline constexpr int kDivide = 2;
 inline constexpr int kTranscendental = 10;
-// A reduction or a matmul is never recomputed by another kernel: its value is always
+// A reduction, a matmul or an attention is never recomputed by another kernel: its value is always
 // materialized there.
 inline constexpr int kNeverRecomputed = 1 << 20;
 
@@ -148,6 +152,15 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
 //             frontend expands them: torch.matmul's broadcasting). Each input is read from
 //             memory (materialized, or a graph input, possibly strided), or is a value
 //             broadcast over its shape.
+//   Attention: softmax(q kᵀ · scale + mask) v over the last two dims, each batch index apart:
+//             score (i, j) is the float32 dot product of q's row i and k's row j, times the
+//             scale (divided by it with kAttentionDivides), plus a Float32 mask's element, or
+//             -inf where a Bool mask is false; with kAttentionCausal, keys j > i are not
+//             attended at all (their values are never read: an infinite value there cannot
+//             make the row NaN). Row i is then Σ_j exp(s_ij - m_i) v_j / Σ_j exp(s_ij - m_i),
+//             m_i the NaN-propagating row maximum: a row whose scores are all -inf is NaN, as
+//             softmax gives. Inputs as a MatMul's; the scale is a value (Scalar, Constant).
+//             OpParams::dim holds the flags.
 // X(Enum, "name", kind, fusion pattern). The formula rows above are Elementwise, the
 // reductions below Reduction.
 #define FUSEJIT_SPECIAL_OPS(X)                  \
@@ -161,7 +174,8 @@ constexpr Accuracy ulp(int steps, double absolute = 0) { return {steps, absolute
   X(Concat, "cat", Concat, Injective)          \
   X(Gather, "index_select", Gather, Injective)  \
   X(Scatter, "scatter", Scatter, Injective)     \
-  X(MatMul, "matmul", MatMul, OutputFusable)
+  X(MatMul, "matmul", MatMul, OutputFusable) \
+  X(Attention, "attention", Attention, OutputFusable)
 
 // How a reduction accumulates a row (codegen) and whether it may be split into blocks whose
 // float32 partials are combined afterwards (split_reductions):
@@ -226,6 +240,8 @@ constexpr int arity_of(OpKind kind) {
       return 3;
     case OpKind::Concat:
       return -1;  // any number, at least one
+    case OpKind::Attention:
+      return -1;  // q, k, v, scale, and an optional mask
   }
   return 0;
 }
@@ -239,8 +255,16 @@ inline bool is_elementwise(OpCode op) {
   OpKind kind = op_info(op).kind;
   return kind != OpKind::Leaf && kind != OpKind::Generator && kind != OpKind::Reduce &&
          kind != OpKind::View && kind != OpKind::Concat && kind != OpKind::Gather && kind != OpKind::Scatter &&
-         kind != OpKind::MatMul;
+         kind != OpKind::MatMul && kind != OpKind::Attention;
 }
+
+// The flags of an Attention op (OpParams::dim).
+inline constexpr int64_t kAttentionCausal = 1;   // key j > query i is not attended
+inline constexpr int64_t kAttentionDivides = 2;  // scores are q kᵀ / scale (else q kᵀ · scale)
+
+// Matmuls and attentions: ops that read their operands whole from memory and whose result
+// elementwise work may follow in their kernel.
+inline bool is_product(OpCode op) { return op_info(op).pattern == FusionPattern::OutputFusable; }
 
 inline bool is_reduction(OpCode op) { return op_info(op).kind == OpKind::Reduce; }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <unordered_set>
 
@@ -153,6 +154,135 @@ Graph canonicalize(const Graph& graph) {
     if (!inserted) out.nodes.pop_back();
     return *it;
   });
+  return out;
+}
+
+namespace {
+
+struct AttentionMatch {
+  NodeId q, keys_transposed, v, scale = -1, mask = -1;
+  bool divides = false;
+};
+
+// The attention whose final product is `id`, if the nodes below it form one (see fuse_attention).
+std::optional<AttentionMatch> match_attention(const Graph& graph, const std::vector<int32_t>& uses, NodeId id) {
+  auto node = [&](NodeId n) -> const GraphNode& { return graph.nodes[n]; };
+  auto only_here = [&](NodeId n, int32_t readers) { return uses[n] == readers; };
+  auto is_value = [&](NodeId n) {
+    return op_info(node(n).op).pattern == FusionPattern::Broadcast && numel(node(n).shape) == 1;
+  };
+  const GraphNode& product = node(id);
+  if (product.op != OpCode::MatMul) return std::nullopt;
+  NodeId weights = product.inputs[0];
+  // e * (1 / sum(e, -1, keepdim)), either order.
+  const GraphNode& normalize = node(weights);
+  if (normalize.op != OpCode::Mul || !only_here(weights, 1)) return std::nullopt;
+  NodeId e = normalize.inputs[0], reciprocal = normalize.inputs[1];
+  if (node(e).op != OpCode::Exp) std::swap(e, reciprocal);
+  size_t rank = product.shape.size();
+  uint64_t last = uint64_t{1} << (rank - 1);
+  auto row_reduction = [&](NodeId n, OpCode op, NodeId of) {
+    return node(n).op == op && node(n).inputs[0] == of && node(n).params.axes == last && node(n).params.chunk == 0 &&
+           node(n).shape.size() == rank && only_here(n, 1);
+  };
+  if (node(e).op != OpCode::Exp || !only_here(e, 2) || node(reciprocal).op != OpCode::Div || !only_here(reciprocal, 1) ||
+      !is_constant(graph, node(reciprocal).inputs[0], 1.0) || !row_reduction(node(reciprocal).inputs[1], OpCode::Sum, e))
+    return std::nullopt;
+  NodeId shifted = node(e).inputs[0];
+  if (node(shifted).op != OpCode::Sub || !only_here(shifted, 1)) return std::nullopt;
+  NodeId scores = node(shifted).inputs[0];
+  if (!row_reduction(node(shifted).inputs[1], OpCode::Amax, scores) || !only_here(scores, 2)) return std::nullopt;
+  // A = P, P · c, c · P or P / c, P = matmul(q, kᵀ) of the scores' shape, read only by A.
+  auto scaled_scores = [&](NodeId scaled, int32_t readers) -> std::optional<AttentionMatch> {
+    if (!only_here(scaled, readers)) return std::nullopt;
+    AttentionMatch match{};
+    NodeId qk = scaled;
+    const GraphNode& a = node(scaled);
+    if (a.op == OpCode::Mul || a.op == OpCode::Div) {
+      int value_side = is_value(a.inputs[1]) ? 1 : a.op == OpCode::Mul && is_value(a.inputs[0]) ? 0 : -1;
+      if (value_side < 0) return std::nullopt;
+      match.scale = a.inputs[value_side];
+      match.divides = a.op == OpCode::Div;
+      qk = a.inputs[1 - value_side];
+      if (!only_here(qk, 1)) return std::nullopt;
+    }
+    if (node(qk).op != OpCode::MatMul || node(qk).shape != node(scores).shape) return std::nullopt;
+    match.q = node(qk).inputs[0];
+    match.keys_transposed = node(qk).inputs[1];
+    return match;
+  };
+  const GraphNode& x = node(scores);
+  std::optional<AttentionMatch> match;
+  if (x.op == OpCode::Add && x.inputs[0] != x.inputs[1]) {
+    for (int side : {0, 1})
+      if (!match && (match = scaled_scores(x.inputs[side], 1))) match->mask = x.inputs[1 - side];
+  } else if (x.op == OpCode::Where && is_constant(graph, x.inputs[2], -std::numeric_limits<double>::infinity())) {
+    if ((match = scaled_scores(x.inputs[1], 1))) match->mask = x.inputs[0];
+  }
+  if (!match && !(match = scaled_scores(scores, 2))) return std::nullopt;
+  match->v = product.inputs[1];
+  return match;
+}
+
+// `id` (shape `shape`, strides over it) read as a view of shape `to` with `strides`: an input
+// or a view addresses the same memory anew; a value is itself at that shape.
+NodeId view_as(Graph& out, NodeId id, const Shape& to, const Strides& strides_over_source) {
+  GraphNode node = out.nodes[id];
+  if (op_info(node.op).pattern == FusionPattern::Broadcast) {
+    node.shape = to;
+    return out.add(std::move(node));
+  }
+  if (node.op == OpCode::Input || node.op == OpCode::View) {
+    node.shape = to;
+    node.data.strides = strides_over_source;
+    return out.add(std::move(node));
+  }
+  return out.add({OpCode::View, node.dtype, to, {id}, {}, {nullptr, strides_over_source, 0}});
+}
+
+// The strides a node's elements are addressed by: its view's, or row-major.
+Strides strides_of(const GraphNode& node) {
+  return node.op == OpCode::Input || node.op == OpCode::View ? node.data.strides : contiguous_strides(node.shape);
+}
+
+}  // namespace
+
+Graph fuse_attention(const Graph& graph) {
+  std::vector<int32_t> uses = graph.use_counts();
+  Graph out;
+  std::vector<NodeId> renamed(graph.nodes.size(), -1);
+  for (size_t id = 0; id < graph.nodes.size(); ++id) {
+    GraphNode node = graph.nodes[id];
+    for (NodeId& input : node.inputs) input = renamed[input];
+    std::optional<AttentionMatch> match = match_attention(graph, uses, static_cast<NodeId>(id));
+    if (!match) {
+      renamed[id] = out.add(std::move(node));
+      continue;
+    }
+    const GraphNode& keys_transposed = out.nodes[renamed[match->keys_transposed]];
+    size_t rank = node.shape.size();
+    Shape keys_shape = keys_transposed.shape;
+    std::swap(keys_shape[rank - 1], keys_shape[rank - 2]);
+    Strides keys_strides = strides_of(keys_transposed);
+    std::swap(keys_strides[rank - 1], keys_strides[rank - 2]);
+    NodeId keys = view_as(out, renamed[match->keys_transposed], keys_shape, keys_strides);
+    NodeId scale = match->scale >= 0 ? view_as(out, renamed[match->scale], {}, {})
+                                     : out.add({OpCode::Constant, DType::Float32, {}, {}, {.value = 1.0}, {}});
+    std::vector<NodeId> inputs{renamed[match->q], keys, renamed[match->v], scale};
+    if (match->mask >= 0) {
+      const GraphNode& mask = out.nodes[renamed[match->mask]];
+      Shape scores = out.nodes[renamed[match->q]].shape;
+      scores[rank - 1] = keys_shape[rank - 2];
+      inputs.push_back(mask.shape == scores
+                           ? renamed[match->mask]
+                           : view_as(out, renamed[match->mask], scores,
+                                     broadcast_strides(mask.shape, strides_of(mask), scores)));
+    }
+    OpParams params{.dim = match->divides ? kAttentionDivides : 0};
+    renamed[id] = out.add({OpCode::Attention, DType::Float32, node.shape, std::move(inputs), params, {}});
+  }
+  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
+  out.in_place = graph.in_place;
   return out;
 }
 

@@ -21,6 +21,17 @@ Graph eliminate_dead_code(const Graph& graph);
 //   a cached schedule must hold for any values.
 Graph canonicalize(const Graph& graph);
 
+// Finds attention written as its ops, softmax(q kᵀ · c + mask, -1) v, and replaces it by one
+// Attention node (with its flags), so that it runs as one tiled kernel:
+//   matmul(softmax(X, -1), v), softmax as the frontend composes it (e · (1 / sum(e)) with
+//   e = exp(X - amax(X))), X = A, A + mask, mask + A (a Float32 mask) or where(mask, A, -inf)
+//   (a Bool mask), A = P, P · c, c · P or P / c (c a value: Scalar or Constant), P = matmul(q, kᵀ).
+// Every node of the pattern but q, kᵀ, v, c and the mask is read only by the pattern (its
+// values are not wanted elsewhere). The keys enter as a view of kᵀ transposed back; a mask
+// that broadcasts enters as a view of it at the scores' shape. Run when fusing only: eager
+// runs each op as its own kernel.
+Graph fuse_attention(const Graph& graph);
+
 // Copies an output that is a view or a strided graph input (what x.t() * 1 simplifies to)
 // into a contiguous result: a computed tensor is always contiguous, as in PyTorch, so views of
 // it compose with its strides.

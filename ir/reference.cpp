@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "ir/random.h"
@@ -127,6 +128,46 @@ std::vector<double> matmul(const Shape& a_shape, const std::vector<double>& a, c
   return out;
 }
 
+// Attention `node` (see OpCode::Attention) over its inputs' values, in double.
+std::vector<double> attention(const Graph& graph, const GraphNode& node, const std::vector<std::vector<double>>& values) {
+  const Shape& out_shape = node.shape;
+  size_t rank = out_shape.size();
+  int64_t l_size = out_shape[rank - 2], ev = out_shape[rank - 1];
+  int64_t e_size = graph.nodes[node.inputs[0]].shape.back(), s_size = graph.nodes[node.inputs[1]].shape[rank - 2];
+  const std::vector<double>&q = values[node.inputs[0]], &k = values[node.inputs[1]], &v = values[node.inputs[2]];
+  double scale = values[node.inputs[3]][0];
+  const std::vector<double>* mask = node.inputs.size() > 4 ? &values[node.inputs[4]] : nullptr;
+  bool boolean_mask = mask && graph.nodes[node.inputs[4]].dtype == DType::Bool;
+  bool causal = node.params.dim & kAttentionCausal;
+  std::vector<double> out(numel(out_shape), 0.0), scores(s_size);
+  for (int64_t batch = 0; batch < numel(out_shape) / std::max<int64_t>(1, l_size * ev); ++batch)
+    for (int64_t i = 0; i < l_size; ++i) {
+      int64_t keys = causal ? std::min(s_size, i + 1) : s_size;
+      double top = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < keys; ++j) {
+        double dot = 0;
+        for (int64_t p = 0; p < e_size; ++p) dot += q[(batch * l_size + i) * e_size + p] * k[(batch * s_size + j) * e_size + p];
+        double s = node.params.dim & kAttentionDivides ? dot / scale : dot * scale;
+        if (mask) {
+          double m = (*mask)[(batch * l_size + i) * s_size + j];
+          s = boolean_mask ? (m != 0 ? s : -std::numeric_limits<double>::infinity()) : s + m;
+        }
+        scores[j] = s;
+        top = std::isnan(s) || std::isnan(top) ? std::numeric_limits<double>::quiet_NaN() : std::max(top, s);
+      }
+      if (keys == 0) continue;  // softmax over no keys, times no values: zeros
+      double total = 0;
+      double* row = &out[(batch * l_size + i) * ev];
+      for (int64_t j = 0; j < keys; ++j) {
+        double weight = std::exp(scores[j] - top);
+        total += weight;
+        for (int64_t c = 0; c < ev; ++c) row[c] += weight * v[(batch * s_size + j) * ev + c];
+      }
+      for (int64_t c = 0; c < ev; ++c) row[c] /= total;
+    }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::vector<double>> interpret(const Graph& graph) {
@@ -141,6 +182,10 @@ std::vector<std::vector<double>> interpret(const Graph& graph) {
     if (node.op == OpCode::MatMul) {
       values[id] = matmul(graph.nodes[node.inputs[0]].shape, values[node.inputs[0]], values[node.inputs[1]],
                           node.shape);
+      continue;
+    }
+    if (node.op == OpCode::Attention) {
+      values[id] = attention(graph, node, values);
       continue;
     }
     if (node.op == OpCode::Scatter) {

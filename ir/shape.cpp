@@ -89,6 +89,21 @@ std::optional<Shape> matmul_shape(const Shape& a, const Shape& b) {
   return out;
 }
 
+std::optional<Shape> attention_shape(const Shape& q, const Shape& k, const Shape& v, const Shape& scale,
+                                     const Shape* mask) {
+  size_t rank = q.size();
+  if (rank < 2 || k.size() != rank || v.size() != rank || !scale.empty() || q[rank - 1] != k[rank - 1] ||
+      k[rank - 2] != v[rank - 2] || !std::equal(q.begin(), q.end() - 2, k.begin()) ||
+      !std::equal(q.begin(), q.end() - 2, v.begin()))
+    return std::nullopt;
+  Shape out = q;
+  out[rank - 1] = v[rank - 1];
+  Shape scores = q;
+  scores[rank - 1] = k[rank - 2];
+  if (mask && *mask != scores) return std::nullopt;
+  return out;
+}
+
 Strides broadcast_strides(const Shape& from, const Strides& strides, const Shape& to) {
   Strides out(to.size(), 0);
   size_t lead = to.size() - from.size();

@@ -31,6 +31,10 @@ std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
 // The result of a MatMul node of inputs [batch..., M, K] and [batch..., K, N] (the same batch
 // dims, rank >= 2): [batch..., M, N]; nullopt when the inputs do not fit.
 std::optional<Shape> matmul_shape(const Shape& a, const Shape& b);
+// The result of an Attention node of q [batch..., L, E], k [batch..., S, E], v [batch..., S, Ev]
+// (the same batch dims), a 0-d scale and, when given, a mask [batch..., L, S]: [batch..., L, Ev].
+std::optional<Shape> attention_shape(const Shape& q, const Shape& k, const Shape& v, const Shape& scale,
+                                     const Shape* mask);
 
 // Strides that read a tensor of shape `from` (with strides `strides`) broadcast to shape `to`:
 // stretched and missing dims get stride 0. `from` must broadcast to `to`.

@@ -19,8 +19,7 @@
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
-#include "codegen/emit_kernel.h"
-#include "codegen/strategies/kernel_emission.h"
+#include "codegen/strategies/product_emission.h"
 
 namespace fusejit::codegen {
 namespace {
@@ -45,23 +44,10 @@ Blocking blocking(const Target& target, int lanes) {
   return {rows, 1024, rows * 12, lanes * 32};
 }
 
-class MatMulEmitter : public StrategyEmitter {
+class MatMulEmitter : public ProductEmitter {
  public:
   explicit MatMulEmitter(KernelEmission& emission)
-      : StrategyEmitter(emission),
-        rank_(kernel_.domain.size()),
-        lanes_(emission.lanes()),
-        block_(blocking(emission.target(), emission.lanes())),
-        output_strides_(ir::contiguous_strides(kernel_.domain)),
-        vector_(llvm::cast<llvm::FixedVectorType>(float_vector_)) {
-    for (size_t i = 0; i < kernel_.ops.size(); ++i)
-      if (kernel_.ops[i].op == ir::OpCode::MatMul) product_ = static_cast<int32_t>(i);
-    // The ops the outputs need, the product's operands aside (the product reads those itself).
-    wanted_.assign(kernel_.ops.size(), false);
-    for (int32_t output : kernel_.outputs) wanted_[output] = true;
-    for (size_t i = kernel_.ops.size(); i-- > 0;)
-      if (wanted_[i] && static_cast<int32_t>(i) != product_)
-        for (int32_t a : kernel_.ops[i].args) wanted_[a] = true;
+      : ProductEmitter(emission), block_(blocking(emission.target(), emission.lanes())) {
     // Partial sums wait in the first output between slices of K: it must hold floats.
     if (emission.output_dtype(0) != DType::Float32) block_.kc = std::max<int64_t>(1, kernel_.contraction);
     {
@@ -74,7 +60,7 @@ class MatMulEmitter : public StrategyEmitter {
     Range range = loops_.entry_range(begin, end);
     size_t rows = rank_ - 2;
     bool packed = kernel_.domain[rows] >= kPackedRows;
-    Value* workspace = packed ? scratch() : nullptr;
+    Value* workspace = packed ? scratch((block_.mc * block_.kc + block_.kc * block_.nc) * 4) : nullptr;
     // The columns' range: all of them, or a thread's part when the result has one row.
     column_begin_ = range.dim == rank_ - 1 ? range.begin : b_.getInt64(0);
     column_end_ = range.dim == rank_ - 1 ? range.end : b_.getInt64(columns());
@@ -91,25 +77,7 @@ class MatMulEmitter : public StrategyEmitter {
   }
 
  private:
-  Value* i64(int64_t value) { return b_.getInt64(value); }
-  Value* smin(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); }
-  Value* smax(Value* a, Value* c) { return b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c); }
   int64_t rows_of_result() const { return kernel_.domain[rank_ - 2]; }
-  int64_t columns() const { return kernel_.domain.back(); }
-  const ir::KernelOp& operand(int k) const { return kernel_.ops[kernel_.ops[product_].args[k]]; }
-  bool in_memory(int k) const { return operand(k).op == ir::OpCode::Input; }
-  // Operand k's stride along its rows (-2) or columns (-1).
-  int64_t stride(int k, int from_end) const { return operand(k).strides[rank_ - from_end]; }
-  Value* float_at(Value* base, Value* offset) { return b_.CreateGEP(b_.getFloatTy(), base, offset); }
-
-  // The thread's scratch: the packed block of A (mc x kc floats), then the panel of B (kc x nc).
-  Value* scratch() {
-    llvm::Module* module = emission_.fn()->getParent();
-    llvm::FunctionCallee workspace = module->getOrInsertFunction(
-        kThreadWorkspaceSymbol, llvm::FunctionType::get(b_.getPtrTy(), {b_.getInt64Ty()}, false));
-    int64_t bytes = (block_.mc * block_.kc + block_.kc * block_.nc) * 4;
-    return b_.CreateCall(workspace, {i64(bytes)});
-  }
 
   // Lanes [0, lanes) of a step at column n0 that lie inside the result.
   Value* valid_columns(Value* n0) {
@@ -123,8 +91,7 @@ class MatMulEmitter : public StrategyEmitter {
   Value* row_of_b(Value* k, Value* n0, Value* valid) {
     const ir::KernelOp& b = operand(1);
     if (!in_memory(1)) return elements_.emit_op(b, nullptr, nullptr, nullptr, nullptr, {});
-    Value* offset = b_.CreateAdd(loops_.outer_offset(b.strides, indices_),
-                                 b_.CreateAdd(b_.CreateMul(k, i64(stride(1, 2))), b_.CreateMul(n0, i64(stride(1, 1)))));
+    Value* offset = operand_offset(1, k, n0);
     Value* base = emission_.input_pointer(b.slot);
     Value* zeros = llvm::Constant::getNullValue(vector_);
     if (stride(1, 1) == 1) return b_.CreateMaskedLoad(vector_, float_at(base, offset), llvm::Align(4), valid, zeros);
@@ -134,12 +101,9 @@ class MatMulEmitter : public StrategyEmitter {
 
   // Element (row, k) of A; rows past the result's read its last row (their sums are not stored).
   Value* element_of_a(Value* row, Value* k) {
-    const ir::KernelOp& a = operand(0);
-    if (!in_memory(0)) return b_.CreateExtractElement(elements_.emit_op(a, nullptr, nullptr, nullptr, nullptr, {}), i64(0));
-    row = smin(row, i64(rows_of_result() - 1));
-    Value* offset = b_.CreateAdd(loops_.outer_offset(a.strides, indices_),
-                                 b_.CreateAdd(b_.CreateMul(row, i64(stride(0, 2))), b_.CreateMul(k, i64(stride(0, 1)))));
-    return b_.CreateLoad(b_.getFloatTy(), float_at(emission_.input_pointer(a.slot), offset));
+    if (!in_memory(0)) return operand_value(0);
+    Value* offset = operand_offset(0, smin(row, i64(rows_of_result() - 1)), k);
+    return b_.CreateLoad(b_.getFloatTy(), float_at(emission_.input_pointer(operand(0).slot), offset));
   }
 
   void accumulate(int i, Value* element, Value* row) {
@@ -150,29 +114,13 @@ class MatMulEmitter : public StrategyEmitter {
 
   // `body` for each row i of a tile that lies below `rows_left`.
   void for_valid_rows(Value* rows_left, const std::function<void(int)>& body) {
-    for (int i = 0; i < block_.rows; ++i) {
-      auto* run = llvm::BasicBlock::Create(b_.getContext(), "row", emission_.fn());
-      auto* next = llvm::BasicBlock::Create(b_.getContext(), "row.next", emission_.fn());
-      b_.CreateCondBr(b_.CreateICmpSLT(i64(i), rows_left), run, next);
-      b_.SetInsertPoint(run);
-      body(i);
-      b_.CreateBr(next);
-      b_.SetInsertPoint(next);
-    }
+    ProductEmitter::for_valid_rows(block_.rows, rows_left, body);
   }
 
   // The epilogue on the tile at rows m0.. and columns [n0, n0 + lanes): each row's outputs.
   void finish(Value* m0, Value* rows_left, Value* n0) {
-    Value* stop = smin(b_.CreateAdd(n0, i64(lanes_)), i64(columns()));
-    for_valid_rows(rows_left, [&](int i) {
-      indices_.push_back(b_.CreateAdd(m0, i64(i)));
-      std::vector<Value*> known(kernel_.ops.size(), nullptr);
-      known[product_] = b_.CreateLoad(vector_, sums_[i]);
-      Value* output_offset = loops_.outer_offset(output_strides_, indices_);
-      emission_.sweep(n0, stop, indices_, known, wanted_,
-                      [&](const StepValues& step) { emission_.store_outputs(step, output_offset, false); });
-      indices_.pop_back();
-    });
+    for_valid_rows(rows_left,
+                   [&](int i) { finish_row(b_.CreateAdd(m0, i64(i)), n0, b_.CreateLoad(vector_, sums_[i])); });
   }
 
   // Where row m0 + i, column n0 of the first output lies (its partial sums between slices).
@@ -207,11 +155,9 @@ class MatMulEmitter : public StrategyEmitter {
   // past the result's read its last one), the lanes off in `valid` zero.
   Value* run_along_k(int k_operand, Value* line, int64_t lines, Value* k, Value* valid, llvm::FixedVectorType* native) {
     const ir::KernelOp& op = operand(k_operand);
-    int64_t line_stride = k_operand == 0 ? stride(0, 2) : stride(1, 1);
     int64_t k_stride = k_operand == 0 ? stride(0, 1) : stride(1, 2);
-    Value* offset = b_.CreateAdd(loops_.outer_offset(op.strides, indices_),
-                                 b_.CreateAdd(b_.CreateMul(smin(line, i64(lines - 1)), i64(line_stride)),
-                                              b_.CreateMul(k, i64(k_stride))));
+    line = smin(line, i64(lines - 1));
+    Value* offset = k_operand == 0 ? operand_offset(0, line, k) : operand_offset(1, k, line);
     Value* base = emission_.input_pointer(op.slot);
     Value* zeros = llvm::Constant::getNullValue(native);
     if (k_stride == 1) return b_.CreateMaskedLoad(native, float_at(base, offset), llvm::Align(4), valid, zeros);
@@ -430,17 +376,10 @@ class MatMulEmitter : public StrategyEmitter {
     b_.SetInsertPoint(done);
   }
 
-  size_t rank_;
-  int lanes_;
   Blocking block_;
-  ir::Strides output_strides_;
-  llvm::FixedVectorType* vector_;
-  int32_t product_ = -1;
   llvm::Value* column_begin_ = nullptr;
   llvm::Value* column_end_ = nullptr;
-  std::vector<bool> wanted_;
   std::vector<llvm::AllocaInst*> sums_;
-  std::vector<Value*> indices_;
 };
 
 void emit_matmul(KernelEmission& emission, Value* begin, Value* end) { MatMulEmitter(emission).emit(begin, end); }

@@ -9,6 +9,7 @@ const Strategy& strategy_for(ir::KernelKind kind) {
     case ir::KernelKind::RowReduction: return kRowReductionStrategy;
     case ir::KernelKind::ColumnReduction: return kColumnReductionStrategy;
     case ir::KernelKind::MatMul: return kMatMulStrategy;
+    case ir::KernelKind::Attention: return kAttentionStrategy;
   }
   throw InternalError("strategy_for: unknown kernel kind");
 }

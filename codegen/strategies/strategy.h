@@ -28,6 +28,7 @@ extern const Strategy kElementwiseStrategy;      // elementwise.cpp
 extern const Strategy kRowReductionStrategy;     // row_reduction.cpp
 extern const Strategy kColumnReductionStrategy;  // column_reduction.cpp
 extern const Strategy kMatMulStrategy;           // matmul.cpp
+extern const Strategy kAttentionStrategy;        // attention.cpp
 
 // Two native vectors per step (Target::lanes), which hides the latency of dependent ops.
 int native_lanes(const ir::Kernel& kernel, const Target& target);

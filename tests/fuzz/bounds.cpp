@@ -349,6 +349,68 @@ std::vector<Bound> matmul(const Shape& a_shape, const std::vector<Bound>& a, con
   return out;
 }
 
+// An attention (ir::OpCode::Attention) as its kernel computes it, tile by tile: each score a
+// product's sum, scaled, masked; each key's weight exp(s - M) for M the row maximum's bound,
+// widened by what the online softmax adds: the rounding of s - m (|s - m| 2^-24 of the weight),
+// and per tile of at least 8 keys a rescaling of the sums (exp's 2 ULP, two roundings). The
+// weighted sums and their total are sums in any order, then divided.
+std::vector<Bound> attention(const ir::Graph& graph, const ir::GraphNode& node,
+                             const std::vector<std::vector<Bound>>& values) {
+  IntervalMath m;
+  size_t rank = node.shape.size();
+  int64_t queries = node.shape[rank - 2], columns = node.shape[rank - 1];
+  int64_t depth = graph.nodes[node.inputs[0]].shape.back(), keys = graph.nodes[node.inputs[1]].shape[rank - 2];
+  const std::vector<Bound>&q = values[node.inputs[0]], &k = values[node.inputs[1]], &v = values[node.inputs[2]];
+  const Bound scale = values[node.inputs[3]].at(0);
+  bool masked = node.inputs.size() > 4;
+  bool boolean_mask = masked && graph.nodes[node.inputs[4]].dtype == DType::Bool;
+  bool causal = node.params.dim & ir::kAttentionCausal;
+  std::vector<Bound> out(ir::numel(node.shape));
+  std::vector<Bound> terms(depth), scores, weights, weighted;
+  for (int64_t batch = 0; batch < ir::numel(node.shape) / std::max<int64_t>(1, queries * columns); ++batch)
+    for (int64_t i = 0; i < queries; ++i) {
+      int64_t attended = causal ? std::min(keys, i + 1) : keys;
+      scores.assign(attended, Bound{});
+      for (int64_t j = 0; j < attended; ++j) {
+        for (int64_t p = 0; p < depth; ++p)
+          terms[p] = m.mul(q[(batch * queries + i) * depth + p], k[(batch * keys + j) * depth + p]);
+        Bound dot = reduce_row(ir::OpCode::Sum, terms, true);
+        Bound s = node.params.dim & ir::kAttentionDivides ? m.div(dot, scale) : m.mul(dot, scale);
+        if (masked) {
+          const Bound& mask = values[node.inputs[4]][(batch * queries + i) * keys + j];
+          if (!boolean_mask)
+            s = m.add(s, mask);
+          else if (mask.hi <= 0)
+            s = point(-kInf);
+          else if (mask.lo <= 0)
+            s = join(s, point(-kInf));
+        }
+        scores[j] = s;
+      }
+      Bound top = reduce_row(ir::OpCode::Amax, scores, true);
+      double lowest = std::isfinite(top.hi) ? top.hi : 0;
+      for (const Bound& s : scores)
+        if (has_values(s) && std::isfinite(s.lo)) lowest = std::min(lowest, s.lo);
+      double spread = std::isfinite(top.hi) ? top.hi - lowest : 0;
+      double tiles = static_cast<double>((keys + 7) / 8);
+      double slack = (2 * spread + 8 * tiles + 16) * 0x1p-24;
+      weights.clear();
+      for (const Bound& s : scores) {
+        Bound w = m.exp(m.sub(s, top));
+        if (has_values(w)) w = rounded({std::max(0.0, w.lo * (1 - slack)), w.hi * (1 + slack), w.nan});
+        weights.push_back(w);
+      }
+      Bound total = reduce_row(ir::OpCode::Sum, weights, true);
+      for (int64_t c = 0; c < columns; ++c) {
+        weighted.clear();
+        for (int64_t j = 0; j < attended; ++j) weighted.push_back(m.mul(weights[j], v[(batch * keys + j) * columns + c]));
+        out[(batch * queries + i) * columns + c] =
+            attended == 0 ? point(0) : m.div(reduce_row(ir::OpCode::Sum, weighted, true), total);
+      }
+    }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
@@ -362,6 +424,10 @@ std::vector<std::vector<Bound>> reference_bounds(const ir::Graph& graph) {
     }
     if (node.op == ir::OpCode::Scatter) {
       values[id] = ir::scatter(graph, node, values[node.inputs[0]], values[node.inputs[1]]);
+      continue;
+    }
+    if (node.op == ir::OpCode::Attention) {
+      values[id] = attention(graph, node, values);
       continue;
     }
     if (node.op == ir::OpCode::MatMul) {

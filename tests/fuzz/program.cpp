@@ -135,6 +135,9 @@ Tensor apply(const Step& s, const std::vector<Tensor>& v, bool evaluate_early) {
     }
     case Op::MatMul: return matmul(arg(0), arg(1));
     case Op::Linear: return linear(arg(0), arg(1), optional_arg(2));
+    case Op::Attention:
+      return scaled_dot_product_attention(arg(0), arg(1), arg(2), optional_arg(3), s.keepdim,
+                                          s.all_elements ? std::optional<double>(s.x) : std::nullopt);
     case Op::Cat:
     case Op::Stack: {
       std::vector<Tensor> parts;
@@ -322,7 +325,8 @@ class Generator {
     if (r < 0.78) return add_in_place(pick_value());
     if (r < 0.84) return add_join(pick_value());
     if (r < 0.88) return add_index_select(pick_value());
-    if (r < 0.92) return add_matmul(pick_value());
+    if (r < 0.90) return add_matmul(pick_value());
+    if (r < 0.92) return add_attention(pick_value());
     return add_reduction();
   }
 
@@ -360,6 +364,51 @@ class Generator {
     }
     if (product < 0) return false;
     if (chance(0.7)) return add_unary(product) || add_binary(product);
+    return true;
+  }
+
+  // Attention with `a` as the queries [..., L, E] against fresh keys and values (the keys
+  // sometimes a transposed view), sometimes a Bool or Float32 mask or causal, sometimes a given
+  // scale; then mostly an op on the result (an epilogue).
+  bool add_attention(int a) {
+    const Shape shape = shape_of(a);
+    if (shape.size() < 2) return false;
+    int64_t e = shape.back(), l = shape.end()[-2];
+    auto s = static_cast<int64_t>(chance(0.05) ? 0 : chance(0.3) ? 60 + below(90) : 1 + below(20));
+    auto ev = static_cast<int64_t>(chance(0.5) ? e : 1 + below(40));
+    Shape batch(shape.begin(), shape.end() - 2);
+    if (!batch.empty() && chance(0.3)) batch.erase(batch.begin());  // broadcast
+    auto with = [&](int64_t rows, int64_t columns) {
+      Shape out = batch;
+      out.insert(out.end(), {rows, columns});
+      return out;
+    };
+    int k;
+    if (chance(0.3)) {
+      int stored = add_leaf(with(e, s));
+      k = stored < 0 ? -1 : add({.op = Op::Transpose, .args = {stored}, .dims = {-2, -1}});
+    } else {
+      k = add_leaf(with(s, e));
+    }
+    int v = add_leaf(with(s, ev));
+    if (k < 0 || v < 0) return false;
+    Step step{.op = Op::Attention, .args = {a, k, v, -1}};
+    double kind = std::uniform_real_distribution<double>(0, 1)(gen_);
+    if (kind < 0.3) {
+      step.keepdim = true;
+    } else if (kind < 0.5) {
+      step.args[3] = add_leaf(chance(0.5) ? Shape{l, s} : Shape{1, s});
+    } else if (kind < 0.65) {
+      int scores = add_leaf({l, s});
+      if (scores >= 0) step.args[3] = add({.op = Op::Gt, .args = {scores, add({.op = Op::Scalar, .x = 0.5f})}});
+    }
+    if (chance(0.3)) {
+      step.all_elements = true;
+      step.x = one_of<float>({0.125f, 1.0f, -0.5f, 3.0f});
+    }
+    int attended = add(std::move(step));
+    if (attended < 0) return false;
+    if (chance(0.7)) return add_unary(attended) || add_binary(attended);
     return true;
   }
 
@@ -685,6 +734,7 @@ const char* function_name(Op op) {
     case Op::Stack: return "stack";
     case Op::MatMul: return "matmul";
     case Op::Linear: return "linear";
+    case Op::Attention: return "scaled_dot_product_attention";
     default: return nullptr;
   }
 }
@@ -804,6 +854,10 @@ std::string to_cpp(const Program& program, const RunSettings& settings, const st
         switch (s.op) {
           case Op::Pow: case Op::Maximum: case Op::Minimum: case Op::MatMul: rhs += ", " + a(1); break;
           case Op::Linear: rhs += ", " + a(1) + ", " + a(2); break;
+          case Op::Attention:
+            rhs += ", " + a(1) + ", " + a(2) + ", " + a(3) + (s.keepdim ? ", true" : ", false");
+            if (s.all_elements) rhs += ", " + literal(s.x);
+            break;
           case Op::Where: rhs += ", " + a(1) + ", " + a(2); break;
           case Op::PowScalar: case Op::LeakyRelu: case Op::Elu: rhs += ", " + literal(s.x); break;
           case Op::Clamp: case Op::Softplus: rhs += ", " + literal(s.x) + ", " + literal(s.y); break;

@@ -54,6 +54,9 @@ enum class Op : uint8_t {
   IndexSelect,  // index_select(args[0], dims[0], the Int64 index dims[1..])
   MatMul,       // matmul(args[0], args[1])
   Linear,       // linear(args[0], weight args[1], bias args[2] or -1)
+  // scaled_dot_product_attention(q args[0], k args[1], v args[2], mask args[3] or -1,
+  // causal = keepdim, scale x when all_elements, else the default)
+  Attention,
   // Evaluates args[0] now; the value is args[0]'s.
   Eval,
 };

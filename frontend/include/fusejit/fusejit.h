@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -168,6 +169,15 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x [..., in] times weight [out, in] transposed, plus bias (broadcast to [..., out]) when given.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// softmax(q kᵀ · scale + mask) v with torch's rules: q [..., L, E], k [..., S, E], v [..., S, Ev]
+// (leading dims broadcast) give [..., L, Ev]; the scale is 1/√E unless given; attn_mask, Bool
+// (true = attend) or Float32 (added to the scores), broadcasts to [..., L, S]; is_causal lets
+// query i attend keys j <= i only (no attn_mask then). One kernel, tiled: the L x S scores never
+// reach memory, and causal tiles above the diagonal are skipped. A row whose scores are all
+// -inf (every key masked) is NaN, as softmax gives; causally hidden keys are never read.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& attn_mask = Tensor(), bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt);
 
 // ---- elementwise (NumPy broadcasting) ----
 Tensor add(const Tensor& a, const Tensor& b);
