@@ -31,7 +31,7 @@ struct Group {
   std::vector<int32_t> reads;  // the groups whose values it reads
   int32_t size = 0;            // nodes
   bool stores_into_concat = false;  // stores parts of a concatenation (strided stores)
-  bool contracts = false;           // holds a matmul (its other nodes are its epilogue)
+  bool contracts = false;           // holds a matmul or an attention (its other nodes: the epilogue)
 
   bool reduces() const { return space.axes != 0; }
   // Only a row reduction sweeps each row more than once (once per reduction stage), with
@@ -64,7 +64,7 @@ enum class Refusal : uint8_t {
   Cycle,                  // kernels would depend on each other
   ReadsThroughView,       // reads a value of the kernel through a view, which needs it in memory
   ConcatInReduction,      // a concatenation's part and a reduction or matmul: only elementwise kernels store parts
-  OneMatMul,              // a matmul kernel holds one matmul and no reduction
+  OneMatMul,              // a matmul or attention kernel holds one of them and no reduction
   OverwritesPart,         // a scatter's second part is stored over its first, by a later kernel
   Dependent,              // (merging) one kernel reads the other's values
   ChainCut,               // a long elementwise chain is cut into kernels of bounded size
@@ -88,7 +88,7 @@ FusionDecision computes_per_row(const Group& into, const Joining& node);
 FusionDecision reduces_alike(const Group& into, const Joining& node);
 // Elementwise work over the domain, after a row value only where the kernel sweeps again.
 FusionDecision computes_per_element(const Group& into, const Joining& node);
-// A matmul and its epilogue: one matmul per kernel, no reduction beside it.
+// A matmul or attention and its epilogue: one of them per kernel, no reduction beside it.
 FusionDecision one_matmul(const Group& into, const Joining& node);
 
 // All of the above: whether (and how) `node` may compute in `into`.
