@@ -94,6 +94,7 @@ template <class Fusejit, class Torch>
 void time_against_torch(benchmark::State& state, const char* mode, int threads, Fusejit&& fusejit_program,
                         Torch&& torch_program, double tolerance) {
   torch::NoGradGuard no_grad;
+  state.SetLabel("matmul");  // bench/report.py's family of these rows
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
   if (std::strcmp(mode, "torch") == 0) {
     torch::Tensor warm = torch_program();

@@ -21,16 +21,30 @@ from collections import defaultdict
 
 NAME = re.compile(r"BM_(?P<work>[a-z0-9_]+)/(?P<mode>fused|eager|torch)/threads:(?P<t>\d+)/(?P<n>\d+)")
 FAMILIES = ["creation", "elementwise", "activation", "reduction", "chain", "overhead"]
+MATMUL = "matmul"  # matmul_bench.cpp's rows: their own table, sizes and counters
+
+
+def matmul_size(work, n):
+    """The shape behind a matmul row's one number (M, L or T)."""
+    if work.startswith("attention"):
+        return f"L=S={n}, 12 heads of 64"
+    if work == "gpt2_block":
+        return f"T={n}, d 768"
+    if work == "linear_residual":
+        return f"{n}x3072 → 768"
+    return f"{n}x768 → 3072"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def load_bench(path):
-    """{(work, n, threads): {mode: microseconds}}, {work: family}, context."""
+    """{(work, n, threads): {mode: microseconds}}, {work: family}, errors, context, and
+    {(work, n, threads, mode): {counter: value}} (the kernels and peak_MiB counters)."""
     with open(path) as f:
         data = json.load(f)
     times = defaultdict(dict)
     family = {}
     errors = {}
+    counters = {}
     aggregated = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
     for b in data["benchmarks"]:
         m = NAME.match(b["name"])
@@ -44,9 +58,10 @@ def load_bench(path):
             continue
         scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
         times[key][m["mode"]] = b["real_time"] * scale
+        counters[key + (m["mode"],)] = {c: b[c] for c in ("kernels", "peak_MiB") if c in b}
         if b.get("label"):
             family[m["work"]] = b["label"]
-    return times, family, errors, data.get("context", {})
+    return times, family, errors, data.get("context", {}), counters
 
 
 def load_compile(path):
@@ -86,24 +101,29 @@ def chart(times, family, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = []
-    for (work, n, t), modes in sorted(times.items(), key=lambda kv: (FAMILIES.index(family.get(kv[0][0], "chain")), kv[0][0], kv[0][1], kv[0][2])):
+    panels = {"ops and chains": [], "matmul and attention": []}
+    order = FAMILIES + [MATMUL]
+    for (work, n, t), modes in sorted(times.items(), key=lambda kv: (order.index(family.get(kv[0][0], "chain")), kv[0][0], kv[0][1], kv[0][2])):
         if "fused" in modes and "torch" in modes:
-            rows.append((f"{work} {n}² t{t}" if n > 1 else f"{work} 1 t{t}", modes["torch"] / modes["fused"]))
-    if not rows:
+            matmul = family.get(work) == MATMUL
+            label = f"{work} {matmul_size(work, n)} t{t}" if matmul else f"{work} {n}² t{t}" if n > 1 else f"{work} 1 t{t}"
+            panels["matmul and attention" if matmul else "ops and chains"].append((label, modes["torch"] / modes["fused"]))
+    panels = {name: rows for name, rows in panels.items() if rows}
+    if not panels:
         return
-    fig, ax = plt.subplots(figsize=(9, max(4, 0.18 * len(rows))))
-    labels = [r[0] for r in rows]
-    values = [r[1] for r in rows]
-    colors = ["tab:green" if v >= 1 else "tab:red" for v in values]
-    ax.barh(range(len(rows)), values, color=colors)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels(labels, fontsize=6)
-    ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xscale("log")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("speedup of fusejit (fused) over libtorch eager (log scale; > 1 = fusejit faster)")
-    ax.set_title("fusejit vs PyTorch on CPU")
+    heights = [max(3, 0.18 * len(rows)) for rows in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, sum(heights) + 1), gridspec_kw={"height_ratios": heights},
+                             squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], panels.items()):
+        values = [r[1] for r in rows]
+        ax.barh(range(len(rows)), values, color=["tab:green" if v >= 1 else "tab:red" for v in values])
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([r[0] for r in rows], fontsize=6)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_title(f"fusejit vs PyTorch on CPU: {name}")
+    axes[-1, 0].set_xlabel("speedup of fusejit (fused) over libtorch eager (log scale; > 1 = fusejit faster)")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
 
@@ -118,7 +138,7 @@ def main():
     parser.add_argument("--baseline")
     args = parser.parse_args()
 
-    times, family, errors, context = load_bench(args.bench)
+    times, family, errors, context, counters = load_bench(args.bench)
     compiled, compile_version = load_compile(args.compile)
     lines = ["# fusejit against PyTorch on CPU", ""]
     lines += [
@@ -155,6 +175,27 @@ def main():
                 row += f" {fmt_time(c_us)} | {fmt_ratio(c_us / fused if c_us and fused else None)} |"
             lines.append(row)
         lines.append("")
+    matmul_keys = sorted(k for k in times if family.get(k[0]) == MATMUL)
+    if matmul_keys:
+        lines += [f"## {MATMUL} and attention", "",
+                  "Linear layers of GPT-2 small's MLP, its attention and its whole block (`examples/gpt2_block.h`);",
+                  "`kernels`: launched per evaluation, fused / eager; `peak MiB`: resident memory growth over one",
+                  "evaluation (fusejit fused / libtorch). torch.compile from `torch_compile.py` where it has the row.", "",
+                  "| Operation | size | threads | PyTorch CPU | fusejit | Speedup | fusejit eager | kernels | peak MiB"
+                  " | torch.compile | vs torch.compile |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for work, n, t in sorted(matmul_keys, key=lambda k: (k[2], k[0], k[1])):
+            modes = times[(work, n, t)]
+            fused, eager, torch_us = modes.get("fused"), modes.get("eager"), modes.get("torch")
+            count = lambda mode, name: counters.get((work, n, t, mode), {}).get(name)
+            kernels = "/".join("—" if count(m, "kernels") is None else f"{count(m, 'kernels'):.0f}" for m in ("fused", "eager"))
+            peak = "/".join("—" if count(m, "peak_MiB") is None else f"{count(m, 'peak_MiB'):.0f}" for m in ("fused", "torch"))
+            c = compiled.get((work, n, t))
+            c_us = c["median_us"] if c else None
+            lines.append(f"| {work} | {matmul_size(work, n)} | {t} | {fmt_time(torch_us)} | {fmt_time(fused)} | "
+                         f"{fmt_ratio(torch_us / fused if fused and torch_us else None)} | {fmt_time(eager)} | {kernels} | "
+                         f"{peak} | {fmt_time(c_us)} | {fmt_ratio(c_us / fused if c_us and fused else None)} |")
+        lines.append("")
     first_calls = {tuple(key.split()[1:]): value for key, value in context.items() if key.startswith("first_call ")}
     if first_calls or compiled:
         lines += ["## first call", "",
@@ -164,7 +205,8 @@ def main():
                   "first row also pays for loading Inductor).", "",
                   "| Operation | size | fusejit first call | kernels compiled, compile time | torch.compile first call, 1 thread | 2 threads |",
                   "|---|---|---|---|---|---|"]
-        chains = sorted({(name, int(n)) for name, n in first_calls} | {(k[0], k[1]) for k in compiled})
+        chains = sorted({(name, int(n)) for name, n in first_calls} |
+                        {(k[0], k[1]) for k in compiled if family.get(k[0], "chain") == "chain"})
         for name, n in chains:
             fj_call = first_calls.get((name, str(n)), "—")
             fj_time, _, fj_rest = fj_call.partition(", ")
@@ -181,7 +223,7 @@ def main():
 
     if args.baseline:
         base_path = os.path.join(HERE, "baselines", args.baseline + ".json")
-        base, _, _, _ = load_bench(base_path)
+        base = load_bench(base_path)[0]
         lines += [f"## Against baseline `{args.baseline}`", "", "| workload | size | threads | baseline | now | change |", "|---|---|---|---|---|---|"]
         for key in sorted(times):
             now, before = times[key].get("fused"), base.get(key, {}).get("fused")
