@@ -20,7 +20,7 @@ import subprocess
 from collections import defaultdict
 
 NAME = re.compile(r"BM_(?P<work>[a-z0-9_]+)/(?P<mode>fused|eager|torch)/threads:(?P<t>\d+)/(?P<n>\d+)")
-FAMILIES = ["creation", "elementwise", "activation", "reduction", "chain", "overhead"]
+FAMILIES = ["creation", "elementwise", "activation", "reduction", "view", "chain", "overhead"]
 MATMUL = "matmul"  # matmul_bench.cpp's rows: their own table, sizes and counters
 
 

@@ -67,6 +67,11 @@ TEST(Attention, MasksAndScale) {
   Tensor allowed = random_tensor({3, 1, 90}, 5) > 0.0f;  // broadcast over the queries
   expect_attention(q, k, v, allowed);
   expect_attention(q, k, v, Tensor(), false, 0.5);
+  // Operands that are values broadcast over their shape (never stored): read as that value.
+  expect_attention(q, k, v, ones({40, 90}).to(DType::Bool));
+  expect_attention(q, k, v, full({40, 90}, -1.5f));
+  expect_attention(zeros({3, 40, 24}), k, full({3, 90, 33}, 2.0f), Tensor(), true);
+  expect_attention(q, ones({3, 90, 24}), v);
   expect_attention(q, k, v, Tensor(), true, 2.0);
   // Causal with fewer queries than keys: query i attends keys 0..i (torch's top-left diagonal),
   // as the same lower-triangular Bool mask does.
