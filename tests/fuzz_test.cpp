@@ -4,6 +4,7 @@
 // Long runs: build/release/tests/fusejit_fuzz --seed S --count N --seconds T.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "frontend/lazy.h"
@@ -63,6 +64,22 @@ TEST(Fuzz, GeneratesEveryOpOfTheTable) {
 // The reference's bounds must hold what the library computes. gelu over an interval reaching
 // -inf rises towards -0 (the interval of argmin + 1 here is [1, inf]: the reference does not
 // know which element is the least); its bound once held only gelu(-1).
+// A key masked out by a Bool mask weighs 0 and its value is still read, as in the composed
+// ops: 0 times an infinite value is NaN. The attention's bound once widened the masked keys'
+// zero weights away from 0 (a large score spread made its slack exceed 1) and excluded that NaN.
+TEST(FuzzReference, AttentionAllowsNaNFromAMaskedInfiniteValue) {
+  fj::Tensor q = fj::tensor({1.0f, -1.0f}, {1, 1, 2});
+  fj::Tensor k = fj::tensor({1.0f, 2.0f, 1e30f, 0.5f, 1.0f, 1.0f}, {1, 3, 2});
+  fj::Tensor v = fj::tensor({-INFINITY, 1.0f, 2.0f}, {1, 3, 1});
+  fj::Tensor allowed = fj::tensor({0.0f, 1.0f, 1.0f}, {3}).to(fj::DType::Bool);
+  fj::Tensor y = fj::scaled_dot_product_attention(q, k, v, allowed);
+  std::vector<std::vector<fj::fuzz::Bound>> bounds = fj::fuzz::reference_bounds(fj::frontend::graph_of({y}));
+  float value = y.item<float>();
+  EXPECT_TRUE(std::isnan(value));
+  EXPECT_TRUE(bounds.at(0).at(0).allows(value)) << value << " outside [" << bounds[0][0].lo << ", " << bounds[0][0].hi
+                                                 << "], NaN " << bounds[0][0].nan;
+}
+
 TEST(FuzzReference, GeluOverAnIntervalToMinusInfinityReachesMinusZero) {
   fj::Tensor x = fj::tensor({1.22689152f, 0.684911251f}, {1, 1, 2}) - 0.001f;
   fj::Tensor y = fj::gelu(-(fj::argmin(x, -1) + 1.0f));

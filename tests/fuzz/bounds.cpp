@@ -397,7 +397,8 @@ std::vector<Bound> attention(const ir::Graph& graph, const ir::GraphNode& node,
       weights.clear();
       for (const Bound& s : scores) {
         Bound w = m.exp(m.sub(s, top));
-        if (has_values(w)) w = rounded({std::max(0.0, w.lo * (1 - slack)), w.hi * (1 + slack), w.nan});
+        // Weights are never negative; a slack of 1 or more leaves them anywhere down to 0.
+        if (has_values(w)) w = rounded({std::max(0.0, w.lo) * std::max(0.0, 1 - slack), w.hi * (1 + slack), w.nan});
         weights.push_back(w);
       }
       Bound total = reduce_row(ir::OpCode::Sum, weights, true);
