@@ -338,29 +338,38 @@ class MatMulEmitter : public ProductEmitter {
     });
   }
 
-  // One micro-tile from the packed slivers: the earlier slices' sums (unless `first`), plus this
-  // slice's products; then the epilogue (`last`) or the partial sums kept in the first output.
+  // One micro-tile from the packed slivers: this slice's products, plus the earlier slices' sums
+  // (unless `first`); then the epilogue (`last`) or the partial sums kept in the first output.
   void tile(Value* m0, Value* rows_left, Value* n0, Value* kc, Value* first, Value* last, Value* a_tile,
             Value* b_tile) {
     Value* valid = valid_columns(n0);
     for (llvm::AllocaInst* sum : sums_) b_.CreateStore(llvm::Constant::getNullValue(vector_), sum);
-    auto* resume = llvm::BasicBlock::Create(b_.getContext(), "tile.resume", emission_.fn());
-    auto* start = llvm::BasicBlock::Create(b_.getContext(), "tile.start", emission_.fn());
-    b_.CreateCondBr(first, start, resume);
-    b_.SetInsertPoint(resume);
+    // The tile's lines of the first output (the earlier slices' sums, or where it stores) are
+    // fetched while the slice is summed, and added after it: loaded before it, their misses
+    // stalled every tile (against oneDNN at 2048^3 on 1 thread: 0.88-0.89x, 0.95-0.98x so).
     for_valid_rows(rows_left, [&](int i) {
-      b_.CreateStore(b_.CreateMaskedLoad(vector_, partial_address(m0, i, n0), llvm::Align(4), valid,
-                                         llvm::Constant::getNullValue(vector_)),
-                     sums_[i]);
+      Value* at = partial_address(m0, i, n0);
+      for (int line = 0; line < lanes_ * 4; line += 64)
+        b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                           {b_.CreateGEP(b_.getInt8Ty(), at, i64(line)), b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
     });
-    b_.CreateBr(start);
-    b_.SetInsertPoint(start);
     loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
       Value* row = b_.CreateAlignedLoad(vector_, float_at(b_tile, b_.CreateMul(k, i64(lanes_))), llvm::Align(64));
       Value* column = b_.CreateMul(k, i64(block_.rows));
       for (int i = 0; i < block_.rows; ++i)
         accumulate(i, b_.CreateLoad(b_.getFloatTy(), float_at(a_tile, b_.CreateAdd(column, i64(i)))), row);
     });
+    auto* resume = llvm::BasicBlock::Create(b_.getContext(), "tile.resume", emission_.fn());
+    auto* added = llvm::BasicBlock::Create(b_.getContext(), "tile.added", emission_.fn());
+    b_.CreateCondBr(first, added, resume);
+    b_.SetInsertPoint(resume);
+    for_valid_rows(rows_left, [&](int i) {
+      Value* earlier = b_.CreateMaskedLoad(vector_, partial_address(m0, i, n0), llvm::Align(4), valid,
+                                           llvm::Constant::getNullValue(vector_));
+      b_.CreateStore(b_.CreateFAdd(earlier, b_.CreateLoad(vector_, sums_[i])), sums_[i]);
+    });
+    b_.CreateBr(added);
+    b_.SetInsertPoint(added);
     auto* final_slice = llvm::BasicBlock::Create(b_.getContext(), "tile.final", emission_.fn());
     auto* keep = llvm::BasicBlock::Create(b_.getContext(), "tile.keep", emission_.fn());
     auto* done = llvm::BasicBlock::Create(b_.getContext(), "tile.done", emission_.fn());
