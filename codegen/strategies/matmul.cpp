@@ -14,8 +14,8 @@
 // as the product): against B's columns contiguous along K (a transposed weight) as dot
 // products, else a broadcast element of A times a step of B's row.
 //
-// Sums run in float32 in the order k = 0, 1, ...: the result is the same bits for any thread
-// count.
+// Sums run in float32, each slice of K in the order k = 0, 1, ..., then added to the earlier
+// slices' total: the result is the same bits for any thread count.
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
