@@ -68,6 +68,11 @@ TEST(Readme, EveryRejectedMisuseThrowsItsDocumentedMessage) {
       [] { fj::matmul(Tensor(2.0f), fj::ones({2, 3})); },
       [] { fj::linear(fj::ones({2, 3}), fj::ones({4, 5})); },
       [] { fj::linear(fj::ones({2, 3}), fj::ones({4, 3}), fj::ones({5})); },
+      [] { fj::scaled_dot_product_attention(fj::ones({2, 5, 8}), fj::ones({2, 7, 9}), fj::ones({2, 7, 3})); },
+      [] {
+        fj::scaled_dot_product_attention(fj::ones({1, 2, 4}), fj::ones({1, 3, 4}), fj::ones({1, 3, 2}), fj::ones({2, 3}),
+                                         true);
+      },
   };
   std::string table = section(readme(), "### What fusejit rejects");
   ASSERT_FALSE(table.empty());
