@@ -72,6 +72,12 @@ TEST(Attention, MasksAndScale) {
   expect_attention(q, k, v, full({40, 90}, -1.5f));
   expect_attention(zeros({3, 40, 24}), k, full({3, 90, 33}, 2.0f), Tensor(), true);
   expect_attention(q, ones({3, 90, 24}), v);
+  // Values that are graph outputs as well are stored, and the attention reads them there:
+  // E = 1 makes the default scale 1, the same value as `one`.
+  Tensor one = full({}, 1.0f), value = full({1, 1, 1}, 1.0f);
+  Tensor attended = scaled_dot_product_attention(value, value, value);
+  eval({one, value, attended});
+  EXPECT_EQ(attended.item<float>(), 1.0f);
   expect_attention(q, k, v, Tensor(), true, 2.0);
   // Causal with fewer queries than keys: query i attends keys 0..i (torch's top-left diagonal),
   // as the same lower-triangular Bool mask does.

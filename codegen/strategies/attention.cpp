@@ -65,7 +65,9 @@ class AttentionEmitter : public ProductEmitter {
     Value* outputs = float_at(packed, i64(padded_keys_ * depth_));
     Value* maxima = float_at(outputs, i64(kBlockRows * padded_values_));
     Value* sums = float_at(maxima, i64(kBlockRows));
-    scale_ = in_memory(kScale) ? nullptr : operand_value(kScale);
+    // The scale is a value; in memory when the same value is also a graph output (stored).
+    scale_ = in_memory(kScale) ? b_.CreateLoad(b_.getFloatTy(), emission_.input_pointer(operand(kScale).slot))
+                               : operand_value(kScale);
     loops_.emit_nest(0, rows, range, indices_, [&] {
       Value* row_begin = range.dim == rows ? range.begin : i64(0);
       Value* row_end = range.dim == rows ? range.end : i64(queries_);
