@@ -149,12 +149,17 @@ class MatMulEmitter : public ProductEmitter {
 
   // ---- dot products (few rows, B's columns contiguous: a weight read transposed) ----
 
-  bool columns_along_k() const { return in_memory(0) && in_memory(1) && stride(1, 2) == 1 && stride(1, 1) != 1; }
+  // Decided by B alone: an A that is a value (a folded constant when fusing) sums in the same
+  // order as that A stored (eager), so fused and eager agree bit for bit.
+  bool columns_along_k() const { return in_memory(1) && stride(1, 2) == 1 && stride(1, 1) != 1; }
 
   // A native vector of operand k_operand's row (A) or column (B) `line` at k .. k + width (lines
-  // past the result's read its last one), the lanes off in `valid` zero.
+  // past the result's read its last one; a value's, that value), the lanes off in `valid` zero.
   Value* run_along_k(int k_operand, Value* line, int64_t lines, Value* k, Value* valid, llvm::FixedVectorType* native) {
     const ir::KernelOp& op = operand(k_operand);
+    if (!in_memory(k_operand))
+      return b_.CreateSelect(valid, b_.CreateVectorSplat(static_cast<unsigned>(native->getNumElements()), operand_value(k_operand)),
+                             llvm::Constant::getNullValue(native));
     int64_t k_stride = k_operand == 0 ? stride(0, 1) : stride(1, 2);
     line = smin(line, i64(lines - 1));
     Value* offset = k_operand == 0 ? operand_offset(0, line, k) : operand_offset(1, k, line);
