@@ -7,7 +7,6 @@ bool is_reduction_pattern(const GraphNode& node) {
   return op_info(node.op).pattern == FusionPattern::Reduction;
 }
 
-bool is_matmul_pattern(const GraphNode& node) { return op_info(node.op).pattern == FusionPattern::OutputFusable; }
 
 std::string space_text(const Space& space) {
   std::string text = shape_string(space.domain);
@@ -74,14 +73,14 @@ FusionDecision computes_per_element(const Group& into, const Joining& node) {
 }
 
 FusionDecision one_matmul(const Group& into, const Joining& node) {
-  if (is_matmul_pattern(node.node) && (into.contracts || into.reduces())) return FusionDecision::refuse(Refusal::OneMatMul);
+  if (is_product(node.node.op) && (into.contracts || into.reduces())) return FusionDecision::refuse(Refusal::OneMatMul);
   if (into.contracts && is_reduction_pattern(node.node)) return FusionDecision::refuse(Refusal::OneMatMul);
   return FusionDecision::fuse();
 }
 
 FusionDecision can_join(const Group& into, const Joining& node, const FusionOptions& options) {
   bool stored_whole = into.reduces() || into.contracts;
-  bool node_stored_whole = is_reduction_pattern(node.node) || is_matmul_pattern(node.node);
+  bool node_stored_whole = is_reduction_pattern(node.node) || is_product(node.node.op);
   if ((node.stores_into_concat && stored_whole) || (into.stores_into_concat && node_stored_whole))
     return FusionDecision::refuse(Refusal::ConcatInReduction);
   if (FusionDecision d = one_matmul(into, node); !d) return d;

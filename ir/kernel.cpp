@@ -51,16 +51,13 @@ ParallelRange Kernel::parallel_range() const {
       if (chunk) return {0, true, (domain[0] + chunk - 1) / chunk, false};
       if (kind == KernelKind::RowReduction) return {0, false, 1, false};
       return {reduce_end, false, domain[reduce_end], reduce_end + 1 == rank};
-    case KernelKind::MatMul: {
-      int32_t dim = 0;
-      while (dim < rank - 2 && domain[dim] == 1) ++dim;
-      // One row (a single token through a linear layer): its columns, at whole vector steps.
-      if (domain[dim] == 1) return {rank - 1, false, domain[rank - 1], true};
-      return {dim, false, domain[dim], false};
-    }
+    case KernelKind::MatMul:
     case KernelKind::Attention: {
       int32_t dim = 0;
       while (dim < rank - 2 && domain[dim] == 1) ++dim;
+      // A matmul's one row (a single token through a linear layer): its columns, at whole
+      // vector steps. An attention's columns each need the whole row's softmax.
+      if (domain[dim] == 1 && kind == KernelKind::MatMul) return {rank - 1, false, domain[rank - 1], true};
       return {dim, false, domain[dim], false};
     }
   }
