@@ -6,6 +6,8 @@
 //   BM_linear/<mode>/threads:t/M           linear(x, w, b): the product and its bias
 //   BM_linear_gelu/<mode>/threads:t/M      gelu(linear(x, w, b)) (up projection)
 //   BM_linear_residual/<mode>/threads:t/M  x + linear(h, w, b) (down projection)
+//   BM_layer_norm_linear/<mode>/threads:t/M  linear(layer_norm(x), w, b) (up projection; fused:
+//                                          the normalization applied while packing x)
 //   BM_matmul_bare/<mode>/threads:t/M      x @ w.t() with nothing after it (up projection)
 //   BM_attention[_causal]/<mode>/threads:t/L   scaled_dot_product_attention, q, k, v [12, L, 64]
 //   BM_attention_pattern/<mode>/threads:t/L    softmax(q kᵀ / 8, -1) v written as its ops (eager:
@@ -38,7 +40,8 @@ namespace {
 
 constexpr int64_t kModel = 768, kHidden = 3072;
 
-enum class Epilogue { Bias, Gelu, Residual, Bare };
+// A linear layer and what surrounds it.
+enum class Epilogue { Bias, Gelu, Residual, Bare, NormalizedInput };
 
 const char* epilogue_name(Epilogue e) {
   switch (e) {
@@ -46,6 +49,7 @@ const char* epilogue_name(Epilogue e) {
     case Epilogue::Gelu: return "linear_gelu";
     case Epilogue::Residual: return "linear_residual";
     case Epilogue::Bare: return "matmul_bare";
+    case Epilogue::NormalizedInput: return "layer_norm_linear";
   }
   return "?";
 }
@@ -117,22 +121,26 @@ void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int
     int64_t in = down ? kHidden : kModel, out = down ? kModel : kHidden;
     fj::Tensor x = make_input({m, in}, 51, -1, 1), w = make_input({out, in}, 52, -0.05f, 0.05f);
     fj::Tensor b = make_input({out}, 53, -0.1f, 0.1f), residual = make_input({m, out}, 54, -1, 1);
+    fj::Tensor gamma = make_input({in}, 55, 0.5f, 1.5f), beta = make_input({in}, 56, -0.1f, 0.1f);
     auto fusejit_program = [&] {
       switch (epilogue) {
         case Epilogue::Bias: return fj::linear(x, w, b);
         case Epilogue::Gelu: return fj::gelu(fj::linear(x, w, b));
         case Epilogue::Residual: return residual + fj::linear(x, w, b);
         case Epilogue::Bare: return fj::matmul(x, w.t());
+        case Epilogue::NormalizedInput: return fj::linear(fj::layer_norm(x, {in}, gamma, beta), w, b);
       }
       return fj::Tensor();
     };
     torch::Tensor tx = as_torch(x), tw = as_torch(w), tb = as_torch(b), tr = as_torch(residual);
+    torch::Tensor tgamma = as_torch(gamma), tbeta = as_torch(beta);
     auto torch_program = [&] {
       switch (epilogue) {
         case Epilogue::Bias: return torch::addmm(tb, tx, tw.t());
         case Epilogue::Gelu: return torch::gelu(torch::addmm(tb, tx, tw.t()));
         case Epilogue::Residual: return torch::addmm(tb, tx, tw.t()).add_(tr);
         case Epilogue::Bare: return torch::mm(tx, tw.t());
+        case Epilogue::NormalizedInput: return torch::addmm(tb, torch::layer_norm(tx, {in}, tgamma, tbeta), tw.t());
       }
       return torch::Tensor();
     };
@@ -190,7 +198,7 @@ void bm_gpt2_block(benchmark::State& state, const char* mode, int threads, int64
 
 void register_matmul() {
   for (int t : {1, 2})
-    for (Epilogue e : {Epilogue::Bare, Epilogue::Bias, Epilogue::Gelu, Epilogue::Residual})
+    for (Epilogue e : {Epilogue::Bare, Epilogue::Bias, Epilogue::Gelu, Epilogue::Residual, Epilogue::NormalizedInput})
       for (int64_t m : {16, 128, 512})
         for (const char* mode : {"fused", "eager", "torch"})
           configure(benchmark::RegisterBenchmark(bench_name(epilogue_name(e), mode, t, m).c_str(),

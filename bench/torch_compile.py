@@ -5,7 +5,8 @@ Two kinds of workload, each selectable by name with --chains (all run by default
 - CHAINS, fusejit's fused elementwise/reduction chains on [n, n] inputs, n from --sizes;
 - MODELS, matmul-bound workloads with their own shapes and sizes (--sizes does not apply):
   linear_gelu (gelu(linear), x [M, 768] -> [M, 3072], n = M), linear_residual (x + linear,
-  [M, 3072] -> [M, 768], n = M), attention and attention_causal (scaled_dot_product_attention,
+  [M, 3072] -> [M, 768], n = M), layer_norm_linear (linear(layer_norm(x)), [M, 768] -> [M, 3072],
+  n = M), attention and attention_causal (scaled_dot_product_attention,
   q, k, v [12, L, 64], n = L) and gpt2_block (one GPT-2 small block, pre-norm, causal
   attention, exact-erf gelu MLP, batch 1, x [T, 768], n = T). Their weights are arguments of
   the compiled function (as an nn.Module's parameters would be) and they run under
@@ -87,6 +88,8 @@ MODELS = {
                     lambda m: [(m, D), ("w", (HIDDEN, D)), ("w", (HIDDEN,))]),
     "linear_residual": (lambda x, h, w, b: x + F.linear(h, w, b), [128, 512],
                         lambda m: [(m, D), (m, HIDDEN), ("w", (D, HIDDEN)), ("w", (D,))]),
+    "layer_norm_linear": (lambda x, g, beta, w, b: F.linear(F.layer_norm(x, (D,), g, beta), w, b), [128, 512],
+                          lambda m: [(m, D), ("ln", (D,)), ("w", (D,)), ("w", (HIDDEN, D)), ("w", (HIDDEN,))]),
     "attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v), [128, 512, 2048],
                   lambda l: [(HEADS, l, D // HEADS)] * 3),
     "attention_causal": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),

@@ -4,6 +4,7 @@
 #include <map>
 #include <numeric>
 #include <queue>
+#include <set>
 
 #include "ir/fusion_rules.h"
 
@@ -24,6 +25,12 @@ std::string node_ref(NodeId id) { return "%" + std::to_string(id); }
 
 // A value broadcast over its shape (Constant, Scalar): inlined wherever it is used.
 bool is_value_leaf(OpCode op) { return op_info(op).pattern == FusionPattern::Broadcast; }
+
+// Ops a MatMul's operand prologue may compute: each element of the operand from the same
+// element of the values it reads, or from its index.
+bool recomputable_in_operand(OpCode op) {
+  return is_elementwise(op) || is_value_leaf(op) || op_info(op).kind == OpKind::Generator;
+}
 
 // The nodes whose stored values `consumer` reads from memory when it reads `input`: a view's
 // input, a concatenation's parts (also through a view of it), a gathered input itself, a
@@ -383,11 +390,74 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
   // Materialize or recompute: decided producers first, so a node's cost counts only the
   // producers that would be recomputed along with it.
   constexpr int kCostCap = 1 << 20;
-  enum class Boundary : uint8_t { Inside, Output, Viewed, Joined, Eager, NeverRecomputed, Expensive, Cheap };
+  enum class Boundary : uint8_t { Inside, Output, Viewed, Joined, Eager, NeverRecomputed, Expensive, Cheap, ForPrologue };
   std::vector<int> cost(n, 0);
   std::vector<bool> materialized(n, false);
   std::vector<Boundary> boundary(n, Boundary::Inside);
   std::vector<size_t> other_kernel_count(n, 0);
+  // Whether recomputing `id` in another kernel computes only elementwise ops and generators
+  // over the values it reads (stored ones, and values broadcast over their shapes).
+  auto recomputes_elementwise = [&](size_t id) {
+    std::vector<size_t> stack{id};
+    while (!stack.empty()) {
+      size_t at = stack.back();
+      stack.pop_back();
+      const GraphNode& node = graph.nodes[at];
+      if (group[at] < 0 || (at != id && materialized[at])) continue;
+      if (!recomputable_in_operand(node.op)) return false;
+      for (NodeId input : node.inputs) stack.push_back(static_cast<size_t>(input));
+    }
+    return true;
+  };
+  // Whether MatMul `reader` computes its operand `id` while packing it (the operand's
+  // prologue) rather than reading it stored: when fusing, for results of enough rows to pack
+  // (kPackedProductRows), and for values whose recomputation is elementwise. Whether `id` is
+  // then recomputed is the rule below's (its cost), as for any consumer kernel.
+  auto applies_prologue = [&](const GraphNode& reader, size_t id) {
+    return options.fuse && reader.op == OpCode::MatMul && reader.shape.end()[-2] >= kPackedProductRows &&
+           recomputes_elementwise(id);
+  };
+  // When the only readers of `id` that read it stored are MatMuls that pack it, and
+  // recomputing `id` reaches reductions only through values smaller than it (a layer_norm's
+  // per-row mean and 1/std), with ops above those within the recompute limit: those values are
+  // stored instead (Boundary::ForPrologue), and the MatMuls compute `id` from them while packing
+  // it, rather than reading it stored whole.
+  auto store_values_for_prologue = [&](size_t id) {
+    const GraphNode& node = graph.nodes[id];
+    if (!options.fuse || is_output[id] || cost[id] <= options.recompute_cost_limit) return;
+    bool packing_readers = false;
+    for (NodeId consumer : consumers[id]) {
+      const GraphNode& reader = graph.nodes[consumer];
+      bool reads_stored = reader.op == OpCode::View || is_product(reader.op) ||
+                          (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
+      if (!reads_stored) continue;
+      if (reader.op != OpCode::MatMul || reader.shape.end()[-2] < kPackedProductRows) return;
+      packing_readers = true;
+    }
+    if (!packing_readers) return;
+    std::vector<size_t> stored, stack{id};
+    std::set<size_t> seen;
+    int above = 0;
+    while (!stack.empty()) {
+      size_t at = stack.back();
+      stack.pop_back();
+      const GraphNode& value = graph.nodes[at];
+      if (!seen.insert(at).second || group[at] < 0 || (at != id && materialized[at])) continue;
+      if (at != id && cost[at] >= kNeverRecomputed && numel(value.shape) < numel(node.shape)) {
+        stored.push_back(at);
+        continue;
+      }
+      if (!recomputable_in_operand(value.op)) return;
+      above += op_info(value.op).cost;
+      for (NodeId input : value.inputs) stack.push_back(static_cast<size_t>(input));
+    }
+    if (stored.empty() || above > options.recompute_cost_limit) return;
+    for (size_t value : stored) {
+      materialized[value] = true;
+      boundary[value] = Boundary::ForPrologue;
+    }
+    cost[id] = above;
+  };
   for (size_t id = 0; id < n; ++id) {
     const GraphNode& node = graph.nodes[id];
     if (is_assembled(node.op)) {
@@ -406,9 +476,10 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     other_kernels.erase(std::unique(other_kernels.begin(), other_kernels.end()),
                         other_kernels.end());
     other_kernel_count[id] = other_kernels.size();
+    store_values_for_prologue(id);
     bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(), [&](NodeId consumer) {
       const GraphNode& reader = graph.nodes[consumer];
-      return reader.op == OpCode::View || is_product(reader.op) ||
+      return reader.op == OpCode::View || (is_product(reader.op) && !applies_prologue(reader, id)) ||
              (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
     });
     if (is_output[id])
@@ -435,7 +506,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     std::string costed = "consumed by " + kernels + ", cost " + std::to_string(cost[id]);
     switch (boundary[id]) {
       case Boundary::Output: return "graph output";
-      case Boundary::Viewed: return "read from memory through a view or an index";
+      case Boundary::Viewed: return "read from memory through a view, an index, or a matmul or attention";
+      case Boundary::ForPrologue: return "stored for a matmul that computes its consumer while packing it";
       case Boundary::Joined: return "assembled in memory, its parts stored by their kernels";
       case Boundary::Eager: return "eager: every result is materialized";
       case Boundary::NeverRecomputed:
@@ -484,7 +556,16 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     auto to_domain = [&](const Shape& frame, const Strides& strides) {
       return frame == space.domain ? strides : row_strides(frame, strides, space.domain, space.axes);
     };
-    std::map<std::pair<NodeId, Shape>, int32_t> op_of;
+    // A node's op in a frame; `operand` >= 0 for the frame of that operand of the kernel's MatMul
+    // (its prologue's ops), whose [batch..., rows, columns] is not the domain's even where the
+    // shapes are equal.
+    struct Framed {
+      NodeId id;
+      Shape frame;
+      int operand = -1;
+      auto operator<=>(const Framed&) const = default;
+    };
+    std::map<Framed, int32_t> op_of;
     // The kernel's parameter slot for the run-time value of node `id`.
     auto parameter_slot = [&](NodeId id) {
       if (schedule_parameter[id] < 0) {
@@ -504,19 +585,25 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       kernel.ops.push_back(std::move(op));
       return static_cast<int32_t>(kernel.ops.size() - 1);
     };
-    auto load = [&](NodeId id, const Shape& frame, int32_t buffer, const Strides& strides,
+    // Strides over `frame` addressed in the kernel: over the domain, or over an operand's frame.
+    auto in_kernel = [&](const Shape& frame, const Strides& strides, bool operand_frame) {
+      return operand_frame ? strides : to_domain(frame, strides);
+    };
+    auto load = [&](NodeId id, const Shape& frame, bool operand_frame, int32_t buffer, const Strides& strides,
                     int64_t offset) {
-      Strides over_domain = to_domain(frame, broadcast_strides(graph.nodes[id].shape, strides, frame));
+      Strides over = in_kernel(frame, broadcast_strides(graph.nodes[id].shape, strides, frame), operand_frame);
       // A load serves only its own frame: a per-row value is computed between sweeps, where a
       // per-element load has no value.
-      bool row = frame != space.domain;
+      bool row = !operand_frame && frame != space.domain;
       for (size_t s = 0; s < kernel.ops.size(); ++s) {
         const KernelOp& op = kernel.ops[s];
-        if (op.op == OpCode::Input && !op.operand && op.row == row && scheduled.inputs[op.slot].buffer == buffer &&
-            scheduled.inputs[op.slot].offset == offset && op.strides == over_domain)
+        if (op.op == OpCode::Input && op.operand == operand_frame && op.row == row &&
+            scheduled.inputs[op.slot].buffer == buffer && scheduled.inputs[op.slot].offset == offset &&
+            op.strides == over)
           return static_cast<int32_t>(s);
       }
-      KernelOp op{OpCode::Input, graph.nodes[id].dtype, {}, 0, {}, over_domain, row};
+      KernelOp op{OpCode::Input, graph.nodes[id].dtype, {}, 0, {}, over, row};
+      op.operand = operand_frame;
       op.slot = static_cast<int32_t>(scheduled.inputs.size());
       scheduled.inputs.push_back({buffer, offset});
       kernel.input_dtypes.push_back(graph.nodes[id].dtype);
@@ -569,14 +656,24 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       return emit(std::move(op));
     };
     // MatMul or Attention `id`: each operand read from its memory (an operand op addressing its
-    // [batch..., rows, columns]) or, when a value broadcast over its shape, that value
-    // (`value_of`).
-    auto product = [&](NodeId id, const std::function<int32_t(NodeId)>& value_of) {
+    // [batch..., rows, columns]); or, when a value broadcast over its shape, that value
+    // (`value_of`); or, when a MatMul computes it while packing it (applies_prologue), the
+    // operand's own ops in its frame (`prologue_of`).
+    auto product = [&](NodeId id, const std::function<int32_t(NodeId)>& value_of,
+                       const std::function<int32_t(NodeId, int)>& prologue_of) {
       const GraphNode& node = graph.nodes[id];
       KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, false};
-      for (NodeId input : node.inputs) {
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        NodeId input = node.inputs[k];
         if (is_value_leaf(graph.nodes[input].op)) {
           op.args.push_back(value_of(input));
+          continue;
+        }
+        if (group[input] >= 0 && !materialized[input]) {
+          op.args.push_back(prologue_of(input, static_cast<int>(k)));
+          if (options.explain)
+            scheduled.notes.push_back(node_ref(input) + " computed while packing operand " + std::to_string(k) +
+                                      " of " + node_ref(id) + " (its prologue)");
           continue;
         }
         auto [buffer, strides, offset] = memory_of(input);
@@ -591,28 +688,34 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
       if (node.op == OpCode::Attention) kernel.attended = graph.nodes[node.inputs[1]].shape.end()[-2];
       return emit(std::move(op));
     };
-    // Emits `root` and whatever it needs that is not in memory, producers first. Nodes of this
-    // kernel compute in their own frame (a reduction's input in the domain); nodes recomputed
-    // from other kernels in their consumer's.
-    auto require = [&](NodeId root) {
+    // Emits `root` and whatever it needs that is not in memory, producers first; returns its op.
+    // Nodes of this kernel compute in their own frame (a reduction's input in the domain); nodes
+    // recomputed from other kernels in their consumer's; with `operand` >= 0, `root` and all it
+    // recomputes in the frame of that operand of the kernel's MatMul (its prologue).
+    std::function<int32_t(NodeId, int)> require = [&](NodeId root, int operand) {
       struct Item {
         NodeId id;
         Shape frame;
         bool inputs_done;
       };
+      bool operand_frame = operand >= 0;
+      auto framed = [&](NodeId id, const Shape& frame) { return Framed{id, frame, operand}; };
       std::vector<Item> stack{{root, graph.nodes[root].shape, false}};
       while (!stack.empty()) {
         Item item = std::move(stack.back());
         stack.pop_back();
         NodeId id = item.id;
-        if (op_of.count({id, item.frame})) continue;
+        if (op_of.count(framed(id, item.frame))) continue;
         const GraphNode& node = graph.nodes[id];
         bool in_memory = (materialized[id] && group[id] != g) || node.op == OpCode::Input || node.op == OpCode::View;
         if (in_memory) {
           auto [buffer, strides, offset] = memory_of(id);
-          op_of[{id, item.frame}] = load(id, item.frame, buffer, strides, offset);
+          op_of[framed(id, item.frame)] = load(id, item.frame, operand_frame, buffer, strides, offset);
           continue;
         }
+        if (operand_frame && (group[id] == g || !recomputable_in_operand(node.op)))
+          throw InternalError("schedule_kernels: %" + std::to_string(id) + " in the prologue of operand " +
+                              std::to_string(operand) + " is not an elementwise value of another kernel");
         const Shape& consumer_frame = is_reduction(node.op) ? space.domain : item.frame;
         auto frame_of = [&](NodeId input) -> const Shape& {
           return group[input] == g ? graph.nodes[input].shape : consumer_frame;
@@ -627,40 +730,45 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
           stack.push_back({id, item.frame, true});
           for (size_t k = node.inputs.size(); k-- > 0;) {
             NodeId input = node.inputs[k];
-            if (computed_input(k) && !op_of.count({input, frame_of(input)}))
+            if (computed_input(k) && !op_of.count(framed(input, frame_of(input))))
               stack.push_back({input, frame_of(input), false});
           }
           continue;
         }
+        auto op_of_input = [&](NodeId input) { return op_of.at(framed(input, frame_of(input))); };
         if (node.op == OpCode::Gather) {
-          op_of[{id, item.frame}] = gather(id, item.frame, op_of.at({node.inputs[1], frame_of(node.inputs[1])}));
+          op_of[framed(id, item.frame)] = gather(id, item.frame, op_of_input(node.inputs[1]));
           continue;
         }
         if (is_product(node.op)) {
-          op_of[{id, item.frame}] = product(id, [&](NodeId input) { return op_of.at({input, frame_of(input)}); });
+          op_of[framed(id, item.frame)] = product(id, op_of_input, require);
           continue;
         }
-        KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, item.frame != space.domain};
+        KernelOp op{node.op, node.dtype, {}, -1, node.params, {}, !operand_frame && item.frame != space.domain};
         if (is_value_leaf(node.op)) op.params = {.value = node.params.value};
         if (has_run_time_value(node.op)) op.slot = parameter_slot(id);
         op.row = op.row || is_reduction(node.op);
-        if (op_info(node.op).kind == OpKind::Generator)
-          op.strides = to_domain(item.frame, broadcast_strides(node.shape, contiguous_strides(node.shape),
-                                                               item.frame));
-        for (NodeId input : node.inputs) op.args.push_back(op_of.at({input, frame_of(input)}));
-        op_of[{id, item.frame}] = emit(std::move(op));
-        if (options.explain && group[id] != g && !is_value_leaf(node.op))
+        if (op_info(node.op).kind == OpKind::Generator) {
+          op.strides = in_kernel(item.frame, broadcast_strides(node.shape, contiguous_strides(node.shape), item.frame),
+                                 operand_frame);
+          op.operand = operand_frame;
+        }
+        for (NodeId input : node.inputs) op.args.push_back(op_of_input(input));
+        op_of[framed(id, item.frame)] = emit(std::move(op));
+        if (options.explain && group[id] != g && !is_value_leaf(node.op) && !operand_frame)
           scheduled.notes.push_back(node_ref(id) + " " + reason(id));
       }
+      return op_of.at(framed(root, graph.nodes[root].shape));
     };
     bool strided_stores = false;
     for (NodeId node : members[g]) {
       size_t id = static_cast<size_t>(node);
-      require(node);
+      require(node, -1);
       scheduled.nodes.push_back(node);
       if (options.explain) {
         for (NodeId input : graph.nodes[id].inputs) {
           if (group[input] < 0 || group[input] == g || is_value_leaf(graph.nodes[input].op)) continue;
+          if (is_product(graph.nodes[id].op) && !materialized[input]) continue;  // its prologue: noted there
           auto found = grouping.refusals.find({input, node});
           if (found == grouping.refusals.end())
             throw InternalError("schedule_kernels: no reason why " + node_ref(input) + " and " +
@@ -670,7 +778,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         }
       }
       if (materialized[id]) {
-        kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
+        kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape, -1}));
         kernel.output_strides.push_back(contiguous_strides(space.domain));
         scheduled.outputs.push_back(node_buffer[id]);
         scheduled.output_offsets.push_back(0);
@@ -687,7 +795,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         for (size_t k = 0; k < assembled.inputs.size(); ++k) {
           if (assembled.inputs[k] != node) continue;
           PartRegion region = part_region(graph, assembled, k);
-          kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape}));
+          kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape, -1}));
           kernel.output_strides.push_back(region.strides);
           scheduled.outputs.push_back(node_buffer[consumer]);
           scheduled.output_offsets.push_back(region.offset);

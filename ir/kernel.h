@@ -37,9 +37,10 @@ struct KernelOp {
   Strides strides;
   bool row = false;  // row reductions: a value per row, computed once per row
   int64_t gather_stride = 0;  // Gather: the input's stride along the gathered dim, times args[0]
-  // Input: an operand of the MatMul or Attention op, which reads it itself: `strides` address
-  // its [batch..., rows, columns] (the domain's batch dims, then its own last two), not the
-  // domain.
+  // Input: an operand of the MatMul or Attention op, which reads it itself; Input or generator:
+  // an op of a MatMul operand's prologue (the elementwise ops that compute the operand, applied
+  // while it is packed). `strides` address the operand's [batch..., rows, columns] (the domain's
+  // batch dims, then its own last two), not the domain.
   bool operand = false;
 };
 
@@ -50,7 +51,7 @@ enum class KernelKind : uint8_t {
   Elementwise,      // every output stored over the whole domain
   RowReduction,     // reduces the trailing dims [reduce_begin, rank): each row in registers
   ColumnReduction,  // reduces dims followed by kept dims: vectors of the trailing ones accumulate
-  MatMul,           // one MatMul over [batch..., M, N] (Kernel::contraction), and its epilogue
+  MatMul,           // one MatMul over [batch..., M, N] (Kernel::contraction), its operands' prologues, its epilogue
   Attention,        // one Attention over [batch..., L, Ev] (Kernel::contraction, attended), its epilogue
 };
 std::string_view kernel_kind_name(KernelKind kind);
@@ -63,6 +64,11 @@ struct ParallelRange {
   int64_t extent = 1;       // indices in the range
   bool innermost = false;   // the innermost dim: threads' parts are cut at whole vectors
 };
+
+// A MatMul of at least this many result rows copies its operands into cache-resident panels
+// before multiplying (codegen's blocked form). Only these apply an operand's elementwise
+// producers (its prologue) while copying; fewer rows read each operand where it lies.
+inline constexpr int64_t kPackedProductRows = 64;
 
 // Kernels of at least this many elements are split across threads (fork/join costs
 // 0.1-0.6 µs here; splitting pays from roughly 64k elements).

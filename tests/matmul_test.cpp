@@ -144,6 +144,82 @@ TEST(MatMul, EpilogueRunsInTheMatmulKernel) {
   EXPECT_NE(fused.find("gelu("), std::string::npos) << fused;
 }
 
+// A product of 64 rows or more computes an operand's elementwise producers while packing it
+// (its prologue): one kernel, the same bits as eager (which stores the operand first), and
+// the operand never stored. Fewer rows read it stored.
+TEST(MatMul, PrologueRunsWhilePacking) {
+  Tensor x = random_tensor({96, 200}, 50).eval(), w = random_tensor({200, 150}, 51).eval();
+  Tensor stored_t = random_tensor({200, 96}, 52).eval(), weight = random_tensor({150, 200}, 53).eval();
+  Tensor bias = random_tensor({150}, 54).eval(), batch = random_tensor({3, 70, 200}, 55).eval();
+  Tensor long_x = random_tensor({70, 2100}, 56).eval(), long_w = random_tensor({2100, 40}, 57).eval();
+  auto programs = [&] {
+    return std::vector<std::pair<std::string, Tensor>>{
+        {"a scaled operand", matmul(x * 0.5f, w)},
+        {"prologue and epilogue", gelu(linear(relu(x) + 1.0f, weight, bias))},
+        {"a scaled weight", matmul(x, w * 2.0f)},
+        {"a scaled transposed weight", matmul(x, weight.t() * 2.0f)},
+        {"both operands", matmul(x - 1.0f, abs(w))},
+        {"a transposed operand's prologue", matmul(stored_t.t() * 3.0f, w)},
+        {"a cast", matmul((x > 0.0f).to(DType::Float32), w)},
+        {"generated values", matmul(rand({96, 200}, 7) * x, w)},
+        {"a batch and a broadcast weight", matmul(batch * 2.0f, w)},
+        {"K in several slices", matmul(long_x * long_x, long_w)},
+    };
+  };
+  std::vector<std::vector<float>> fused;
+  for (auto& [name, program] : programs()) {
+    reset_stats();
+    fused.push_back(program.to_vector<float>());
+    EXPECT_EQ(stats().kernels_launched, 1) << name;
+    testing::expect_matches_reference(program, 1e-4, 1e-3, name);
+  }
+  {
+    NumThreadsGuard threads(2);
+    size_t i = 0;
+    for (auto& [name, program] : programs())
+      EXPECT_EQ(testing::bits_of(program.to_vector<float>()), testing::bits_of(fused[i++])) << name << ", 2 threads";
+  }
+  FusionGuard eager(false);
+  size_t i = 0;
+  for (auto& [name, program] : programs())
+    EXPECT_EQ(testing::bits_of(program.to_vector<float>()), testing::bits_of(fused[i++])) << name << ": eager differs";
+}
+
+TEST(MatMul, PrologueIsInTheDumpAndNeedsThePackedForm) {
+  Tensor x = random_tensor({96, 200}, 58).eval(), w = random_tensor({200, 150}, 59).eval();
+  std::string fused = matmul(x * 0.5f, w).dump("fused");
+  EXPECT_NE(fused.find("computed while packing operand 0"), std::string::npos) << fused;
+  Tensor few = random_tensor({16, 200}, 60).eval();
+  reset_stats();
+  Tensor product = matmul(few * 0.5f, w);
+  product.eval();
+  EXPECT_EQ(stats().kernels_launched, 2);
+  testing::expect_matches_reference(product, 1e-4, 1e-3, "few rows");
+  // Stored whole when something else reads it: a graph output, or a view.
+  reset_stats();
+  Tensor scaled = x * 0.5f, output = matmul(scaled, w);
+  eval({output, scaled});
+  EXPECT_EQ(stats().kernels_launched, 2);
+  testing::expect_matches_reference(output, 1e-4, 1e-3, "with the operand an output");
+  // A layer_norm's normalization and affine part: its kernel stores each row's mean and 1/std,
+  // and the matmul computes the normalized operand from them while packing it.
+  Tensor gamma = random_tensor({200}, 63).eval(), beta = random_tensor({200}, 64).eval();
+  Tensor normalized = linear(layer_norm(x, {200}, gamma, beta), w.t());
+  std::string dump = normalized.dump("fused");
+  EXPECT_NE(dump.find("computed while packing operand 0"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("stored for a matmul that computes its consumer while packing it"), std::string::npos) << dump;
+  reset_stats();
+  normalized.eval();
+  EXPECT_EQ(stats().kernels_launched, 2);
+  testing::expect_matches_reference(normalized, 1e-4, 1e-3, "layer_norm, then linear");
+  // An update in place of an operand that the prologue reads.
+  Tensor updated = random_tensor({70, 70}, 61).eval(), square = random_tensor({70, 70}, 62).eval();
+  std::vector<double> expected = reference(matmul(updated * 2.0f, square));
+  updated.copy_(matmul(updated * 2.0f, square));
+  std::vector<float> actual = updated.to_vector<float>();
+  for (size_t i = 0; i < actual.size(); ++i) ASSERT_NEAR(actual[i], expected[i], 1e-3) << i;
+}
+
 // A reduction over a product, and a product of a product, read the product from memory: one
 // matmul per kernel, and a matmul is never recomputed inside another kernel.
 TEST(MatMul, ReductionsAndProductsOfAProductReadItFromMemory) {

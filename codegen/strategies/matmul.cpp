@@ -5,14 +5,15 @@
 // registers, through the same sweep as elementwise kernels with the product's value known, and
 // stores the outputs.
 //
-// Results of at least kPackedRows rows take the blocked form of Goto's GEMM: a panel of B
-// (kc x nc) and then a block of A (mc x kc) are copied into the thread's scratch memory
+// Results of at least ir::kPackedProductRows rows take the blocked form of Goto's GEMM: a panel
+// of B (kc x nc) and then a block of A (mc x kc) are copied into the thread's scratch memory
 // (runtime's thread workspace) in the order the micro-tiles read them, contiguous, so the tiles
 // read cache-resident lines whatever the operands' strides; the sums over one kc slice are
 // added to those of the earlier slices, kept in the first output until the last slice, when
-// the epilogue runs. Fewer rows read the operands where they lie (packing B would cost as much
-// as the product): against B's columns contiguous along K (a transposed weight) as dot
-// products, else a broadcast element of A times a step of B's row.
+// the epilogue runs. An operand with a prologue (elementwise ops computing it) is computed as it
+// is copied, never stored whole. Fewer rows read the operands where they lie (packing B would
+// cost as much as the product): against B's columns contiguous along K (a transposed weight) as
+// dot products, else a broadcast element of A times a step of B's row.
 //
 // Sums run in float32, each slice of K in the order k = 0, 1, ..., then added to the earlier
 // slices' total: the result is the same bits for any thread count.
@@ -25,8 +26,6 @@ namespace fusejit::codegen {
 namespace {
 
 using llvm::Value;
-
-constexpr int64_t kPackedRows = 64;
 
 // The blocking: `rows` per micro-tile (their sums, two registers each, a vector of B and a
 // broadcast fill the register file: 16 registers below AVX-512, 32 with it); kc deep slices; mc
@@ -59,8 +58,12 @@ class MatMulEmitter : public ProductEmitter {
   void emit(Value* begin, Value* end) {
     Range range = loops_.entry_range(begin, end);
     size_t rows = rank_ - 2;
-    bool packed = kernel_.domain[rows] >= kPackedRows;
-    Value* workspace = packed ? scratch((block_.mc * block_.kc + block_.kc * block_.nc) * 4) : nullptr;
+    bool packed = kernel_.domain[rows] >= ir::kPackedProductRows;
+    if (!packed && (has_prologue(0) || has_prologue(1)))
+      throw InternalError("matmul: an operand's prologue with fewer rows than the packed form's");
+    // The packed blocks of A and B, then (A with a prologue) A's rows of one micro-tile as computed.
+    int64_t staged = has_prologue(0) ? block_.rows * block_.kc : 0;
+    Value* workspace = packed ? scratch((block_.mc * block_.kc + block_.kc * block_.nc + staged) * 4) : nullptr;
     // The columns' range: all of them, or a thread's part when the result has one row.
     column_begin_ = range.dim == rank_ - 1 ? range.begin : b_.getInt64(0);
     column_end_ = range.dim == rank_ - 1 ? range.end : b_.getInt64(columns());
@@ -90,6 +93,7 @@ class MatMulEmitter : public ProductEmitter {
   // A step of B's row k at columns [n0, n0 + lanes): masked to the result's columns.
   Value* row_of_b(Value* k, Value* n0, Value* valid) {
     const ir::KernelOp& b = operand(1);
+    if (has_prologue(1)) return prologue_at(1, k, n0, valid);
     if (!in_memory(1)) return elements_.emit_op(b, nullptr, nullptr, nullptr, nullptr, {});
     Value* offset = operand_offset(1, k, n0);
     Value* base = emission_.input_pointer(b.slot);
@@ -229,6 +233,7 @@ class MatMulEmitter : public ProductEmitter {
   void blocked(Value* workspace, Value* row_begin, Value* row_end) {
     Value* packed_a = workspace;
     Value* packed_b = float_at(workspace, i64(block_.mc * block_.kc));
+    Value* staging = has_prologue(0) ? float_at(packed_b, i64(block_.kc * block_.nc)) : nullptr;
     int64_t depth = kernel_.contraction;
     loops_.emit_for(i64(0), i64(columns()), block_.nc, [&](Value* jc) {
       Value* nc = smin(i64(block_.nc), b_.CreateSub(i64(columns()), jc));
@@ -240,7 +245,7 @@ class MatMulEmitter : public ProductEmitter {
         pack_b(packed_b, jc, nc, pc, kc);
         loops_.emit_for(row_begin, row_end, block_.mc, [&](Value* ic) {
           Value* mc = smin(i64(block_.mc), b_.CreateSub(row_end, ic));
-          pack_a(packed_a, ic, mc, pc, kc);
+          pack_a(packed_a, staging, ic, mc, pc, kc);
           loops_.emit_for(i64(0), nc, lanes_, [&](Value* jr) {
             loops_.emit_for(i64(0), mc, block_.rows, [&](Value* ir) {
               Value* a_tile = float_at(packed_a, b_.CreateMul(ir, kc));
@@ -302,38 +307,49 @@ class MatMulEmitter : public ProductEmitter {
   // A's rows [ic, ic + mc), columns [pc, pc + kc) into `packed`: per `rows` rows, kc groups of
   // `rows` elements in k order. Rows contiguous along k are read a native vector of k at a time
   // and transposed in registers (a square of vectors, rows past `rows` zero), the k left over
-  // one element at a time: element by element, packing A had cost ~20% of a 256^3 product.
-  void pack_a(Value* packed, Value* ic, Value* mc, Value* pc, Value* kc) {
+  // one element at a time: element by element, packing A had cost ~20% of a 256^3 product. With
+  // a prologue, each `rows` rows are first computed into `staging`, contiguous along k.
+  void pack_a(Value* packed, Value* staging, Value* ic, Value* mc, Value* pc, Value* kc) {
     int width = lanes_ / 2;
-    bool transposed = in_memory(0) && stride(0, 1) == 1 && width >= block_.rows;
+    auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
+    bool transposed = (staging || (in_memory(0) && stride(0, 1) == 1)) && width >= block_.rows;
+    // Row m0 + i's elements from k (relative to pc) on: a native vector of them, or one.
+    std::function<Value*(Value*, int, Value*)> run, element;
+    Value* all = llvm::Constant::getAllOnesValue(llvm::FixedVectorType::get(b_.getInt1Ty(), width));
+    if (staging) {
+      run = [&](Value*, int i, Value* k) {
+        return b_.CreateLoad(native, float_at(staging, b_.CreateAdd(i64(i * block_.kc), k)));
+      };
+      element = [&](Value*, int i, Value* k) {
+        return b_.CreateLoad(b_.getFloatTy(), float_at(staging, b_.CreateAdd(i64(i * block_.kc), k)));
+      };
+    } else {
+      run = [&](Value* m0, int i, Value* k) {
+        return run_along_k(0, b_.CreateAdd(m0, i64(i)), rows_of_result(), b_.CreateAdd(pc, k), all, native);
+      };
+      element = [&](Value* m0, int i, Value* k) { return element_of_a(b_.CreateAdd(m0, i64(i)), b_.CreateAdd(pc, k)); };
+    }
     loops_.emit_for(i64(0), mc, block_.rows, [&](Value* ir) {
       Value* sliver = float_at(packed, b_.CreateMul(ir, kc));
       Value* m0 = b_.CreateAdd(ic, ir);
+      if (staging) stage_rows(staging, m0, pc, kc);
       auto elements = [&](Value* from, Value* to) {
         loops_.emit_for(from, to, 1, [&](Value* k) {
           Value* at = b_.CreateMul(k, i64(block_.rows));
-          for (int i = 0; i < block_.rows; ++i)
-            b_.CreateStore(element_of_a(b_.CreateAdd(m0, i64(i)), b_.CreateAdd(pc, k)),
-                           float_at(sliver, b_.CreateAdd(at, i64(i))));
+          for (int i = 0; i < block_.rows; ++i) b_.CreateStore(element(m0, i, k), float_at(sliver, b_.CreateAdd(at, i64(i))));
         });
       };
       if (!transposed) {
         elements(i64(0), kc);
         return;
       }
-      auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
       std::vector<llvm::Constant*> kept;
       for (int l = 0; l < width; ++l) kept.push_back(b_.getInt1(l < block_.rows));
       Value* first_rows = llvm::ConstantVector::get(kept);
-      Value* all = llvm::Constant::getAllOnesValue(llvm::FixedVectorType::get(b_.getInt1Ty(), width));
       Value* whole = b_.CreateAnd(kc, i64(-width));
       loops_.emit_for(i64(0), whole, width, [&](Value* k0) {
         std::vector<Value*> rows;
-        for (int i = 0; i < width; ++i) {
-          Value* row = b_.CreateAdd(m0, i64(i));
-          rows.push_back(i < block_.rows ? run_along_k(0, row, rows_of_result(), b_.CreateAdd(pc, k0), all, native)
-                                         : llvm::Constant::getNullValue(native));
-        }
+        for (int i = 0; i < width; ++i) rows.push_back(i < block_.rows ? run(m0, i, k0) : llvm::Constant::getNullValue(native));
         transpose_square(b_, rows);
         for (int j = 0; j < width; ++j)
           b_.CreateMaskedStore(rows[j], float_at(sliver, b_.CreateMul(b_.CreateAdd(k0, i64(j)), i64(block_.rows))),
@@ -341,6 +357,23 @@ class MatMulEmitter : public ProductEmitter {
       });
       elements(whole, kc);
     });
+  }
+
+  // A's rows m0.. (`rows` of them; rows past the result compute its last), columns [pc, pc + kc),
+  // computed by its prologue into `staging`, row i from element i * kc (the largest kc).
+  void stage_rows(Value* staging, Value* m0, Value* pc, Value* kc) {
+    std::vector<uint32_t> ids;
+    for (int l = 0; l < lanes_; ++l) ids.push_back(static_cast<uint32_t>(l));
+    Value* lane_ids = llvm::ConstantDataVector::get(b_.getContext(), ids);
+    for (int i = 0; i < block_.rows; ++i) {
+      Value* row = smin(b_.CreateAdd(m0, i64(i)), i64(rows_of_result() - 1));
+      loops_.emit_for(i64(0), kc, lanes_, [&](Value* k0) {
+        Value* left = b_.CreateTrunc(b_.CreateSub(kc, k0), b_.getInt32Ty());
+        Value* valid = b_.CreateICmpSLT(lane_ids, b_.CreateVectorSplat(lanes_, left));
+        Value* values = prologue_at(0, row, b_.CreateAdd(pc, k0), valid);
+        b_.CreateMaskedStore(values, float_at(staging, b_.CreateAdd(i64(i * block_.kc), k0)), llvm::Align(4), valid);
+      });
+    }
   }
 
   // One micro-tile from the packed slivers: this slice's products, plus the earlier slices' sums

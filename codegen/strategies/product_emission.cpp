@@ -25,6 +25,30 @@ llvm::Value* ProductEmitter::operand_offset(int k, Value* row, Value* column) {
                       b_.CreateAdd(b_.CreateMul(row, i64(stride(k, 2))), b_.CreateMul(column, i64(stride(k, 1)))));
 }
 
+llvm::Value* ProductEmitter::prologue_at(int k, Value* row, Value* column, Value* valid) {
+  auto root = static_cast<size_t>(kernel_.ops[product_].args[k]);
+  std::vector<bool> needed(root + 1, false);
+  needed[root] = true;
+  for (size_t i = root + 1; i-- > 0;)
+    if (needed[i])
+      for (int32_t a : kernel_.ops[i].args) needed[a] = true;
+  std::vector<Value*> values(kernel_.ops.size(), nullptr);
+  for (size_t i = 0; i <= root; ++i) {
+    if (!needed[i]) continue;
+    const ir::KernelOp& op = kernel_.ops[i];
+    Value* offset = nullptr;
+    Value* along = nullptr;  // null where the op does not vary along the columns
+    Value* address = nullptr;
+    if (!op.strides.empty()) {
+      offset = b_.CreateAdd(loops_.outer_offset(op.strides, indices_), b_.CreateMul(row, i64(op.strides[rank_ - 2])));
+      if (op.strides.back() != 0) along = column;
+      if (along) address = elements_.contiguous_address(op, offset, along);
+    }
+    values[i] = elements_.emit_op(op, offset, along, valid, address, values);
+  }
+  return values[root];
+}
+
 llvm::Value* ProductEmitter::operand_value(int k) {
   return b_.CreateExtractElement(elements_.emit_op(operand(k), nullptr, nullptr, nullptr, nullptr, {}), i64(0));
 }

@@ -20,8 +20,17 @@ class ProductEmitter : public StrategyEmitter {
   Value* float_at(Value* base, Value* offset) { return b_.CreateGEP(b_.getFloatTy(), base, offset); }
   int64_t columns() const { return kernel_.domain.back(); }
   const ir::KernelOp& operand(int k) const { return kernel_.ops[kernel_.ops[product_].args[k]]; }
-  // Whether operand k is read from memory (else it is a value broadcast over its shape).
+  // Whether operand k is read from memory; else it is a value broadcast over its shape, or
+  // (has_prologue) computed by ops of its own.
   bool in_memory(int k) const { return operand(k).op == ir::OpCode::Input; }
+  // Whether operand k is computed by its prologue: elementwise ops over the operand's
+  // [batch..., rows, columns] (ir::KernelOp::operand), applied as the operand is packed.
+  bool has_prologue(int k) const {
+    return !in_memory(k) && ir::op_info(operand(k).op).pattern != ir::FusionPattern::Broadcast;
+  }
+  // Operand k's prologue at row `row`, columns [column, column + lanes) (the lanes off in
+  // `valid` are not read), at the current outer indices.
+  Value* prologue_at(int k, Value* row, Value* column, Value* valid);
   // Operand k's stride along its rows (-2) or columns (-1).
   int64_t stride(int k, int from_end) const { return operand(k).strides[rank_ - from_end]; }
   // The offset of operand k's element (row, column) at the current outer indices.

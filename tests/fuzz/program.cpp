@@ -157,7 +157,7 @@ class Generator {
  public:
   explicit Generator(uint64_t seed) : gen_(seed) {
     static const std::vector<Shape> kShapes = {
-        {}, {1}, {1, 1}, {7}, {3, 7}, {5, 1, 4}, {4, 5, 6}, {17, 33}, {2, 1023}, {9, 100}, {1, 130}};
+        {}, {1}, {1, 1}, {7}, {3, 7}, {5, 1, 4}, {4, 5, 6}, {17, 33}, {2, 1023}, {9, 100}, {1, 130}, {70, 24}};
     base_ = chance(0.03) ? Shape{2, 16411} : kShapes[below(kShapes.size())];
     special_ = chance(0.25);
   }
@@ -331,8 +331,8 @@ class Generator {
   }
 
   // A matmul of `a` (torch.matmul's forms: a column, a matrix, a batch, sometimes a transposed
-  // operand) or a linear layer on it, with a fresh operand of fitting shape, then mostly an op
-  // on the result (an epilogue).
+  // operand or an op on it) or a linear layer on it, with a fresh operand of fitting shape, then
+  // mostly an op on the result (an epilogue).
   bool add_matmul(int a) {
     const Shape shape = shape_of(a);
     if (shape.empty()) return false;
@@ -358,6 +358,8 @@ class Generator {
         b = stored < 0 ? -1 : add({.op = Op::Transpose, .args = {stored}, .dims = {0, 1}});
       } else {
         b = add_leaf(other);
+        // Sometimes an op on it: a product of many rows computes it while packing it.
+        if (b >= 0 && chance(0.3) && add_unary(b)) b = static_cast<int>(values_.size()) - 1;
       }
       if (b < 0) return false;
       product = add({.op = Op::MatMul, .args = {a, b}});
