@@ -253,6 +253,9 @@ Grouping group_nodes(const Graph& graph, const FusionOptions& options) {
       if (decision) {
         NodeId overwritten = overwritten_part(consumers, graph, static_cast<NodeId>(id));
         if (overwritten >= 0 && in_group(overwritten, g)) decision = FusionDecision::refuse(Refusal::OverwritesPart);
+        // It is stored after the part it overwrites, so that part's kernel must not wait for this one.
+        else if (overwritten >= 0 && group[overwritten] >= 0 && depends(group[overwritten], g))
+          decision = FusionDecision::refuse(Refusal::Cycle);
         for (NodeId input : node.inputs) {
           std::vector<NodeId> sources = memory_sources(graph, node, input);
           bool from_memory = !sources.empty();

@@ -348,6 +348,20 @@ TEST(InPlace, UpdateThroughAViewOfAPendingConstant) {
   EXPECT_EQ(square.to_vector<float>(), values({3, 3, 3, 3}));
 }
 
+// Two updates through views of one tensor: the second's new value joined the kernel of the
+// first's, which had to run before the copy that the second overwrites, and after it (the
+// schedule found a cycle of kernels). Found by the fuzzer (seed 20000).
+TEST(InPlace, SecondUpdateThroughAViewWaitsForTheFirst) {
+  for (bool fused : {true, false}) {
+    fj::FusionGuard fusion(fused);
+    Tensor x = fj::tensor({-3.0f}, {1});
+    Tensor minus_one = fj::tensor({-1.0f}, {});
+    Tensor updated = fj::squeeze(x).add_(minus_one).copy_(minus_one);
+    EXPECT_EQ(updated.to_vector<float>(), values({-1}));
+    EXPECT_EQ(x.to_vector<float>(), values({-1}));
+  }
+}
+
 TEST(Conversion, ToConvertsAmongFloat32Int64AndBool) {
   Tensor x = fj::tensor({2.9f, -1.5f, 0, 4}, {4});
   EXPECT_EQ(x.to(fj::DType::Float32).node(), x.node());

@@ -212,6 +212,17 @@ TEST(MatMul, PrologueIsInTheDumpAndNeedsThePackedForm) {
   normalized.eval();
   EXPECT_EQ(stats().kernels_launched, 2);
   testing::expect_matches_reference(normalized, 1e-4, 1e-3, "layer_norm, then linear");
+  // A Bool result alone takes K in one slice: the staged rows of a prologue lie K apart, not
+  // 64-byte aligned (an aligned load there faulted; found by the fuzzer, seed 20000).
+  Tensor narrow = random_tensor({70, 24}, 65).eval(), column = random_tensor({1, 24}, 66).eval();
+  Tensor positive = linear(maximum(narrow, 0.5f), column) > 1.0f;
+  std::vector<bool> signs = positive.to_vector<bool>();
+  std::vector<double> exact = reference(linear(maximum(narrow, 0.5f), column));
+  for (size_t i = 0; i < signs.size(); ++i) {
+    if (std::fabs(exact[i] - 1.0) > 1e-4) {
+      EXPECT_EQ(signs[i], exact[i] > 1.0) << i;
+    }
+  }
   // An update in place of an operand that the prologue reads.
   Tensor updated = random_tensor({70, 70}, 61).eval(), square = random_tensor({70, 70}, 62).eval();
   std::vector<double> expected = reference(matmul(updated * 2.0f, square));

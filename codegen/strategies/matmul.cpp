@@ -318,7 +318,7 @@ class MatMulEmitter : public ProductEmitter {
     Value* all = llvm::Constant::getAllOnesValue(llvm::FixedVectorType::get(b_.getInt1Ty(), width));
     if (staging) {
       run = [&](Value*, int i, Value* k) {
-        return b_.CreateLoad(native, float_at(staging, b_.CreateAdd(i64(i * block_.kc), k)));
+        return b_.CreateAlignedLoad(native, float_at(staging, b_.CreateAdd(i64(i * block_.kc), k)), llvm::Align(4));
       };
       element = [&](Value*, int i, Value* k) {
         return b_.CreateLoad(b_.getFloatTy(), float_at(staging, b_.CreateAdd(i64(i * block_.kc), k)));
