@@ -9,6 +9,15 @@
 // (BM_fma_peak times the same loop as a row; the context holds "fma_peak_gflops_<t>t").
 // Every library's result is checked against torch::mm's before it is timed.
 //
+// BM_sgemm_paired/fusejit_vs_dnnl/threads:<t>/<shape> times fusejit and oneDNN in pairs, one call
+// each in alternating order; `vs_dnnl` is the median over pairs of oneDNN's time over fusejit's
+// (above 1: fusejit faster). Within a pair both meet the same machine, so this machine's drift
+// (5-10% within a minute) cancels, which separate rows' medians do not. Run these rows with
+// OMP_WAIT_POLICY=passive: oneDNN's OpenMP threads otherwise spin for milliseconds after each
+// call, beside the next call's threads (fusejit's 2-thread 1024^3 took 13.1 ms so, 11.5 ms
+// without, and oneDNN's own time moved by 1%). A pause between calls instead lets the CPU
+// idle, which slowed both by a quarter.
+//
 // libxsmm is not a row: its JIT covers (M N K)^(1/3) <= 64 by default, and every shape here is
 // beyond that, where it calls the BLAS it is linked with.
 #include <benchmark/benchmark.h>
@@ -218,6 +227,48 @@ void bm_sgemm(benchmark::State& state, const Library& library, int threads, cons
       benchmark::Counter(shape.flops() / 1e9 / peak_gflops.at(threads) * 100, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+const Library& library_named(const std::string& name) {
+  return *std::find_if(libraries().begin(), libraries().end(), [&](const Library& l) { return l.name == name; });
+}
+
+void bm_sgemm_paired(benchmark::State& state, int threads, const Shape3& shape) {
+  const Library& fusejit = library_named("fusejit");
+  const Library& dnnl = library_named("dnnl");
+  if (!dnnl.gemm) {
+    state.SkipWithError("dnnl is not installed");
+    return;
+  }
+  fusejit.set_threads(threads);
+  dnnl.set_threads(threads);
+  Operands o(shape);
+  auto seconds = [&](const Library& library) {
+    auto start = std::chrono::steady_clock::now();
+    library.gemm(shape, o.a.data(), o.b.data(), o.c.data());
+    benchmark::ClobberMemory();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  seconds(fusejit);  // compiles
+  seconds(dnnl);
+  std::vector<double> ratios, fusejit_ms, dnnl_ms;
+  for (auto _ : state) {
+    bool fusejit_first = ratios.size() % 2 == 0;
+    double f = fusejit_first ? seconds(fusejit) : 0, d = seconds(dnnl);
+    if (!fusejit_first) f = seconds(fusejit);
+    state.SetIterationTime(f + d);
+    ratios.push_back(d / f);
+    fusejit_ms.push_back(f * 1e3);
+    dnnl_ms.push_back(d * 1e3);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  state.counters["vs_dnnl"] = median(ratios);
+  state.counters["fusejit_ms"] = median(fusejit_ms);
+  state.counters["dnnl_ms"] = median(dnnl_ms);
+  state.counters["pairs"] = static_cast<double>(ratios.size());
+}
+
 void bm_fma_peak(benchmark::State& state, int threads) {
   double flops = 0;
   for (auto _ : state) flops += fma_flops(threads, 1'000'000);
@@ -237,6 +288,11 @@ void register_gemm() {
             [&library, t, shape](benchmark::State& s) { bm_sgemm(s, library, t, shape); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
+    for (const Shape3& shape : shapes())
+      benchmark::RegisterBenchmark(("BM_sgemm_paired/fusejit_vs_dnnl/threads:" + std::to_string(t) + "/" + shape.name()).c_str(),
+                                   [t, shape](benchmark::State& s) { bm_sgemm_paired(s, t, shape); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
   }
 }
 

@@ -58,6 +58,12 @@ ParallelRange Kernel::parallel_range() const {
       // A matmul's one row (a single token through a linear layer): its columns, at whole
       // vector steps. An attention's columns each need the whole row's softmax.
       if (domain[dim] == 1 && kind == KernelKind::MatMul) return {rank - 1, false, domain[rank - 1], true};
+      // A packed product (one matrix) split by rows has every thread pack all of B; split by
+      // columns, each packs its columns of B and all of A, once per panel of its columns: fewer
+      // bytes when N >= M (at 2048^3 on 2 threads, against oneDNN: 0.90x by rows).
+      if (kind == KernelKind::MatMul && dim == rank - 2 && domain[dim] >= kPackedProductRows &&
+          domain[rank - 1] >= domain[dim])
+        return {rank - 1, false, domain[rank - 1], true};
       return {dim, false, domain[dim], false};
     }
   }

@@ -279,6 +279,20 @@ TEST(MatMul, SameBitsAtAnyThreadCount) {
     two = relu(matmul(a, b)).to_vector<float>();
   }
   EXPECT_EQ(testing::bits_of(one), testing::bits_of(two));
+  // At least as many columns as rows: the threads split the columns (at whole vector steps),
+  // each packing its own columns of B.
+  Tensor wide = random_tensor({200, 333}, 36).eval(), rows = random_tensor({100, 200}, 37).eval();
+  std::vector<float> wide_one, wide_two;
+  {
+    NumThreadsGuard threads(1);
+    wide_one = relu(matmul(rows * 2.0f, wide)).to_vector<float>();
+  }
+  {
+    NumThreadsGuard threads(2);
+    wide_two = relu(matmul(rows * 2.0f, wide)).to_vector<float>();
+    expect_within_bound(matmul(rows, wide), rows, wide, "columns split, 2 threads");
+  }
+  EXPECT_EQ(testing::bits_of(wide_one), testing::bits_of(wide_two));
   // One row: the threads split its columns (at whole vector steps, an odd count of them).
   Tensor token = random_tensor({1, 768}, 32).eval(), weight = random_tensor({3000, 768}, 33).eval();
   Tensor row = random_tensor({768}, 34).eval(), matrix = random_tensor({768, 1000}, 35).eval();

@@ -64,7 +64,8 @@ class MatMulEmitter : public ProductEmitter {
     // The packed blocks of A and B, then (A with a prologue) A's rows of one micro-tile as computed.
     int64_t staged = has_prologue(0) ? block_.rows * block_.kc : 0;
     Value* workspace = packed ? scratch((block_.mc * block_.kc + block_.kc * block_.nc + staged) * 4) : nullptr;
-    // The columns' range: all of them, or a thread's part when the result has one row.
+    // The columns' range: all of them, or a thread's part (parallel_range: one row, or a packed
+    // product split by columns).
     column_begin_ = range.dim == rank_ - 1 ? range.begin : b_.getInt64(0);
     column_end_ = range.dim == rank_ - 1 ? range.end : b_.getInt64(columns());
     loops_.emit_nest(0, rows, range, indices_, [&] {
@@ -235,8 +236,8 @@ class MatMulEmitter : public ProductEmitter {
     Value* packed_b = float_at(workspace, i64(block_.mc * block_.kc));
     Value* staging = has_prologue(0) ? float_at(packed_b, i64(block_.kc * block_.nc)) : nullptr;
     int64_t depth = kernel_.contraction;
-    loops_.emit_for(i64(0), i64(columns()), block_.nc, [&](Value* jc) {
-      Value* nc = smin(i64(block_.nc), b_.CreateSub(i64(columns()), jc));
+    loops_.emit_for(column_begin_, column_end_, block_.nc, [&](Value* jc) {
+      Value* nc = smin(i64(block_.nc), b_.CreateSub(column_end_, jc));
       // At least one slice, so that K = 0 still stores its zeros.
       loops_.emit_for(i64(0), i64(std::max<int64_t>(depth, 1)), block_.kc, [&](Value* pc) {
         Value* kc = smax(i64(0), smin(i64(block_.kc), b_.CreateSub(i64(depth), pc)));
