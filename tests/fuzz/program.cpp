@@ -157,7 +157,7 @@ class Generator {
  public:
   explicit Generator(uint64_t seed) : gen_(seed) {
     static const std::vector<Shape> kShapes = {
-        {}, {1}, {1, 1}, {7}, {3, 7}, {5, 1, 4}, {4, 5, 6}, {17, 33}, {2, 1023}, {9, 100}, {1, 130}, {70, 24}};
+        {}, {1}, {1, 1}, {7}, {3, 7}, {5, 1, 4}, {4, 5, 6}, {17, 33}, {2, 1023}, {9, 100}, {1, 130}, {70, 24}, {2, 65, 9}, {100, 3}};
     base_ = chance(0.03) ? Shape{2, 16411} : kShapes[below(kShapes.size())];
     special_ = chance(0.25);
   }
@@ -317,6 +317,7 @@ class Generator {
   }
 
   bool add_op() {
+    if (chance(0.05) && add_packed_matmul()) return true;
     double r = std::uniform_real_distribution<double>(0, 1)(gen_);
     if (r < 0.08) return add_leaf(broadcastable(base_)) >= 0;
     if (r < 0.33) return add_unary(pick_value());
@@ -367,6 +368,27 @@ class Generator {
     if (product < 0) return false;
     if (chance(0.7)) return add_unary(product) || add_binary(product);
     return true;
+  }
+
+  // A matmul of many rows (the packed form) of a value computed from one of the program's tall
+  // values: mostly an elementwise op or a layer_norm over its last dim (the operand's prologue,
+  // when cheap enough to recompute).
+  bool add_packed_matmul() {
+    std::vector<int> tall;
+    for (size_t v = 0; v < values_.size(); ++v)
+      if (shape_of(static_cast<int>(v)).size() >= 2 && shape_of(static_cast<int>(v)).end()[-2] >= 64)
+        tall.push_back(static_cast<int>(v));
+    if (tall.empty()) return false;
+    int a = tall[below(tall.size())];
+    if (chance(0.3)) {
+      Step s{.op = Op::LayerNorm, .args = {a}, .x = one_of<float>({1e-5f, 1e-2f}), .dims = {1}};
+      Shape normalized{shape_of(a).back()};
+      for (int k = 0; k < 2; ++k) s.args.push_back(chance(0.7) ? add_leaf(normalized) : -1);
+      a = add(std::move(s));
+    } else if (chance(0.9) && (chance(0.7) ? add_binary(a) : add_unary(a))) {
+      a = static_cast<int>(values_.size()) - 1;
+    }
+    return a >= 0 && add_matmul(a);
   }
 
   // Attention with `a` as the queries [..., L, E] against fresh keys and values (the keys
