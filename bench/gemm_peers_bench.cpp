@@ -185,6 +185,10 @@ const std::vector<Library>& libraries() {
   return all;
 }
 
+const Library& library_named(const std::string& name) {
+  return *std::find_if(libraries().begin(), libraries().end(), [&](const Library& l) { return l.name == name; });
+}
+
 // A and B uniform in [-0.5, 0.5), C and the expected C.
 struct Operands {
   AlignedBuffer a, b, c, expected;
@@ -207,8 +211,7 @@ void bm_sgemm(benchmark::State& state, const Library& library, int threads, cons
   torch::set_num_threads(threads);
   library.set_threads(threads);
   Operands o(shape);
-  const Library& torch = *std::find_if(libraries().begin(), libraries().end(),
-                                       [](const Library& l) { return l.name == "torch"; });
+  const Library& torch = library_named("torch");
   torch.gemm(shape, o.a.data(), o.b.data(), o.expected.data());
   library.gemm(shape, o.a.data(), o.b.data(), o.c.data());
   // Float32 sums of K products of values in [-0.5, 0.5): bounded by K * 2^-24 * 0.25 per term.
@@ -225,10 +228,6 @@ void bm_sgemm(benchmark::State& state, const Library& library, int threads, cons
   state.counters["GFLOPS"] = benchmark::Counter(shape.flops() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
       benchmark::Counter(shape.flops() / 1e9 / peak_gflops.at(threads) * 100, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-const Library& library_named(const std::string& name) {
-  return *std::find_if(libraries().begin(), libraries().end(), [&](const Library& l) { return l.name == name; });
 }
 
 void bm_sgemm_paired(benchmark::State& state, int threads, const Shape3& shape) {

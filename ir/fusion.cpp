@@ -412,13 +412,22 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     }
     return true;
   };
+  // Whether `reader` reads `id` from memory (through a view, as a gathered input, or as a
+  // product's operand), not element by element in its own kernel.
+  auto reads_stored = [&](const GraphNode& reader, size_t id) {
+    return reader.op == OpCode::View || is_product(reader.op) ||
+           (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
+  };
+  // A MatMul of enough result rows to pack its operands (kPackedProductRows).
+  auto packs_operands = [](const GraphNode& reader) {
+    return reader.op == OpCode::MatMul && reader.shape.end()[-2] >= kPackedProductRows;
+  };
   // Whether MatMul `reader` computes its operand `id` while packing it (the operand's
-  // prologue) rather than reading it stored: when fusing, for results of enough rows to pack
-  // (kPackedProductRows), and for values whose recomputation is elementwise. Whether `id` is
-  // then recomputed is the rule below's (its cost), as for any consumer kernel.
+  // prologue) rather than reading it stored: when fusing, for results of enough rows to pack,
+  // and for values whose recomputation is elementwise. Whether `id` is then recomputed is the
+  // rule below's (its cost), as for any consumer kernel.
   auto applies_prologue = [&](const GraphNode& reader, size_t id) {
-    return options.fuse && reader.op == OpCode::MatMul && reader.shape.end()[-2] >= kPackedProductRows &&
-           recomputes_elementwise(id);
+    return options.fuse && packs_operands(reader) && recomputes_elementwise(id);
   };
   // When the only readers of `id` that read it stored are MatMuls that pack it, and
   // recomputing `id` reaches reductions only through values smaller than it (a layer_norm's
@@ -431,10 +440,8 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     bool packing_readers = false;
     for (NodeId consumer : consumers[id]) {
       const GraphNode& reader = graph.nodes[consumer];
-      bool reads_stored = reader.op == OpCode::View || is_product(reader.op) ||
-                          (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
-      if (!reads_stored) continue;
-      if (reader.op != OpCode::MatMul || reader.shape.end()[-2] < kPackedProductRows) return;
+      if (!reads_stored(reader, id)) continue;
+      if (!packs_operands(reader)) return;
       packing_readers = true;
     }
     if (!packing_readers) return;
@@ -482,8 +489,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     store_values_for_prologue(id);
     bool viewed = std::any_of(consumers[id].begin(), consumers[id].end(), [&](NodeId consumer) {
       const GraphNode& reader = graph.nodes[consumer];
-      return reader.op == OpCode::View || (is_product(reader.op) && !applies_prologue(reader, id)) ||
-             (reader.op == OpCode::Gather && reader.inputs[0] == static_cast<NodeId>(id));
+      return reads_stored(reader, id) && !applies_prologue(reader, id);
     });
     if (is_output[id])
       boundary[id] = Boundary::Output;
@@ -766,7 +772,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
     bool strided_stores = false;
     for (NodeId node : members[g]) {
       size_t id = static_cast<size_t>(node);
-      require(node, -1);
+      int32_t value = require(node, -1);
       scheduled.nodes.push_back(node);
       if (options.explain) {
         for (NodeId input : graph.nodes[id].inputs) {
@@ -781,7 +787,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         }
       }
       if (materialized[id]) {
-        kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape, -1}));
+        kernel.outputs.push_back(value);
         kernel.output_strides.push_back(contiguous_strides(space.domain));
         scheduled.outputs.push_back(node_buffer[id]);
         scheduled.output_offsets.push_back(0);
@@ -798,7 +804,7 @@ Schedule schedule_kernels(const Graph& graph, const FusionOptions& options) {
         for (size_t k = 0; k < assembled.inputs.size(); ++k) {
           if (assembled.inputs[k] != node) continue;
           PartRegion region = part_region(graph, assembled, k);
-          kernel.outputs.push_back(op_of.at({node, graph.nodes[id].shape, -1}));
+          kernel.outputs.push_back(value);
           kernel.output_strides.push_back(region.strides);
           scheduled.outputs.push_back(node_buffer[consumer]);
           scheduled.output_offsets.push_back(region.offset);

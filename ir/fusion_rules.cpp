@@ -7,7 +7,6 @@ bool is_reduction_pattern(const GraphNode& node) {
   return op_info(node.op).pattern == FusionPattern::Reduction;
 }
 
-
 std::string space_text(const Space& space) {
   std::string text = shape_string(space.domain);
   if (space.axes) text += " reducing dims " + axes_string(space.axes);

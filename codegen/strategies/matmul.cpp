@@ -83,13 +83,16 @@ class MatMulEmitter : public ProductEmitter {
  private:
   int64_t rows_of_result() const { return kernel_.domain[rank_ - 2]; }
 
-  // Lanes [0, lanes) of a step at column n0 that lie inside the result.
-  Value* valid_columns(Value* n0) {
+  // A mask of `lanes` lanes: those below `left` (an i64 count) set.
+  Value* lanes_below(int lanes, Value* left) {
     std::vector<uint32_t> ids;
-    for (int l = 0; l < lanes_; ++l) ids.push_back(static_cast<uint32_t>(l));
-    Value* left = b_.CreateTrunc(b_.CreateSub(i64(columns()), n0), b_.getInt32Ty());
-    return b_.CreateICmpSLT(llvm::ConstantDataVector::get(b_.getContext(), ids), b_.CreateVectorSplat(lanes_, left));
+    for (int l = 0; l < lanes; ++l) ids.push_back(static_cast<uint32_t>(l));
+    return b_.CreateICmpSLT(llvm::ConstantDataVector::get(b_.getContext(), ids),
+                            b_.CreateVectorSplat(static_cast<unsigned>(lanes), b_.CreateTrunc(left, b_.getInt32Ty())));
   }
+
+  // Lanes [0, lanes) of a step at column n0 that lie inside the result.
+  Value* valid_columns(Value* n0) { return lanes_below(lanes_, b_.CreateSub(i64(columns()), n0)); }
 
   // A step of B's row k at columns [n0, n0 + lanes): masked to the result's columns.
   Value* row_of_b(Value* k, Value* n0, Value* valid) {
@@ -189,9 +192,6 @@ class MatMulEmitter : public ProductEmitter {
     const int dot_columns = dot_rows == 1 && emission_.target().vector_bits >= 512 ? 8 : 4;
     auto* native = llvm::FixedVectorType::get(b_.getFloatTy(), static_cast<unsigned>(width));
     int64_t depth = kernel_.contraction;
-    std::vector<uint32_t> ids;
-    for (int l = 0; l < width; ++l) ids.push_back(static_cast<uint32_t>(l));
-    Value* lane_ids = llvm::ConstantDataVector::get(b_.getContext(), ids);
     std::vector<llvm::AllocaInst*> partial;
     {
       llvm::IRBuilder<> entry(&emission_.fn()->getEntryBlock(), emission_.fn()->getEntryBlock().begin());
@@ -202,8 +202,7 @@ class MatMulEmitter : public ProductEmitter {
         loops_.emit_for(i64(0), i64(lanes_), dot_columns, [&](Value* c0) {
           for (llvm::AllocaInst* sum : partial) b_.CreateStore(llvm::Constant::getNullValue(native), sum);
           loops_.emit_for(i64(0), i64(depth), width, [&](Value* k) {
-            Value* left = b_.CreateTrunc(b_.CreateSub(i64(depth), k), b_.getInt32Ty());
-            Value* valid = b_.CreateICmpSLT(lane_ids, b_.CreateVectorSplat(static_cast<unsigned>(width), left));
+            Value* valid = lanes_below(width, b_.CreateSub(i64(depth), k));
             std::vector<Value*> rows, cols;
             for (int r = 0; r < dot_rows; ++r)
               rows.push_back(run_along_k(0, b_.CreateAdd(m0, i64(r)), rows_of_result(), k, valid, native));
@@ -363,14 +362,10 @@ class MatMulEmitter : public ProductEmitter {
   // A's rows m0.. (`rows` of them; rows past the result compute its last), columns [pc, pc + kc),
   // computed by its prologue into `staging`, row i from element i * kc (the largest kc).
   void stage_rows(Value* staging, Value* m0, Value* pc, Value* kc) {
-    std::vector<uint32_t> ids;
-    for (int l = 0; l < lanes_; ++l) ids.push_back(static_cast<uint32_t>(l));
-    Value* lane_ids = llvm::ConstantDataVector::get(b_.getContext(), ids);
     for (int i = 0; i < block_.rows; ++i) {
       Value* row = smin(b_.CreateAdd(m0, i64(i)), i64(rows_of_result() - 1));
       loops_.emit_for(i64(0), kc, lanes_, [&](Value* k0) {
-        Value* left = b_.CreateTrunc(b_.CreateSub(kc, k0), b_.getInt32Ty());
-        Value* valid = b_.CreateICmpSLT(lane_ids, b_.CreateVectorSplat(lanes_, left));
+        Value* valid = lanes_below(lanes_, b_.CreateSub(kc, k0));
         Value* values = prologue_at(0, row, b_.CreateAdd(pc, k0), valid);
         b_.CreateMaskedStore(values, float_at(staging, b_.CreateAdd(i64(i * block_.kc), k0)), llvm::Align(4), valid);
       });
