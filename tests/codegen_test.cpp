@@ -89,6 +89,7 @@ TEST(Codegen, DumpEnvironmentWritesFiles) {
   EXPECT_NE(names[1].find("fused"), std::string::npos);
   EXPECT_NE(names[2].find("kernel0.s"), std::string::npos);
   EXPECT_NE(names[3].find("cache"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 // Transposed reads run in tiles, a Float32 input read across rows through a transposing buffer
