@@ -1,15 +1,20 @@
-// Small helpers shared by the benchmarks: an aligned, pre-faulted float buffer and a two-thread
-// runner with a long-lived worker for the hand-written reference loops.
+// Small helpers shared by the benchmarks: an aligned, pre-faulted float buffer, a two-thread
+// runner with a long-lived worker for the hand-written reference loops, and timing in pairs.
 #pragma once
 
+#include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace fjbench {
 
@@ -120,6 +125,41 @@ class PairRunner {
 inline int64_t half_point(int64_t n, int64_t align) {
   int64_t half = (n / 2 + align - 1) / align * align;
   return half < n ? half : n;
+}
+
+// Times `first` and `second` in pairs, one call of each per iteration, in alternating order.
+// The counters are medians over the pairs: "vs_<second>" second's time over first's (above 1:
+// first is faster), "<first>_ms" and "<second>_ms" each one's time. Within a pair both meet the
+// same machine, so this shared machine's drift (5-10% within a minute) cancels, which separate
+// rows' medians do not. Returns first's median time in seconds.
+template <class First, class Second>
+double time_paired(benchmark::State& state, const std::string& first_name, First&& first,
+                   const std::string& second_name, Second&& second) {
+  auto seconds = [](auto& call) {
+    auto start = std::chrono::steady_clock::now();
+    call();
+    benchmark::ClobberMemory();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::vector<double> ratios, first_s, second_s;
+  for (auto _ : state) {
+    bool first_leads = ratios.size() % 2 == 0;
+    double f = first_leads ? seconds(first) : 0, s = seconds(second);
+    if (!first_leads) f = seconds(first);
+    state.SetIterationTime(f + s);
+    ratios.push_back(s / f);
+    first_s.push_back(f);
+    second_s.push_back(s);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  state.counters["vs_" + second_name] = median(ratios);
+  state.counters[first_name + "_ms"] = median(first_s) * 1e3;
+  state.counters[second_name + "_ms"] = median(second_s) * 1e3;
+  state.counters["pairs"] = static_cast<double>(ratios.size());
+  return median(first_s);
 }
 
 }  // namespace fjbench

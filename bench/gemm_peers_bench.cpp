@@ -22,13 +22,11 @@
 // beyond that, where it calls the BLAS it is linked with.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
-#include <immintrin.h>
 #include <omp.h>
 #include <fusejit/fusejit.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -37,6 +35,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "fma_peak.h"
 
 namespace fjbench {
 namespace {
@@ -57,61 +56,6 @@ std::vector<Shape3> shapes() {
     for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{768, 768}, {3072, 768}, {768, 3072}})
       all.push_back({m, n, k, true});
   return all;
-}
-
-// Register-only FMA loops: 16 independent accumulators, so neither latency nor memory limits.
-constexpr int kChains = 16;
-
-__attribute__((target("avx512f"))) double fma_flops_avx512(int64_t iterations) {
-  volatile float scale = 0.999f, shift = 0.001f;
-  __m512 m = _mm512_set1_ps(scale), a = _mm512_set1_ps(shift), acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
-  for (int64_t k = 0; k < iterations; ++k)
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
-  __m512 sum = acc[0];
-  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  benchmark::DoNotOptimize(_mm512_reduce_add_ps(sum));
-  return static_cast<double>(iterations) * kChains * 32;
-}
-
-__attribute__((target("avx2,fma"))) double fma_flops_avx2(int64_t iterations) {
-  volatile float scale = 0.999f, shift = 0.001f;
-  __m256 m = _mm256_set1_ps(scale), a = _mm256_set1_ps(shift), acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
-  for (int64_t k = 0; k < iterations; ++k)
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-  __m256 sum = acc[0];
-  for (int i = 1; i < kChains; ++i) sum = _mm256_add_ps(sum, acc[i]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, sum);
-  benchmark::DoNotOptimize(lanes[0]);
-  return static_cast<double>(iterations) * kChains * 16;
-}
-
-// The widest FMA the CPU has, on `threads` threads at once; flops done.
-double fma_flops(int threads, int64_t iterations) {
-  auto loop = [&] {
-    return __builtin_cpu_supports("avx512f") ? fma_flops_avx512(iterations) : fma_flops_avx2(iterations);
-  };
-  if (threads == 1) return loop();
-  static PairRunner pair;
-  double flops[2] = {0, 0};
-  auto both = [&](int p) { flops[p] = loop(); };
-  pair.run(both);
-  return flops[0] + flops[1];
-}
-
-double measure_peak_gflops(int threads) {
-  double best = 0;
-  for (int round = 0; round < 5; ++round) {
-    auto start = std::chrono::steady_clock::now();
-    double flops = fma_flops(threads, 20'000'000);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, flops / seconds / 1e9);
-  }
-  return best;
 }
 
 std::map<int, double> peak_gflops;  // per thread count, measured before any row runs
@@ -240,32 +184,10 @@ void bm_sgemm_paired(benchmark::State& state, int threads, const Shape3& shape) 
   fusejit.set_threads(threads);
   dnnl.set_threads(threads);
   Operands o(shape);
-  auto seconds = [&](const Library& library) {
-    auto start = std::chrono::steady_clock::now();
-    library.gemm(shape, o.a.data(), o.b.data(), o.c.data());
-    benchmark::ClobberMemory();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  seconds(fusejit);  // compiles
-  seconds(dnnl);
-  std::vector<double> ratios, fusejit_ms, dnnl_ms;
-  for (auto _ : state) {
-    bool fusejit_first = ratios.size() % 2 == 0;
-    double f = fusejit_first ? seconds(fusejit) : 0, d = seconds(dnnl);
-    if (!fusejit_first) f = seconds(fusejit);
-    state.SetIterationTime(f + d);
-    ratios.push_back(d / f);
-    fusejit_ms.push_back(f * 1e3);
-    dnnl_ms.push_back(d * 1e3);
-  }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0.0 : v[v.size() / 2];
-  };
-  state.counters["vs_dnnl"] = median(ratios);
-  state.counters["fusejit_ms"] = median(fusejit_ms);
-  state.counters["dnnl_ms"] = median(dnnl_ms);
-  state.counters["pairs"] = static_cast<double>(ratios.size());
+  auto call = [&](const Library& library) { return [&] { library.gemm(shape, o.a.data(), o.b.data(), o.c.data()); }; };
+  call(fusejit)();  // compiles
+  call(dnnl)();
+  time_paired(state, "fusejit", call(fusejit), "dnnl", call(dnnl));
 }
 
 void bm_fma_peak(benchmark::State& state, int threads) {

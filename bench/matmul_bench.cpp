@@ -20,6 +20,11 @@
 // GFLOPS counts the product's 2 M N K (attention: 4 L S E, halved when causal). Counters
 // `kernels` (fusejit: launched per evaluation) and `peak_MiB` (the process's resident memory
 // growth over one evaluation, its high-water mark reset first) sit beside the times.
+//
+// The mode fused_vs_torch (gelu(linear) and x + linear at M = 512) times fused and libtorch in
+// pairs (bench_util.h's time_paired): `vs_torch` is the median over pairs of libtorch's time
+// over fusejit's, GFLOPS and `peak_pct` fusejit's at its median time, against the FMA peak
+// (bench/fma_peak.h) measured on as many threads before the first such row.
 #include <benchmark/benchmark.h>
 #include <fusejit/fusejit.h>
 #include <torch/torch.h>
@@ -30,9 +35,12 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 
+#include "bench_util.h"
 #include "examples/gpt2_block.h"
+#include "fma_peak.h"
 #include "harness.h"
 
 namespace fjbench {
@@ -92,11 +100,22 @@ bool agrees(benchmark::State& state, const std::vector<float>& got, const torch:
   return false;
 }
 
+constexpr const char* kPaired = "fused_vs_torch";
+
+// The FMA peak on `threads` threads, measured once.
+double fma_peak_gflops(int threads) {
+  static std::map<int, double> peaks;
+  auto [at, inserted] = peaks.try_emplace(threads, 0.0);
+  if (inserted) at->second = measure_peak_gflops(threads);
+  return at->second;
+}
+
 // Times `fusejit_program` (fused or eager) or `torch_program`, after checking the first against
-// the second, with the kernels per evaluation and the peak memory growth as counters.
+// the second, with the kernels per evaluation and the peak memory growth as counters; or, in
+// the paired mode, both in pairs, returning fusejit's median seconds (else 0).
 template <class Fusejit, class Torch>
-void time_against_torch(benchmark::State& state, const char* mode, int threads, Fusejit&& fusejit_program,
-                        Torch&& torch_program, double tolerance) {
+double time_against_torch(benchmark::State& state, const char* mode, int threads, Fusejit&& fusejit_program,
+                          Torch&& torch_program, double tolerance) {
   torch::NoGradGuard no_grad;
   state.SetLabel("matmul");  // bench/report.py's family of these rows
   if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
@@ -104,15 +123,21 @@ void time_against_torch(benchmark::State& state, const char* mode, int threads, 
     torch::Tensor warm = torch_program();
     state.counters["peak_MiB"] = peak_growth_mib([&] { benchmark::DoNotOptimize(torch_program().data_ptr()); });
     for (auto _ : state) benchmark::DoNotOptimize(torch_program().data_ptr());
-    return;
+    return 0;
   }
-  fj::FusionGuard fusion(std::strcmp(mode, "fused") == 0);
+  bool paired = std::strcmp(mode, kPaired) == 0;
+  fj::FusionGuard fusion(paired || std::strcmp(mode, "fused") == 0);
   fj::NumThreadsGuard num_threads(threads);
-  if (!agrees(state, fusejit_program().template to_vector<float>(), torch_program(), tolerance)) return;
+  if (!agrees(state, fusejit_program().template to_vector<float>(), torch_program(), tolerance)) return 0;
   fj::reset_stats();
   state.counters["peak_MiB"] = peak_growth_mib([&] { fusejit_program().eval(); });
   state.counters["kernels"] = static_cast<double>(fj::stats().kernels_launched);
+  if (paired)
+    return time_paired(
+        state, "fusejit", [&] { benchmark::DoNotOptimize(fusejit_program().eval().template data_ptr<float>()); },
+        "torch", [&] { benchmark::DoNotOptimize(torch_program().data_ptr()); });
   time_lazy(state, fusejit_program, 0);
+  return 0;
 }
 
 void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int threads, int64_t m) {
@@ -144,9 +169,14 @@ void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int
       }
       return torch::Tensor();
     };
-    time_against_torch(state, mode, threads, fusejit_program, torch_program, 1e-3);
-    state.counters["GFLOPS"] = benchmark::Counter(2.0 * static_cast<double>(m * in * out) / 1e9,
-                                                  benchmark::Counter::kIsIterationInvariantRate);
+    double paired_seconds = time_against_torch(state, mode, threads, fusejit_program, torch_program, 1e-3);
+    double gflop = 2.0 * static_cast<double>(m * in * out) / 1e9;
+    if (paired_seconds > 0) {
+      state.counters["GFLOPS"] = gflop / paired_seconds;
+      state.counters["peak_pct"] = gflop / paired_seconds / fma_peak_gflops(threads) * 100;
+    } else {
+      state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
+    }
   });
 }
 
@@ -204,6 +234,12 @@ void register_matmul() {
           configure(benchmark::RegisterBenchmark(bench_name(epilogue_name(e), mode, t, m).c_str(),
                                                  [=](benchmark::State& s) { bm_linear(s, e, mode, t, m); }),
                     t);
+  for (int t : {1, 2})
+    for (Epilogue e : {Epilogue::Gelu, Epilogue::Residual})
+      benchmark::RegisterBenchmark(bench_name(epilogue_name(e), kPaired, t, 512).c_str(),
+                                   [=](benchmark::State& s) { bm_linear(s, e, kPaired, t, 512); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
   for (int t : {1, 2})
     for (int64_t l : {128, 512, 2048}) {
       for (bool causal : {false, true})
