@@ -66,9 +66,12 @@ TEST(MatMul, OddAndEmptySizes) {
 }
 
 // Results of 64 rows or more take the blocked form (packed blocks, K in slices of 1024, columns
-// in panels): the sizes around each block's edge, operands of any layout, K = 0, a batch.
+// in panels): the sizes around each block's edge, operands of any layout, K = 0, a batch. The
+// row counts leave a last tile of every height the tiles sum (12, 8 or 4 rows of 12 with
+// AVX-512, 6, 4 or 2 of 6 without): 71, 80, 64 and 145 leave 11, 8, 4 and 1 rows, or 5, 2, 4
+// and 1.
 TEST(MatMul, BlockedFormAtItsEdges) {
-  for (int64_t m : {64, 145})
+  for (int64_t m : {64, 71, 80, 145})
     for (int64_t k : {1, 17, 1023, 1025, 2100})
       for (int64_t n : {1, 33}) {
         Tensor a = random_tensor({m, k}, 25), b = random_tensor({k, n}, 26);

@@ -387,12 +387,29 @@ class MatMulEmitter : public ProductEmitter {
         b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
                            {b_.CreateGEP(b_.getInt8Ty(), at, i64(line)), b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
     });
-    loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
-      Value* row = b_.CreateAlignedLoad(vector_, float_at(b_tile, b_.CreateMul(k, i64(lanes_))), llvm::Align(64));
-      Value* column = b_.CreateMul(k, i64(block_.rows));
-      for (int i = 0; i < block_.rows; ++i)
-        accumulate(i, b_.CreateLoad(b_.getFloatTy(), float_at(a_tile, b_.CreateAdd(column, i64(i)))), row);
-    });
+    // A tile with fewer rows left (the last of a block) sums only a third, or two thirds, of its
+    // rows when that covers them: at 512 rows, 12-row tiles leave one of 8 rows, and summing all
+    // 12 wasted 0.8% of the product (at 128 rows, 3%). The rows past those summed stay zero.
+    int step = block_.rows / 3;
+    auto* summed = llvm::BasicBlock::Create(b_.getContext(), "tile.summed", emission_.fn());
+    for (int height = block_.rows; height > 0; height -= step) {
+      llvm::BasicBlock* fewer = nullptr;
+      if (height > step) {
+        auto* these = llvm::BasicBlock::Create(b_.getContext(), "tile.rows", emission_.fn());
+        fewer = llvm::BasicBlock::Create(b_.getContext(), "tile.fewer", emission_.fn());
+        b_.CreateCondBr(b_.CreateICmpSGT(rows_left, i64(height - step)), these, fewer);
+        b_.SetInsertPoint(these);
+      }
+      loops_.emit_for(i64(0), kc, 1, [&](Value* k) {
+        Value* row = b_.CreateAlignedLoad(vector_, float_at(b_tile, b_.CreateMul(k, i64(lanes_))), llvm::Align(64));
+        Value* column = b_.CreateMul(k, i64(block_.rows));
+        for (int i = 0; i < height; ++i)
+          accumulate(i, b_.CreateLoad(b_.getFloatTy(), float_at(a_tile, b_.CreateAdd(column, i64(i)))), row);
+      });
+      b_.CreateBr(summed);
+      if (fewer) b_.SetInsertPoint(fewer);
+    }
+    b_.SetInsertPoint(summed);
     auto* resume = llvm::BasicBlock::Create(b_.getContext(), "tile.resume", emission_.fn());
     auto* added = llvm::BasicBlock::Create(b_.getContext(), "tile.added", emission_.fn());
     b_.CreateCondBr(first, added, resume);
