@@ -224,8 +224,9 @@ std::optional<AttentionMatch> match_attention(const Graph& graph, const std::vec
   return match;
 }
 
-// `id` (shape `shape`, strides over it) read as a view of shape `to` with `strides`: an input
-// or a view addresses the same memory anew; a value is itself at that shape.
+// `id` read at shape `to` with `strides_over_source`: a broadcast op (a constant) is itself at
+// that shape; an input or a view addresses its source's memory anew with those strides; any other
+// value is read through a View node over it.
 NodeId view_as(Graph& out, NodeId id, const Shape& to, const Strides& strides_over_source) {
   GraphNode node = out.nodes[id];
   if (op_info(node.op).pattern == FusionPattern::Broadcast) {
