@@ -83,13 +83,6 @@ class AttentionEmitter : public ProductEmitter {
   Value* minus_infinity() { return llvm::ConstantFP::getInfinity(b_.getFloatTy(), true); }
   bool causal() const { return flags_ & ir::kAttentionCausal; }
 
-  // Lane l of a vector of `lanes` is start + l, as i64.
-  Value* positions(int lanes, Value* start) {
-    std::vector<llvm::Constant*> steps;
-    for (int l = 0; l < lanes; ++l) steps.push_back(b_.getInt64(l));
-    return b_.CreateAdd(splat(lanes, start), llvm::ConstantVector::get(steps));
-  }
-
   // Operand k's element (row, column), a float.
   Value* element(int k, Value* row, Value* column) {
     if (!in_memory(k)) return operand_value(k);
@@ -103,13 +96,12 @@ class AttentionEmitter : public ProductEmitter {
     llvm::Type* scalar = emission_.kernel().input_dtypes[operand(k).slot] == DType::Bool ? b_.getInt8Ty() : b_.getFloatTy();
     auto* type = llvm::FixedVectorType::get(scalar, static_cast<unsigned>(lanes));
     Value* offset = operand_offset(k, row, column);
-    llvm::Type* element_type = scalar;
     Value* base = emission_.input_pointer(operand(k).slot);
     Value* zeros = llvm::Constant::getNullValue(type);
     if (stride(k, 1) == 1)
-      return b_.CreateMaskedLoad(type, b_.CreateGEP(element_type, base, offset), llvm::Align(1), valid, zeros);
-    Value* lane_offsets = b_.CreateAdd(splat(lanes, offset), b_.CreateMul(positions(lanes, i64(0)), splat(lanes, i64(stride(k, 1)))));
-    return b_.CreateMaskedGather(type, b_.CreateGEP(element_type, base, lane_offsets), llvm::Align(1), valid, zeros);
+      return b_.CreateMaskedLoad(type, b_.CreateGEP(scalar, base, offset), llvm::Align(1), valid, zeros);
+    Value* lane_offsets = b_.CreateAdd(splat(lanes, offset), b_.CreateMul(lane_positions(lanes, i64(0)), splat(lanes, i64(stride(k, 1)))));
+    return b_.CreateMaskedGather(type, b_.CreateGEP(scalar, base, lane_offsets), llvm::Align(1), valid, zeros);
   }
 
   // The keys [0, S) of this batch index into `packed`: tile t holds E rows of `tile` floats,
@@ -178,7 +170,7 @@ class AttentionEmitter : public ProductEmitter {
         b_.CreateStore(b_.CreateIntrinsic(llvm::Intrinsic::fma, {tile_vector_}, {query, keys, sum}), scores_[r]);
       }
     });
-    Value* key_positions = positions(tile_, s0);
+    Value* key_positions = lane_positions(tile_, s0);
     Value* valid = b_.CreateICmpSLT(key_positions, splat(tile_, i64(keys_)));
     Value* hidden = splat(tile_, minus_infinity());
     Value* scale = splat(tile_, scale_);
@@ -227,7 +219,7 @@ class AttentionEmitter : public ProductEmitter {
       diagonal = smax(i64(0), smin(in_tile, b_.CreateAdd(b_.CreateSub(m0, s0), i64(kRows))));
     }
     loops_.emit_for(i64(0), i64(padded_values_), chunk_, [&](Value* c0) {
-      Value* valid = b_.CreateICmpSLT(positions(chunk_, c0), splat(chunk_, i64(columns())));
+      Value* valid = b_.CreateICmpSLT(lane_positions(chunk_, c0), splat(chunk_, i64(columns())));
       std::vector<Value*> at;
       for (int r = 0; r < kRows; ++r) {
         at.push_back(float_at(outputs, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(r0, i64(r)), i64(padded_values_)), c0)));

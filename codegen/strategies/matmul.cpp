@@ -83,14 +83,6 @@ class MatMulEmitter : public ProductEmitter {
  private:
   int64_t rows_of_result() const { return kernel_.domain[rank_ - 2]; }
 
-  // A mask of `lanes` lanes: those below `left` (an i64 count) set.
-  Value* lanes_below(int lanes, Value* left) {
-    std::vector<uint32_t> ids;
-    for (int l = 0; l < lanes; ++l) ids.push_back(static_cast<uint32_t>(l));
-    return b_.CreateICmpSLT(llvm::ConstantDataVector::get(b_.getContext(), ids),
-                            b_.CreateVectorSplat(static_cast<unsigned>(lanes), b_.CreateTrunc(left, b_.getInt32Ty())));
-  }
-
   // Lanes [0, lanes) of a step at column n0 that lie inside the result.
   Value* valid_columns(Value* n0) { return lanes_below(lanes_, b_.CreateSub(i64(columns()), n0)); }
 

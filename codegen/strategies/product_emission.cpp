@@ -1,5 +1,9 @@
 #include "codegen/strategies/product_emission.h"
 
+#include <llvm/IR/Constants.h>
+
+#include <vector>
+
 #include "codegen/emit_kernel.h"
 
 namespace fusejit::codegen {
@@ -23,6 +27,19 @@ llvm::Value* ProductEmitter::operand_offset(int k, Value* row, Value* column) {
   const ir::KernelOp& op = operand(k);
   return b_.CreateAdd(loops_.outer_offset(op.strides, indices_),
                       b_.CreateAdd(b_.CreateMul(row, i64(stride(k, 2))), b_.CreateMul(column, i64(stride(k, 1)))));
+}
+
+llvm::Value* ProductEmitter::lane_positions(int lanes, Value* start) {
+  std::vector<llvm::Constant*> steps;
+  for (int l = 0; l < lanes; ++l) steps.push_back(b_.getInt64(l));
+  return b_.CreateAdd(b_.CreateVectorSplat(static_cast<unsigned>(lanes), start), llvm::ConstantVector::get(steps));
+}
+
+llvm::Value* ProductEmitter::lanes_below(int lanes, Value* left) {
+  std::vector<uint32_t> ids;
+  for (int l = 0; l < lanes; ++l) ids.push_back(static_cast<uint32_t>(l));
+  return b_.CreateICmpSLT(llvm::ConstantDataVector::get(b_.getContext(), ids),
+                          b_.CreateVectorSplat(static_cast<unsigned>(lanes), b_.CreateTrunc(left, b_.getInt32Ty())));
 }
 
 llvm::Value* ProductEmitter::prologue_at(int k, Value* row, Value* column, Value* valid) {

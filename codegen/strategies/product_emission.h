@@ -38,6 +38,11 @@ class ProductEmitter : public StrategyEmitter {
   // Operand k's value where it is a value broadcast over its shape (not in memory), as a scalar.
   Value* operand_value(int k);
 
+  // A vector of `lanes` i64 whose lane l is start + l.
+  Value* lane_positions(int lanes, Value* start);
+  // A mask of `lanes` lanes: those below `left` (an i64 count below 2^31) set.
+  Value* lanes_below(int lanes, Value* left);
+
   // The thread's scratch memory of `bytes` (runtime's thread workspace).
   Value* scratch(int64_t bytes);
   // `body` for each of the first `count` rows i that lie below `rows_left`.
