@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <type_traits>
 #include <unordered_set>
+#include <utility>
 
 #include "ir/reference.h"
 
@@ -22,6 +24,8 @@ bool is_constant(const Graph& graph, NodeId id, double value) {
 // Builds `out` (empty) from `graph` node by node, in order: `visit(id, node)` receives a copy of
 // node `id` with its inputs renamed into `out`, and returns the node of `out` that stands for it
 // (one it added, or an earlier one; -1 for a node nothing refers to). Outputs are renamed alike.
+// A visit that reads earlier nodes other than its inputs takes the renaming as a third argument
+// (`renamed[old id]` is the node of `out` that stands for it).
 template <class Visit>
 void rewrite(const Graph& graph, Graph& out, Visit&& visit) {
   out.nodes.reserve(graph.nodes.size());
@@ -29,7 +33,10 @@ void rewrite(const Graph& graph, Graph& out, Visit&& visit) {
   for (size_t id = 0; id < graph.nodes.size(); ++id) {
     GraphNode node = graph.nodes[id];
     for (NodeId& input : node.inputs) input = renamed[input];
-    renamed[id] = visit(id, std::move(node));
+    if constexpr (std::is_invocable_v<Visit, size_t, GraphNode, const std::vector<NodeId>&>)
+      renamed[id] = visit(id, std::move(node), std::as_const(renamed));
+    else
+      renamed[id] = visit(id, std::move(node));
   }
   for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
   out.in_place = graph.in_place;
@@ -251,15 +258,9 @@ Strides strides_of(const GraphNode& node) {
 Graph fuse_attention(const Graph& graph) {
   std::vector<int32_t> uses = graph.use_counts();
   Graph out;
-  std::vector<NodeId> renamed(graph.nodes.size(), -1);
-  for (size_t id = 0; id < graph.nodes.size(); ++id) {
-    GraphNode node = graph.nodes[id];
-    for (NodeId& input : node.inputs) input = renamed[input];
+  rewrite(graph, out, [&](size_t id, GraphNode node, const std::vector<NodeId>& renamed) {
     std::optional<AttentionMatch> match = match_attention(graph, uses, static_cast<NodeId>(id));
-    if (!match) {
-      renamed[id] = out.add(std::move(node));
-      continue;
-    }
+    if (!match) return out.add(std::move(node));
     const GraphNode& keys_transposed = out.nodes[renamed[match->keys_transposed]];
     size_t rank = node.shape.size();
     Shape keys_shape = keys_transposed.shape;
@@ -280,10 +281,8 @@ Graph fuse_attention(const Graph& graph) {
                                      broadcast_strides(mask.shape, strides_of(mask), scores)));
     }
     OpParams params{.dim = match->divides ? kAttentionDivides : 0};
-    renamed[id] = out.add({OpCode::Attention, DType::Float32, node.shape, std::move(inputs), params, {}});
-  }
-  for (NodeId output : graph.outputs) out.outputs.push_back(renamed[output]);
-  out.in_place = graph.in_place;
+    return out.add({OpCode::Attention, DType::Float32, node.shape, std::move(inputs), params, {}});
+  });
   return out;
 }
 
