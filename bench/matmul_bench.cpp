@@ -169,11 +169,12 @@ void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int
       }
       return torch::Tensor();
     };
+    double peak = std::strcmp(mode, kPaired) == 0 ? fma_peak_gflops(threads) : 0;
     double paired_seconds = time_against_torch(state, mode, threads, fusejit_program, torch_program, 1e-3);
     double gflop = 2.0 * static_cast<double>(m * in * out) / 1e9;
     if (paired_seconds > 0) {
       state.counters["GFLOPS"] = gflop / paired_seconds;
-      state.counters["peak_pct"] = gflop / paired_seconds / fma_peak_gflops(threads) * 100;
+      state.counters["peak_pct"] = gflop / paired_seconds / peak * 100;
     } else {
       state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
     }
