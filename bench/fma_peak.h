@@ -10,7 +10,8 @@ namespace fjbench {
 // Runs the loop `iterations` times on `threads` (1 or 2) threads at once; returns the flops done.
 double fma_flops(int threads, int64_t iterations);
 
-// The best of a few timed runs of fma_flops, in GFLOPS.
-double measure_peak_gflops(int threads);
+// The best of a few timed runs of fma_flops on `threads` threads, in GFLOPS: measured on the
+// first call for that thread count, then remembered.
+double peak_gflops(int threads);
 
 }  // namespace fjbench

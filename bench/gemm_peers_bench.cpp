@@ -30,7 +30,6 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -57,8 +56,6 @@ std::vector<Shape3> shapes() {
       all.push_back({m, n, k, true});
   return all;
 }
-
-std::map<int, double> peak_gflops;  // per thread count, measured before any row runs
 
 using Cblas = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
@@ -171,7 +168,7 @@ void bm_sgemm(benchmark::State& state, const Library& library, int threads, cons
   }
   state.counters["GFLOPS"] = benchmark::Counter(shape.flops() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
-      benchmark::Counter(shape.flops() / 1e9 / peak_gflops.at(threads) * 100, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(shape.flops() / 1e9 / peak_gflops(threads) * 100, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void bm_sgemm_paired(benchmark::State& state, int threads, const Shape3& shape) {
@@ -225,9 +222,8 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (int t : {1, 2}) {
-    fjbench::peak_gflops[t] = fjbench::measure_peak_gflops(t);
     char value[32];
-    std::snprintf(value, sizeof value, "%.1f", fjbench::peak_gflops[t]);
+    std::snprintf(value, sizeof value, "%.1f", fjbench::peak_gflops(t));
     benchmark::AddCustomContext("fma_peak_gflops_" + std::to_string(t) + "t", value);
   }
   benchmark::AddCustomContext("torch_version", TORCH_VERSION);

@@ -35,7 +35,6 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <string>
 
 #include "bench_util.h"
@@ -102,14 +101,6 @@ bool agrees(benchmark::State& state, const std::vector<float>& got, const torch:
 
 constexpr const char* kPaired = "fused_vs_torch";
 
-// The FMA peak on `threads` threads, measured once.
-double fma_peak_gflops(int threads) {
-  static std::map<int, double> peaks;
-  auto [at, inserted] = peaks.try_emplace(threads, 0.0);
-  if (inserted) at->second = measure_peak_gflops(threads);
-  return at->second;
-}
-
 // Times `fusejit_program` (fused or eager) or `torch_program`, after checking the first against
 // the second, with the kernels per evaluation and the peak memory growth as counters; or, in
 // the paired mode, both in pairs, returning fusejit's median seconds (else 0).
@@ -169,7 +160,7 @@ void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int
       }
       return torch::Tensor();
     };
-    double peak = std::strcmp(mode, kPaired) == 0 ? fma_peak_gflops(threads) : 0;
+    double peak = std::strcmp(mode, kPaired) == 0 ? peak_gflops(threads) : 0;
     double paired_seconds = time_against_torch(state, mode, threads, fusejit_program, torch_program, 1e-3);
     double gflop = 2.0 * static_cast<double>(m * in * out) / 1e9;
     if (paired_seconds > 0) {
