@@ -219,7 +219,7 @@ class AttentionEmitter : public ProductEmitter {
       diagonal = smax(i64(0), smin(in_tile, b_.CreateAdd(b_.CreateSub(m0, s0), i64(kRows))));
     }
     loops_.emit_for(i64(0), i64(padded_values_), chunk_, [&](Value* c0) {
-      Value* valid = b_.CreateICmpSLT(lane_positions(chunk_, c0), splat(chunk_, i64(columns())));
+      Value* valid = lanes_below(chunk_, b_.CreateSub(i64(columns()), c0));
       std::vector<Value*> at;
       for (int r = 0; r < kRows; ++r) {
         at.push_back(float_at(outputs, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(r0, i64(r)), i64(padded_values_)), c0)));
