@@ -19,6 +19,13 @@
 namespace fusejit::codegen {
 namespace {
 
+// The code is emitted already vectorized, so a short function pipeline suffices: it promotes
+// the reduction accumulators to registers, folds the polynomial constants, merges repeated
+// address math and cleans up control flow, at a fraction of the default O2 pipeline's compile
+// time.
+constexpr const char* kPassPipeline = "function(mem2reg,early-cse,instcombine<no-verify-fixpoint>,simplifycfg)";
+constexpr llvm::CodeGenOptLevel kCodeGenLevel = llvm::CodeGenOptLevel::Default;
+
 std::unique_ptr<llvm::TargetMachine> create_target_machine(const Target& target) {
   std::string error;
   const llvm::Target* llvm_target = llvm::TargetRegistry::lookupTarget(target.triple, error);
@@ -27,7 +34,7 @@ std::unique_ptr<llvm::TargetMachine> create_target_machine(const Target& target)
   // Same relocation model and code model as the JIT linker expects.
   return std::unique_ptr<llvm::TargetMachine>(llvm_target->createTargetMachine(
       target.triple, target.cpu, target.features, options, llvm::Reloc::PIC_,
-      llvm::CodeModel::Small, llvm::CodeGenOptLevel::Default));
+      llvm::CodeModel::Small, kCodeGenLevel));
 }
 
 // One TargetMachine per thread and target: TargetMachines are not safe to share.
@@ -45,10 +52,6 @@ std::string module_text(const llvm::Module& module) {
   return text;
 }
 
-// The code is emitted already vectorized, so a short function pipeline suffices: it promotes
-// the reduction accumulators to registers, folds the polynomial constants, merges repeated
-// address math and cleans up control flow, at a fraction of the default O2 pipeline's compile
-// time.
 void optimize(llvm::Module& module, llvm::TargetMachine& machine) {
   llvm::LoopAnalysisManager loops;
   llvm::FunctionAnalysisManager functions;
@@ -61,8 +64,7 @@ void optimize(llvm::Module& module, llvm::TargetMachine& machine) {
   builder.registerLoopAnalyses(loops);
   builder.crossRegisterProxies(loops, functions, cgscc, modules);
   llvm::ModulePassManager passes;
-  if (auto error = builder.parsePassPipeline(
-          passes, "function(mem2reg,early-cse,instcombine<no-verify-fixpoint>,simplifycfg)"))
+  if (auto error = builder.parsePassPipeline(passes, kPassPipeline))
     throw InternalError("bad pass pipeline: " + llvm::toString(std::move(error)));
   passes.run(module, modules);
 }
@@ -80,17 +82,21 @@ std::string emit_machine_code(llvm::Module& module, llvm::TargetMachine& machine
 
 }  // namespace
 
-CompiledKernel compile_kernel(const ir::Kernel& kernel, const Target& target,
-                              const std::string& symbol, const DumpRequest& dump,
-                              DumpTexts* texts) {
+std::string optimization_settings() {
+  return std::string(kPassPipeline) + " codegen-level " + std::to_string(static_cast<int>(kCodeGenLevel)) +
+         " pic small-code-model";
+}
+
+std::unique_ptr<llvm::MemoryBuffer> compile_kernel(const ir::Kernel& kernel, const Target& target,
+                                                   const DumpRequest& dump, DumpTexts* texts) {
   llvm::LLVMContext context;
   llvm::TargetMachine& machine = target_machine(target);
-  std::unique_ptr<llvm::Module> module = emit_kernel(kernel, target, context, symbol);
+  std::unique_ptr<llvm::Module> module = emit_kernel(kernel, target, context);
   module->setDataLayout(machine.createDataLayout());
   std::string problems;
   llvm::raw_string_ostream problem_stream(problems);
   if (llvm::verifyModule(*module, &problem_stream))
-    throw InternalError("codegen produced invalid IR for " + symbol + ": " + problems);
+    throw InternalError("codegen produced invalid IR: " + problems);
   if (texts && dump.llvm) texts->llvm = module_text(*module);
   optimize(*module, machine);
   if (texts && dump.opt) texts->opt = module_text(*module);
@@ -99,7 +105,7 @@ CompiledKernel compile_kernel(const ir::Kernel& kernel, const Target& target,
     texts->assembly = emit_machine_code(*copy, machine, llvm::CodeGenFileType::AssemblyFile);
   }
   std::string object = emit_machine_code(*module, machine, llvm::CodeGenFileType::ObjectFile);
-  return {llvm::MemoryBuffer::getMemBufferCopy(object, symbol), symbol};
+  return llvm::MemoryBuffer::getMemBufferCopy(object, kKernelSymbol);
 }
 
 }  // namespace fusejit::codegen

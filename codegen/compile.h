@@ -22,14 +22,14 @@ struct DumpTexts {
   std::string llvm, opt, assembly;
 };
 
-struct CompiledKernel {
-  std::unique_ptr<llvm::MemoryBuffer> object;  // relocatable ELF for the JIT linker
-  std::string symbol;
-};
+// The kernel's relocatable object (ELF) for the JIT linker, defining kKernelSymbol
+// (codegen/emit_kernel.h). Thread-safe: each thread compiles with its own TargetMachine and
+// LLVMContext.
+std::unique_ptr<llvm::MemoryBuffer> compile_kernel(const ir::Kernel& kernel, const Target& target,
+                                                   const DumpRequest& dump = {}, DumpTexts* texts = nullptr);
 
-// Thread-safe: each thread compiles with its own TargetMachine and LLVMContext.
-CompiledKernel compile_kernel(const ir::Kernel& kernel, const Target& target,
-                              const std::string& symbol, const DumpRequest& dump = {},
-                              DumpTexts* texts = nullptr);
+// The pass pipeline and code generation options compile_kernel uses, as text: compiled code
+// kept beyond this process (the disk cache) is valid only under the same settings.
+std::string optimization_settings();
 
 }  // namespace fusejit::codegen

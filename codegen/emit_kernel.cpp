@@ -8,13 +8,13 @@
 namespace fusejit::codegen {
 
 std::unique_ptr<llvm::Module> emit_kernel(const ir::Kernel& kernel, const Target& target,
-                                          llvm::LLVMContext& context, const std::string& name) {
-  auto module = std::make_unique<llvm::Module>(name, context);
+                                          llvm::LLVMContext& context) {
+  auto module = std::make_unique<llvm::Module>(kKernelSymbol, context);
   module->setTargetTriple(target.triple);
   llvm::IRBuilder<> types(context);
   auto* signature = llvm::FunctionType::get(
       types.getVoidTy(), {types.getPtrTy(), types.getInt64Ty(), types.getInt64Ty()}, false);
-  auto* fn = llvm::Function::Create(signature, llvm::Function::ExternalLinkage, name, *module);
+  auto* fn = llvm::Function::Create(signature, llvm::Function::ExternalLinkage, kKernelSymbol, *module);
   fn->addFnAttr("target-cpu", target.cpu);
   fn->addFnAttr("target-features", target.features);
   fn->addFnAttr("prefer-vector-width", std::to_string(target.vector_bits));

@@ -1,6 +1,6 @@
 // Kernel description -> LLVM IR: one module, one function per kernel.
 //
-// The function is `void name(void* const* args, int64_t begin, int64_t end)`: `args` holds
+// The function is `void fusejit_kernel(void* const* args, int64_t begin, int64_t end)`: `args` holds
 // the input slots then the output slots (pointers to their first element), then the parameter
 // slots (pointers to 8-byte words: a Scalar's float32 in the low bytes, a generator's uint64
 // seed), and [begin, end) is the range of the domain's outermost dim to run, so threads split a
@@ -23,7 +23,11 @@ namespace fusejit::codegen {
 // least `bytes` (runtime::thread_workspace).
 inline constexpr const char* kThreadWorkspaceSymbol = "fusejit_thread_workspace";
 
+// The kernel's function: one name for every kernel, so that compiled code does not depend on
+// the process that compiled it (the runtime links each kernel apart).
+inline constexpr const char* kKernelSymbol = "fusejit_kernel";
+
 std::unique_ptr<llvm::Module> emit_kernel(const ir::Kernel& kernel, const Target& target,
-                                          llvm::LLVMContext& context, const std::string& name);
+                                          llvm::LLVMContext& context);
 
 }  // namespace fusejit::codegen

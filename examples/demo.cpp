@@ -31,9 +31,9 @@ int main() {
   std::printf("y = relu(tanh(x * 2 + 1) * x - 0.5) * 3 on x of shape [4096, 4096]\n\n%s\n",
               y.dump("fused").c_str());
   y.eval();
-  std::printf("kernels compiled: %lld (in %.1f ms), launched: %lld\n",
+  std::printf("kernels compiled: %lld (in %.1f ms), loaded from the disk cache: %lld, launched: %lld\n",
               static_cast<long long>(fj::stats().kernels_compiled), fj::stats().compile_ms,
-              static_cast<long long>(fj::stats().kernels_launched));
+              static_cast<long long>(fj::stats().disk_hits), static_cast<long long>(fj::stats().kernels_launched));
   std::printf("y[0..3] = %.6f %.6f %.6f\n\n", y.data_ptr<float>()[0], y.data_ptr<float>()[1],
               y.data_ptr<float>()[2]);
 
@@ -47,6 +47,10 @@ int main() {
   const double bytes = 2.0 * 4096 * 4096 * sizeof(float);  // read x, write y
   std::printf("fused: %8.2f ms  (%.1f GB/s)\n", fused, bytes / (fused * 1e-3) / 1e9);
   std::printf("eager: %8.2f ms  (7 kernels, 7 intermediate tensors)\n", eager);
-  std::printf("fused is %.1fx faster\n", eager / fused);
+  std::printf("fused is %.1fx faster\n\n", eager / fused);
+  std::printf("in all: %lld kernels compiled (in %.1f ms), %lld loaded from the disk cache (%s)\n",
+              static_cast<long long>(fj::stats().kernels_compiled), fj::stats().compile_ms,
+              static_cast<long long>(fj::stats().disk_hits),
+              fj::disk_cache_dir().empty() ? "off" : fj::disk_cache_dir().c_str());
   return 0;
 }

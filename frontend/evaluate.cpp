@@ -9,6 +9,7 @@
 #include "ir/kernel.h"
 #include "ir/compiler.h"
 #include "runtime/buffer_pool.h"
+#include "runtime/disk_cache.h"
 #include "runtime/executor.h"
 #include "runtime/parallel.h"
 #include "runtime/process.h"
@@ -394,10 +395,18 @@ int64_t kernel_cache_capacity() { return runtime::kernel_cache_capacity(); }
 
 void empty_cache() { runtime::release_pooled_buffers(); }
 
+void set_disk_cache_dir(const std::string& dir) { runtime::set_disk_cache_dir(dir); }
+std::string disk_cache_dir() { return runtime::disk_cache_dir(); }
+void set_disk_cache_limit(int64_t bytes) {
+  if (bytes < 0) throw Error("set_disk_cache_limit: expected at least 0 bytes, got " + std::to_string(bytes));
+  runtime::set_disk_cache_limit(bytes);
+}
+int64_t disk_cache_limit() { return runtime::disk_cache_limit(); }
+
 Stats stats() {
   const runtime::Counters& c = runtime::process().counters;
   return {c.kernels_compiled, c.cache_hits,      c.cache_misses,       c.kernels_launched,
-          c.kernels_evicted,  c.compile_ns / 1e6, c.buffers_allocated};
+          c.kernels_evicted,  c.disk_hits,          c.compile_ns / 1e6, c.buffers_allocated};
 }
 
 void reset_stats() {
@@ -407,6 +416,7 @@ void reset_stats() {
   c.cache_misses = 0;
   c.kernels_launched = 0;
   c.kernels_evicted = 0;
+  c.disk_hits = 0;
   c.compile_ns = 0;
   c.buffers_allocated = 0;
 }

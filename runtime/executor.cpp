@@ -108,10 +108,12 @@ PreparedSchedule prepare(ir::Schedule schedule, const DumpSink& dump) {
     prepared.kernels.push_back(std::move(lookup.code));
     if (stages.fused) {
       char line[96];
-      if (lookup.cache_hit)
+      if (lookup.source == KernelLookup::Source::memory)
         std::snprintf(line, sizeof line, "kernel %zu: cache hit\n", k);
+      else if (lookup.source == KernelLookup::Source::disk)
+        std::snprintf(line, sizeof line, "kernel %zu: loaded from the disk cache in %.2f ms\n", k, lookup.milliseconds);
       else
-        std::snprintf(line, sizeof line, "kernel %zu: compiled in %.2f ms\n", k, lookup.compile_ms);
+        std::snprintf(line, sizeof line, "kernel %zu: compiled in %.2f ms\n", k, lookup.milliseconds);
       cache_log += line;
     }
     if (stages.llvm || stages.opt || stages.assembly) {

@@ -9,6 +9,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -16,53 +17,65 @@
 #include "codegen/emit_kernel.h"
 #include "ir/key.h"
 #include "runtime/buffer_pool.h"
+#include "runtime/disk_cache.h"
 #include "runtime/process.h"
 
 namespace fusejit::runtime {
 
 // Links compiled objects into the process and frees them again. Compilation happens outside
 // (codegen, one TargetMachine per thread); the JIT is used under one lock.
+//
+// Each object is linked into a JITDylib of its own, which resolves the runtime's symbols through
+// the main one: every kernel's function has the same name (kKernelSymbol), so an object is the
+// same bytes whichever process compiled it (the disk cache shares them), and a kernel evicted
+// and linked again sits beside its old code, which may still be running.
 class Linker {
  public:
   struct Linked {
     KernelFn fn;
-    llvm::orc::ResourceTrackerSP tracker;  // owns the object's code and data in the JIT
+    llvm::orc::JITDylib* library;  // owns the object's code and data in the JIT
   };
 
-  // Each object gets its own resource tracker, so that it can be freed alone.
-  Linked link(codegen::CompiledKernel compiled) {
+  // Links a copy of `object` (the JIT owns it) into a new JITDylib named `name` (unique in the
+  // process).
+  Linked link(std::string_view object, const std::string& name) {
     std::lock_guard lock(mutex_);
-    if (!jit_) {
-      auto created = llvm::orc::LLJITBuilder().create();
-      if (!created) throw InternalError("cannot create the JIT: " + llvm::toString(created.takeError()));
-      jit_ = std::move(*created);
-      llvm::orc::SymbolMap runtime_symbols;
-      runtime_symbols[jit_->mangleAndIntern(codegen::kThreadWorkspaceSymbol)] = {
-          llvm::orc::ExecutorAddr::fromPtr(&thread_workspace), llvm::JITSymbolFlags::Exported};
-      if (auto error = jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime_symbols))))
-        throw InternalError("cannot define the runtime's symbols: " + llvm::toString(std::move(error)));
-    }
-    llvm::orc::ResourceTrackerSP tracker = jit_->getMainJITDylib().createResourceTracker();
-    if (auto error = jit_->addObjectFile(tracker, std::move(compiled.object)))
-      throw InternalError("cannot link kernel " + compiled.symbol + ": " + llvm::toString(std::move(error)));
-    auto address = jit_->lookup(compiled.symbol);
-    if (!address) {
-      std::string reason = llvm::toString(address.takeError());
-      remove_locked(*tracker);
-      throw InternalError("kernel " + compiled.symbol + " not found: " + reason);
-    }
-    return {address->toPtr<KernelFn>(), std::move(tracker)};
+    if (!jit_) create_jit();
+    auto library = jit_->createJITDylib(name);
+    if (!library) throw InternalError("cannot create a JITDylib for " + name + ": " + llvm::toString(library.takeError()));
+    library->addToLinkOrder(jit_->getMainJITDylib());
+    auto fail = [&](const std::string& what, llvm::Error error) {
+      std::string reason = llvm::toString(std::move(error));
+      remove_locked(*library);
+      return InternalError(what + " " + name + ": " + reason);
+    };
+    if (auto error = jit_->addObjectFile(*library, llvm::MemoryBuffer::getMemBufferCopy(object, name)))
+      throw fail("cannot link kernel", std::move(error));
+    auto address = jit_->lookup(*library, codegen::kKernelSymbol);
+    if (!address) throw fail("no kernel function in", address.takeError());
+    return {address->toPtr<KernelFn>(), &*library};
   }
 
-  // Frees what was linked under `tracker`. Runs in destructors: reports errors, never throws.
-  void unlink(llvm::orc::ResourceTracker& tracker) noexcept {
+  // Frees what was linked into `library`. Runs in destructors: reports errors, never throws.
+  void unlink(llvm::orc::JITDylib& library) noexcept {
     std::lock_guard lock(mutex_);
-    remove_locked(tracker);
+    remove_locked(library);
   }
 
  private:
-  static void remove_locked(llvm::orc::ResourceTracker& tracker) noexcept {
-    if (auto error = tracker.remove())
+  void create_jit() {
+    auto created = llvm::orc::LLJITBuilder().create();
+    if (!created) throw InternalError("cannot create the JIT: " + llvm::toString(created.takeError()));
+    jit_ = std::move(*created);
+    llvm::orc::SymbolMap runtime_symbols;
+    runtime_symbols[jit_->mangleAndIntern(codegen::kThreadWorkspaceSymbol)] = {
+        llvm::orc::ExecutorAddr::fromPtr(&thread_workspace), llvm::JITSymbolFlags::Exported};
+    if (auto error = jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime_symbols))))
+      throw InternalError("cannot define the runtime's symbols: " + llvm::toString(std::move(error)));
+  }
+
+  void remove_locked(llvm::orc::JITDylib& library) noexcept {
+    if (auto error = jit_->getExecutionSession().removeJITDylib(library))
       llvm::logAllUnhandledErrors(std::move(error), llvm::errs(), "fusejit: cannot free a kernel: ");
   }
 
@@ -78,13 +91,13 @@ Linker& Process::linker() {
 // One key's entry in the cache and, through its resource tracker, the owner of the code.
 struct KernelCode::Jitted {
   std::mutex compiling;   // held while compiling: a second asker for the key waits for the code
-  std::string symbol;     // unique per entry: evicted code may still live beside its recompile
+  std::string name;       // unique per entry: evicted code may still live beside its recompile
   KernelFn fn = nullptr;  // set under `compiling` once linked
-  llvm::orc::ResourceTrackerSP tracker;
+  llvm::orc::JITDylib* library = nullptr;
   std::atomic<bool> evicted{false};
 
   ~Jitted() {
-    if (tracker) process().linker().unlink(*tracker);
+    if (library) process().linker().unlink(*library);
   }
 };
 
@@ -104,25 +117,18 @@ class KernelCache {
     if (jitted->fn) {
       process().counters.cache_hits++;
       // Codegen is deterministic: regenerating gives the texts of the cached kernel.
-      if (want_texts) codegen::compile_kernel(kernel, target, jitted->symbol, dump, texts);
-      return {KernelCode(jitted->fn, jitted), true, 0};
+      if (want_texts) codegen::compile_kernel(kernel, target, dump, texts);
+      return {KernelCode(jitted->fn, jitted), KernelLookup::Source::memory, 0};
     }
     process().counters.cache_misses++;
-    auto start = std::chrono::steady_clock::now();
     try {
-      Linker::Linked linked = process().linker().link(
-          codegen::compile_kernel(kernel, target, jitted->symbol, dump, want_texts ? texts : nullptr));
-      jitted->tracker = std::move(linked.tracker);
-      jitted->fn = linked.fn;
+      KernelLookup lookup = load_or_compile(*jitted, kernel, dump, want_texts ? texts : nullptr);
+      lookup.code = KernelCode(jitted->fn, jitted);
+      return lookup;
     } catch (...) {
       forget(key, jitted);
       throw;
     }
-    auto elapsed = std::chrono::steady_clock::now() - start;
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
-    process().counters.kernels_compiled++;
-    process().counters.compile_ns += ns;
-    return {KernelCode(jitted->fn, jitted), false, ns / 1e6};
   }
 
   void set_capacity(int64_t kernels) {
@@ -147,6 +153,42 @@ class KernelCache {
     std::shared_ptr<KernelCode::Jitted> jitted;
   };
 
+  // Links `jitted`'s code: the disk cache's object for the kernel if it has an intact one that
+  // links, else a compiled one (then stored there). Dumps need the compile's texts: with
+  // `texts`, the kernel is compiled.
+  KernelLookup load_or_compile(KernelCode::Jitted& jitted, const ir::Kernel& kernel, const codegen::DumpRequest& dump,
+                               codegen::DumpTexts* texts) {
+    auto start = std::chrono::steady_clock::now();
+    auto milliseconds = [&] {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    };
+    auto link = [&](std::string_view object) {
+      Linker::Linked linked = process().linker().link(object, jitted.name);
+      jitted.library = linked.library;
+      jitted.fn = linked.fn;
+    };
+    const std::string& prefix = disk_key_prefix();
+    std::string disk_key = prefix.empty() ? std::string() : prefix + kernel.key();
+    if (!texts && !disk_key.empty()) {
+      if (std::optional<std::string> object = load_kernel_object(disk_key)) {
+        try {
+          link(*object);
+          process().counters.disk_hits++;
+          return {{}, KernelLookup::Source::disk, milliseconds()};
+        } catch (const InternalError&) {
+          // Intact bytes that do not link: compiled below and written over.
+        }
+      }
+    }
+    std::unique_ptr<llvm::MemoryBuffer> object = codegen::compile_kernel(kernel, codegen::host_target(), dump, texts);
+    link(object->getBuffer());
+    double compile_ms = milliseconds();
+    process().counters.kernels_compiled++;
+    process().counters.compile_ns += static_cast<int64_t>(compile_ms * 1e6);
+    if (!disk_key.empty()) store_kernel_object(disk_key, object->getBuffer());
+    return {{}, KernelLookup::Source::compiler, compile_ms};
+  }
+
   // The entry for `key`, now the most recently used; a new one, still to be compiled, may push
   // the least recently used out.
   std::shared_ptr<KernelCode::Jitted> entry_for(const std::string& key) {
@@ -157,7 +199,7 @@ class KernelCache {
       return found->second->jitted;
     }
     auto jitted = std::make_shared<KernelCode::Jitted>();
-    jitted->symbol = "fusejit_kernel_" + std::to_string(entries_made_++);
+    jitted->name = "fusejit_kernel_" + std::to_string(entries_made_++);
     lru_.push_front({key, jitted});
     index_.emplace(lru_.front().key, lru_.begin());
     evict_beyond_capacity(evicted);

@@ -43,6 +43,7 @@ struct Counters {
   std::atomic<int64_t> cache_misses{0};
   std::atomic<int64_t> kernels_launched{0};
   std::atomic<int64_t> kernels_evicted{0};
+  std::atomic<int64_t> disk_hits{0};
   std::atomic<int64_t> compile_ns{0};
   std::atomic<int64_t> buffers_allocated{0};
 };

@@ -146,6 +146,7 @@ std::string signature(fz::Verdict verdict, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fusejit::set_disk_cache_dir("");  // thousands of one-off kernels: not worth keeping on disk
   Options options = parse(argc, argv);
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };

@@ -312,6 +312,20 @@ int64_t kernel_cache_capacity();
 // eighth of the RAM, whichever is less), as torch.cuda.empty_cache does; live tensors keep theirs.
 void empty_cache();
 
+// ---- disk cache ----
+// Compiled kernels are also written to disk, and a later process loads them from there instead
+// of compiling them again (Stats::disk_hits). The directory is FUSEJIT_CACHE_DIR if set (set but
+// empty: no disk cache), else $XDG_CACHE_HOME/fusejit, else $HOME/.cache/fusejit, created when
+// first needed. An entry is valid only for the same kernel, fusejit build, LLVM version, CPU
+// (name and features) and optimization settings; a damaged or foreign entry is ignored and
+// written again. The directory is kept under a size limit (FUSEJIT_CACHE_MAX_MB megabytes,
+// default 512) by removing the least recently used entries; a directory that cannot be used
+// turns the disk cache off with one line on stderr.
+void set_disk_cache_dir(const std::string& dir);  // "" turns the disk cache off
+std::string disk_cache_dir();                     // "" when off
+void set_disk_cache_limit(int64_t bytes);         // Error if bytes < 0
+int64_t disk_cache_limit();
+
 // ---- introspection ----
 struct Stats {
   int64_t kernels_compiled = 0;
@@ -319,6 +333,8 @@ struct Stats {
   int64_t cache_misses = 0;
   int64_t kernels_launched = 0;
   int64_t kernels_evicted = 0;
+  // Kernels loaded from the disk cache instead of compiled (counted among cache_misses).
+  int64_t disk_hits = 0;
   double compile_ms = 0;
   // Tensor buffers handed out (fresh or reused from the pool): results, and copied inputs.
   int64_t buffers_allocated = 0;
