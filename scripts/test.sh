@@ -17,5 +17,5 @@ done
 
 echo "== fusejit tests: tsan build (concurrency tests)"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan --target frontend_test concurrency_test bounds_test in_place_test
+cmake --build --preset tsan --target frontend_test concurrency_test bounds_test in_place_test disk_cache_test
 ctest --preset tsan
