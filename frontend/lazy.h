@@ -54,6 +54,10 @@ inline const Tensor& defined_or_throw(const char* op, const Tensor& x, const cha
   return x;
 }
 
+// `x`'s elements read through `layout` (in source_layout's space), a view of `x` like those
+// Tensor's view members make; the caller has checked that it stays within `x`.
+Tensor strided_view(const Tensor& x, ir::Layout layout);
+
 // A new node holding `node`'s value (Copy): contiguous whatever `node`'s layout, and a node of
 // its own (an update's, which takes the write target; a concatenation's part).
 std::shared_ptr<ir::Node> copy_of(std::shared_ptr<ir::Node> node);

@@ -1,6 +1,7 @@
 // Tensor accessors and creation.
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "frontend/lazy.h"
 #include "ir/node.h"
@@ -171,6 +172,34 @@ Tensor from_blob(float* data, Shape shape) {
   if (!data) throw Error("from_blob: data is null (shape " + ir::shape_string(shape) + ")");
   int64_t bytes = ir::numel(shape) * static_cast<int64_t>(sizeof(float));
   return input(DType::Float32, std::move(shape), std::make_shared<ir::Storage>(data, bytes, nullptr));
+}
+
+Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, std::shared_ptr<void> owner) {
+  checked_shape("from_blob", shape);
+  auto fail = [&](const std::string& why) {
+    return Error("from_blob: " + why + " (" + dtype_name(dtype) + ir::shape_string(shape) + ", strides " +
+                 ir::shape_string(strides) + ")");
+  };
+  if (!data) throw fail("data is null");
+  int64_t element_size = dtype_size(dtype);
+  if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(element_size) != 0)
+    throw fail("data is not aligned to " + std::to_string(element_size) + " bytes");
+  if (strides.empty()) strides = ir::contiguous_strides(shape);
+  if (strides.size() != shape.size()) throw fail("one stride per dim expected");
+  // The elements the layout spans, from the first one to the last (none when it is empty).
+  unsigned __int128 span = ir::numel(shape) == 0 ? 0 : 1;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (strides[d] < 0) throw fail("negative strides are not supported");
+    if (span) span += static_cast<unsigned __int128>(shape[d] - 1) * static_cast<uint64_t>(strides[d]);
+  }
+  if (span > static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max() / element_size))
+    throw fail("the strides span more memory than can be addressed");
+  auto elements = static_cast<int64_t>(span);
+  auto storage = std::make_shared<ir::Storage>(data, elements * element_size,
+                                               [owner = std::move(owner)](void*, int64_t) mutable { owner.reset(); });
+  if (ir::is_contiguous(shape, strides)) return input(dtype, std::move(shape), std::move(storage));
+  Tensor spanned = input(dtype, {elements}, std::move(storage));
+  return frontend::strided_view(spanned, {std::move(shape), std::move(strides), 0});
 }
 
 Tensor full(Shape shape, float value) {

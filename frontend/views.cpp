@@ -161,6 +161,10 @@ Shape inferred_shape(const char* op, const Tensor& x, const Shape& shape) {
 
 namespace frontend {
 
+Tensor strided_view(const Tensor& x, Layout layout) {
+  return change_layout(x, [&](const Layout&) { return layout; });
+}
+
 void derive_members(Base& base, const TensorCell* except) {
   std::erase_if(base.members, [](const std::weak_ptr<TensorCell>& member) { return member.expired(); });
   for (const std::weak_ptr<TensorCell>& member : base.members) {

@@ -127,6 +127,12 @@ class Tensor {
 Tensor tensor(const std::vector<float>& data, Shape shape);
 Tensor tensor(std::vector<float>&& data, Shape shape);
 Tensor from_blob(float* data, Shape shape);  // no copy: the caller keeps `data` alive
+// No copy, of memory that `owner` keeps alive (a NumPy array, a DLPack tensor): fusejit holds
+// `owner` while any tensor or view reads `data` and releases it after the last one. `data`
+// holds elements of `dtype` (float, bool as one byte 0 or 1, int64_t), aligned to their size,
+// at `strides` (in elements, each >= 0; empty = row-major). A strided tensor is a view of the
+// memory it spans, so an in-place update through it writes there, as through any view.
+Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, std::shared_ptr<void> owner);
 Tensor zeros(Shape shape);
 Tensor ones(Shape shape);
 Tensor full(Shape shape, float value);
