@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages fusejit builds with; installs only what is missing.
+# Installs the Debian 12 packages fusejit builds with (the Python module too); installs only what
+# is missing.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build llvm-19-dev libzstd-dev zlib1g-dev libtbb-dev
-          libgtest-dev libbenchmark-dev)
+          libgtest-dev libbenchmark-dev python3-dev python3-venv python3-pip)
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
