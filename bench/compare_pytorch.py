@@ -11,7 +11,9 @@ Three tables:
 Method: inputs are uniform random float32 tensors made by PyTorch (generator seeded with 10) and
 shared with fusejit without a copy (fusejit.from_dlpack). Both libraries use --threads threads
 (default: PyTorch's default). Each row checks fusejit's result against PyTorch's first, then
-runs 10 warm-up calls and times 100 calls one by one; the table shows medians. torch.compile's
+waits 0.3 s (so that the other library's worker threads have stopped spinning), runs 10
+warm-up calls and times 100 calls one by one, their median; the libraries take turns for 3
+rounds, and the table shows each one's median round. torch.compile's
 first call (compilation) is made before its warm-up and not timed. Writes every figure as JSON
 (--json). Needs torch and fusejit in the same environment (pip install . in build/peers/venv).
 """
@@ -35,6 +37,8 @@ import torch.nn.functional as F
 import fusejit as fj
 
 WARMUP, ITERATIONS = 10, 100
+IDLE_S = 0.3
+ROUNDS = 3
 SIZES = (100, 500, 1000)
 
 # name: (inputs, PyTorch, fusejit); inputs: "a" one [n, n] tensor, "ab" two.
@@ -81,6 +85,11 @@ def make_inputs(kind, n):
 
 
 def median_us(call):
+    # The other library's worker threads first go idle: PyTorch's OpenMP workers spin for a while
+    # after each parallel op (KMP_BLOCKTIME, GOMP_SPINCOUNT), and on a small machine a spinning
+    # worker takes a core from the library timed next (fusejit's add at 500^2 on 2 threads: 34 us
+    # right after PyTorch's loop, 23 us when it had stopped).
+    time.sleep(IDLE_S)
     for _ in range(WARMUP):
         call()
     times = []
@@ -89,6 +98,17 @@ def median_us(call):
         call()
         times.append(time.perf_counter_ns() - start)
     return statistics.median(times) / 1e3
+
+
+def alternating_us(calls):
+    """{label: call} -> {label: us}: ROUNDS rounds of median_us over the calls in turn, and per
+    call the median of its rounds, so that a burst of noise on this shared machine moves one
+    round of one call, not the row."""
+    rounds = {label: [] for label in calls}
+    for _ in range(ROUNDS):
+        for label, call in calls.items():
+            rounds[label].append(median_us(call))
+    return {label: statistics.median(times) for label, times in rounds.items()}
 
 
 def check(name, n, expected, got):
@@ -111,8 +131,8 @@ def single_ops(threads):
             torch_args = make_inputs(kind, n)
             fj_args = [fj.from_dlpack(t) for t in torch_args]
             ok = check(name, n, torch_fn(*torch_args), fj_fn(*fj_args).eval())
-            torch_us = median_us(lambda: torch_fn(*torch_args))
-            fj_us = median_us(fusejit_call(fj_fn, fj_args))
+            us = alternating_us({"torch": lambda: torch_fn(*torch_args), "fusejit": fusejit_call(fj_fn, fj_args)})
+            torch_us, fj_us = us["torch"], us["fusejit"]
             rows.append({"op": name, "n": n, "threads": threads, "torch_us": torch_us, "fusejit_us": fj_us,
                          "speedup": torch_us / fj_us, "matches": ok})
     return rows
@@ -128,13 +148,14 @@ def chains(threads, sizes, compile_too):
             row = {"chain": name, "n": n, "threads": threads}
             with torch.no_grad():
                 row["matches"] = check(name, n, torch_fn(*torch_args), fj_fn(*fj_args).eval())
-                row["torch_eager_us"] = median_us(lambda: torch_fn(*torch_args))
+                calls = {"torch_eager_us": lambda: torch_fn(*torch_args)}
                 if compiled is not None:
                     start = time.perf_counter()
                     compiled(*torch_args)
                     row["torch_compile_first_call_s"] = time.perf_counter() - start
-                    row["torch_compile_us"] = median_us(lambda: compiled(*torch_args))
-            row["fusejit_us"] = median_us(fusejit_call(fj_fn, fj_args))
+                    calls["torch_compile_us"] = lambda: compiled(*torch_args)
+                calls["fusejit_us"] = fusejit_call(fj_fn, fj_args)
+                row.update(alternating_us(calls))
             rows.append(row)
     return rows
 
