@@ -110,6 +110,7 @@ class KernelCache {
     const codegen::Target& target = codegen::host_target();
     static const size_t target_id = std::hash<std::string>()(target.key);
     std::string key = kernel.key();
+    const size_t kernel_key_size = key.size();
     key.append(reinterpret_cast<const char*>(&target_id), sizeof target_id);
     std::shared_ptr<KernelCode::Jitted> jitted = entry_for(key);
     std::lock_guard compiling(jitted->compiling);
@@ -122,7 +123,8 @@ class KernelCache {
     }
     process().counters.cache_misses++;
     try {
-      KernelLookup lookup = load_or_compile(*jitted, kernel, dump, want_texts ? texts : nullptr);
+      KernelLookup lookup = load_or_compile(*jitted, kernel, std::string_view(key).substr(0, kernel_key_size), dump,
+                                            want_texts ? texts : nullptr);
       lookup.code = KernelCode(jitted->fn, jitted);
       return lookup;
     } catch (...) {
@@ -155,9 +157,9 @@ class KernelCache {
 
   // Links `jitted`'s code: the disk cache's object for the kernel if it has an intact one that
   // links, else a compiled one (then stored there). Dumps need the compile's texts: with
-  // `texts`, the kernel is compiled.
-  KernelLookup load_or_compile(KernelCode::Jitted& jitted, const ir::Kernel& kernel, const codegen::DumpRequest& dump,
-                               codegen::DumpTexts* texts) {
+  // `texts`, the kernel is compiled. `kernel_key` is kernel.key().
+  KernelLookup load_or_compile(KernelCode::Jitted& jitted, const ir::Kernel& kernel, std::string_view kernel_key,
+                               const codegen::DumpRequest& dump, codegen::DumpTexts* texts) {
     auto start = std::chrono::steady_clock::now();
     auto milliseconds = [&] {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -168,7 +170,7 @@ class KernelCache {
       jitted.fn = linked.fn;
     };
     const std::string& prefix = disk_key_prefix();
-    std::string disk_key = prefix.empty() ? std::string() : prefix + kernel.key();
+    std::string disk_key = prefix.empty() ? std::string() : prefix + std::string(kernel_key);
     if (!texts && !disk_key.empty()) {
       if (std::optional<std::string> object = load_kernel_object(disk_key)) {
         try {
