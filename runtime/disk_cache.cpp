@@ -182,8 +182,9 @@ class DiskCache {
                    write_all(fd, key) && write_all(fd, object);
     if (fd >= 0) written = ::close(fd) == 0 && written;
     if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
+      int error = errno;  // before unlink() may change it
       ::unlink(temporary.c_str());
-      warn_once("cannot write " + path + ": " + std::strerror(errno));
+      warn_once("cannot write " + path + ": " + std::strerror(error));
       return;
     }
     account(static_cast<int64_t>(sizeof header + key.size() + object.size()));
