@@ -24,7 +24,8 @@
 // The mode fused_vs_torch (gelu(linear) and x + linear at M = 512) times fused and libtorch in
 // pairs (bench_util.h's time_paired): `vs_torch` is the median over pairs of libtorch's time
 // over fusejit's, GFLOPS and `peak_pct` fusejit's at its median time, against the FMA peak
-// (bench/fma_peak.h) measured on as many threads before the first such row.
+// (bench/fma_peak.h) measured on as many threads before the first such row, and
+// `vs_torch_at_peak` the ratio a product running at that peak would reach (its roof).
 #include <benchmark/benchmark.h>
 #include <fusejit/fusejit.h>
 #include <torch/torch.h>
@@ -166,6 +167,8 @@ void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int
     if (paired_seconds > 0) {
       state.counters["GFLOPS"] = gflop / paired_seconds;
       state.counters["peak_pct"] = gflop / paired_seconds / peak * 100;
+      // The highest vs_torch this row can reach on this machine: a product at the FMA peak.
+      state.counters["vs_torch_at_peak"] = state.counters["torch_ms"] / 1e3 / (gflop / peak);
     } else {
       state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
     }
