@@ -79,6 +79,8 @@ TEST(MatMul, BlockedFormAtItsEdges) {
       }
   Tensor a = random_tensor({200, 1100}, 27).eval(), weight = random_tensor({1100, 1100}, 28).eval();
   expect_within_bound(matmul(a, weight.t()), a, weight.t(), "a transposed weight over two column panels");
+  Tensor one_block = random_tensor({70, 1100}, 32).eval();
+  expect_within_bound(matmul(one_block, weight.t()), one_block, weight.t(), "rows of one block of A, B packed a step at a time");
   expect_within_bound(matmul(a.t().t(), ones({1100, 40})), a, ones({1100, 40}), "a constant operand");
   Tensor batch = random_tensor({3, 70, 1100}, 29).eval();
   expect_within_bound(matmul(batch, weight.t()), batch, weight.t(), "a batch");
