@@ -17,15 +17,16 @@
 // Modes: fused (fusejit), eager (fusejit with fusion off: the epilogue a pass of its own), torch
 // (libtorch eager: addmm, then gelu or an in-place add). Each fusejit row's
 // result is compared with libtorch's first (the row is skipped with the worst element if not).
-// GFLOPS counts the product's 2 M N K (attention: 4 L S E, halved when causal). Counters
-// `kernels` (fusejit: launched per evaluation) and `peak_MiB` (the process's resident memory
-// growth over one evaluation, its high-water mark reset first) sit beside the times.
+// GFLOPS counts the product's 2 M N K (attention: 4 L S E, halved when causal; the block: its
+// four products' and its attention's). Counters `kernels` (fusejit: launched per evaluation)
+// and `peak_MiB` (the process's resident memory growth over one evaluation, its high-water mark
+// reset first) sit beside the times.
 //
-// The mode fused_vs_torch (gelu(linear) and x + linear at M = 512) times fused and libtorch in
-// pairs (bench_util.h's time_paired): `vs_torch` is the median over pairs of libtorch's time
-// over fusejit's, GFLOPS and `peak_pct` fusejit's at its median time, against the FMA peak
-// (bench/fma_peak.h) measured on as many threads before the first such row, and
-// `vs_torch_at_peak` the ratio a product running at that peak would reach (its roof).
+// The mode fused_vs_torch (gelu(linear) and x + linear at M = 512; the block) times fused and
+// libtorch in pairs (bench_util.h's time_paired): `vs_torch` is the median over pairs of
+// libtorch's time over fusejit's, GFLOPS and `peak_pct` fusejit's at its median time, against
+// the FMA peak (bench/fma_peak.h) measured on as many threads before the first such row, and
+// `vs_torch_at_peak` the ratio a program running its flops at that peak would reach (its roof).
 #include <benchmark/benchmark.h>
 #include <fusejit/fusejit.h>
 #include <torch/torch.h>
@@ -132,6 +133,19 @@ double time_against_torch(benchmark::State& state, const char* mode, int threads
   return 0;
 }
 
+// GFLOPS of `gflop` per evaluation; for a paired row (fusejit's median `paired_seconds`), also
+// `peak_pct` and `vs_torch_at_peak`, the highest vs_torch the row can reach on this machine: its
+// flops at the FMA peak `peak`.
+void report_flops(benchmark::State& state, double gflop, double paired_seconds, double peak) {
+  if (paired_seconds > 0) {
+    state.counters["GFLOPS"] = gflop / paired_seconds;
+    state.counters["peak_pct"] = gflop / paired_seconds / peak * 100;
+    state.counters["vs_torch_at_peak"] = state.counters["torch_ms"] / 1e3 / (gflop / peak);
+  } else {
+    state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
+  }
+}
+
 void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int threads, int64_t m) {
   guarded(state, [&] {
     bool down = epilogue == Epilogue::Residual;
@@ -163,15 +177,7 @@ void bm_linear(benchmark::State& state, Epilogue epilogue, const char* mode, int
     };
     double peak = std::strcmp(mode, kPaired) == 0 ? peak_gflops(threads) : 0;
     double paired_seconds = time_against_torch(state, mode, threads, fusejit_program, torch_program, 1e-3);
-    double gflop = 2.0 * static_cast<double>(m * in * out) / 1e9;
-    if (paired_seconds > 0) {
-      state.counters["GFLOPS"] = gflop / paired_seconds;
-      state.counters["peak_pct"] = gflop / paired_seconds / peak * 100;
-      // The highest vs_torch this row can reach on this machine: a product at the FMA peak.
-      state.counters["vs_torch_at_peak"] = state.counters["torch_ms"] / 1e3 / (gflop / peak);
-    } else {
-      state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
-    }
+    report_flops(state, 2.0 * static_cast<double>(m * in * out) / 1e9, paired_seconds, peak);
   });
 }
 
@@ -214,8 +220,12 @@ void bm_gpt2_block(benchmark::State& state, const char* mode, int threads, int64
     static const gpt2::Block block = gpt2::Block::random({}, 1);
     fj::Tensor x = fj::randn({t, block.config.model}, 100).eval();
     torch::Tensor tx = as_torch(x);
-    time_against_torch(
+    double peak = std::strcmp(mode, kPaired) == 0 ? peak_gflops(threads) : 0;
+    double paired_seconds = time_against_torch(
         state, mode, threads, [&] { return block.forward(x); }, [&] { return torch_block(block, tx); }, 1e-3);
+    // Its four linear layers (24 T d² with the MLP 4d wide) and its causal attention (2 T² d).
+    double d = static_cast<double>(block.config.model), tokens = static_cast<double>(t);
+    report_flops(state, (24 * tokens * d * d + 2 * tokens * tokens * d) / 1e9, paired_seconds, peak);
   });
 }
 
@@ -253,6 +263,12 @@ void register_matmul() {
         configure(benchmark::RegisterBenchmark(bench_name("gpt2_block", mode, t, tokens).c_str(),
                                                [=](benchmark::State& s) { bm_gpt2_block(s, mode, t, tokens); }),
                   t);
+  for (int t : {1, 2})
+    for (int64_t tokens : {128, 512})
+      benchmark::RegisterBenchmark(bench_name("gpt2_block", kPaired, t, tokens).c_str(),
+                                   [=](benchmark::State& s) { bm_gpt2_block(s, kPaired, t, tokens); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
 }
 
 }  // namespace fjbench
