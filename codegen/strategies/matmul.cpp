@@ -63,7 +63,7 @@ class MatMulEmitter : public ProductEmitter {
       throw InternalError("matmul: an operand's prologue with fewer rows than the packed form's");
     // The packed blocks of A and B, then (A with a prologue) A's rows of one micro-tile as computed.
     int64_t staged = has_prologue(0) ? block_.rows * block_.kc : 0;
-    Value* workspace = packed ? scratch((block_.mc * block_.kc + block_.kc * block_.nc + staged) * 4) : nullptr;
+    Value* workspace = packed ? scratch((block_.mc * block_.kc + packed_b_floats() + staged) * 4) : nullptr;
     // The columns' range: all of them, or a thread's part (parallel_range: one row, or a packed
     // product split by columns).
     column_begin_ = range.dim == rank_ - 1 ? range.begin : b_.getInt64(0);
@@ -225,7 +225,7 @@ class MatMulEmitter : public ProductEmitter {
   void blocked(Value* workspace, Value* row_begin, Value* row_end) {
     Value* packed_a = workspace;
     Value* packed_b = float_at(workspace, i64(block_.mc * block_.kc));
-    Value* staging = has_prologue(0) ? float_at(packed_b, i64(block_.kc * block_.nc)) : nullptr;
+    Value* staging = has_prologue(0) ? float_at(packed_b, i64(packed_b_floats())) : nullptr;
     int64_t depth = kernel_.contraction;
     loops_.emit_for(column_begin_, column_end_, block_.nc, [&](Value* jc) {
       Value* nc = smin(i64(block_.nc), b_.CreateSub(column_end_, jc));
@@ -234,10 +234,7 @@ class MatMulEmitter : public ProductEmitter {
         Value* kc = smax(i64(0), smin(i64(block_.kc), b_.CreateSub(i64(depth), pc)));
         Value* first = b_.CreateICmpEQ(pc, i64(0));
         Value* last = b_.CreateICmpSGE(b_.CreateAdd(pc, i64(block_.kc)), i64(depth));
-        // Rows that fit one block of A use each step of B's panel once: packed just before its
-        // tiles, it is read back from L2, not the whole panel from the last-level cache (1.01-1.03x
-        // at 64 and 128 rows by 768x3072; GPT-2's block at T = 128, 1.02x).
-        bool one_block = rows_of_result() <= block_.mc;
+        bool one_block = packs_b_per_step();
         if (!one_block) pack_b(packed_b, jc, nc, pc, kc);
         loops_.emit_for(row_begin, row_end, block_.mc, [&](Value* ic) {
           Value* mc = smin(i64(block_.mc), b_.CreateSub(row_end, ic));
@@ -254,6 +251,12 @@ class MatMulEmitter : public ProductEmitter {
       });
     });
   }
+
+  // Rows that fit one block of A use each step of B's panel once: packed just before its tiles,
+  // it is read back from L2, not the whole panel from the last-level cache (1.01-1.03x at 64 and
+  // 128 rows by 768x3072; GPT-2's block at T = 128, 1.02x).
+  bool packs_b_per_step() const { return rows_of_result() <= block_.mc; }
+  int64_t packed_b_floats() const { return block_.kc * (packs_b_per_step() ? lanes_ : block_.nc); }
 
   // B's rows [pc, pc + kc), columns [jc, jc + nc) into `packed`: per step of `lanes` columns, kc
   // vectors in k order (columns past the result are zeros, or copies of its last). B is walked
