@@ -223,9 +223,12 @@ void bm_gpt2_block(benchmark::State& state, const char* mode, int threads, int64
     double peak = std::strcmp(mode, kPaired) == 0 ? peak_gflops(threads) : 0;
     double paired_seconds = time_against_torch(
         state, mode, threads, [&] { return block.forward(x); }, [&] { return torch_block(block, tx); }, 1e-3);
-    // Its four linear layers (24 T d² with the MLP 4d wide) and its causal attention (2 T² d).
-    double d = static_cast<double>(block.config.model), tokens = static_cast<double>(t);
-    report_flops(state, (24 * tokens * d * d + 2 * tokens * tokens * d) / 1e9, paired_seconds, peak);
+    // Its four linear layers (d to 3d, d to d, d to hidden and back) and its causal attention
+    // (4 T² d, halved).
+    double d = static_cast<double>(block.config.model), hidden = static_cast<double>(block.config.hidden);
+    double tokens = static_cast<double>(t);
+    double gflop = (2 * tokens * d * (4 * d + 2 * hidden) + 2 * tokens * tokens * d) / 1e9;
+    report_flops(state, gflop, paired_seconds, peak);
   });
 }
 

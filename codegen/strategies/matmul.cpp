@@ -226,6 +226,7 @@ class MatMulEmitter : public ProductEmitter {
     Value* packed_a = workspace;
     Value* packed_b = float_at(workspace, i64(block_.mc * block_.kc));
     Value* staging = has_prologue(0) ? float_at(packed_b, i64(packed_b_floats())) : nullptr;
+    bool one_block = packs_b_per_step();
     int64_t depth = kernel_.contraction;
     loops_.emit_for(column_begin_, column_end_, block_.nc, [&](Value* jc) {
       Value* nc = smin(i64(block_.nc), b_.CreateSub(column_end_, jc));
@@ -234,7 +235,6 @@ class MatMulEmitter : public ProductEmitter {
         Value* kc = smax(i64(0), smin(i64(block_.kc), b_.CreateSub(i64(depth), pc)));
         Value* first = b_.CreateICmpEQ(pc, i64(0));
         Value* last = b_.CreateICmpSGE(b_.CreateAdd(pc, i64(block_.kc)), i64(depth));
-        bool one_block = packs_b_per_step();
         if (!one_block) pack_b(packed_b, jc, nc, pc, kc);
         loops_.emit_for(row_begin, row_end, block_.mc, [&](Value* ic) {
           Value* mc = smin(i64(block_.mc), b_.CreateSub(row_end, ic));
